@@ -1,0 +1,59 @@
+# airanode — run `make help` for the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -euc
+
+GO        ?= go
+BIN       ?= bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.Version=$(VERSION)
+PKGS      := ./...
+# Packages whose tests are too slow under the race detector on two cores run without it.
+NORACE_PKGS :=
+FUZZTIME  ?= 10s
+STATICCHECK ?= $(shell command -v staticcheck || echo $(HOME)/go/bin/staticcheck)
+
+.PHONY: help
+help: ## show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/airanode
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/airanode ./cmd/airanode
+
+.PHONY: test
+test: ## run every test (race detector on), then the CGO_ENABLED=0 build
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	CGO_ENABLED=0 $(GO) build ./...
+
+.PHONY: test-short
+test-short: ## run the tests without the race detector
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## run the Go benchmarks (short)
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+.PHONY: tidy-check
+tidy-check: ## fail when go.mod/go.sum are not tidy
+	@cp go.mod /tmp/go.mod.bak; cp go.sum /tmp/go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go.mod/go.sum drift: run go mod tidy"; git diff -- go.mod go.sum | head -40; cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; exit 1; fi
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf $(BIN)

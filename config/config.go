@@ -1,0 +1,210 @@
+// Package config holds the node's one configuration type, read from a TOML file, then the
+// environment (AIRANODE_*), then command-line flags; later sources win. Validate reports every
+// problem with a clear message. Config values are plain data and safe to copy.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("invalid config")
+
+// Config is the whole node configuration. The TOML keys are the field tags.
+type Config struct {
+	// DataDir holds the identity, the store and checkpoints.
+	DataDir string `toml:"data_dir"`
+	// Network is the name of the network to join; topics and DHT namespaces are per network.
+	Network string `toml:"network"`
+	// Listen are libp2p multiaddrs to listen on (TCP and QUIC).
+	Listen []string `toml:"listen"`
+	// Bootstrap are multiaddrs (with /p2p/<id>) of peers to join through.
+	Bootstrap []string `toml:"bootstrap"`
+	// MDNS enables LAN discovery.
+	MDNS bool `toml:"mdns"`
+	// PSKFile, when set, makes the node join only the private network sharing this pre-shared key.
+	PSKFile string `toml:"psk_file"`
+	// API is the local control API address (host:port on loopback).
+	API string `toml:"api"`
+	// Threads caps the CPU threads the worker uses for training.
+	Threads int `toml:"threads"`
+	// MemoryMB caps the memory the worker plans for tasks.
+	MemoryMB int `toml:"memory_mb"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `toml:"log_level"`
+}
+
+// Default returns the configuration every field of which is documented in the file Template writes.
+func Default() Config {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		home = "."
+	}
+	return Config{
+		DataDir:  filepath.Join(home, ".airanode"),
+		Network:  "main",
+		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+		MDNS:     true,
+		API:      "127.0.0.1:4050",
+		Threads:  runtime.NumCPU(),
+		MemoryMB: 2048,
+		LogLevel: "info",
+	}
+}
+
+// FileName is the config file's name inside the data directory.
+const FileName = "config.toml"
+
+// Template returns a commented TOML config file holding c's values.
+func Template(c Config) string {
+	q := func(s string) string { return strconv.Quote(s) }
+	list := func(v []string) string {
+		parts := make([]string, len(v))
+		for i, s := range v {
+			parts[i] = q(s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# airanode node configuration. Environment variables AIRANODE_<KEY> (upper case) and\n")
+	fmt.Fprintf(&b, "# command-line flags --<key-with-dashes> override these values.\n\n")
+	fmt.Fprintf(&b, "# Directory holding the identity key, the store and checkpoints.\ndata_dir = %s\n\n", q(c.DataDir))
+	fmt.Fprintf(&b, "# Name of the network to join: gossip topics and DHT namespaces are per network.\nnetwork = %s\n\n", q(c.Network))
+	fmt.Fprintf(&b, "# libp2p listen addresses (TCP and QUIC). Port 0 picks a free port.\nlisten = %s\n\n", list(c.Listen))
+	fmt.Fprintf(&b, "# Peers to join through, as multiaddrs ending in /p2p/<peer id>.\nbootstrap = %s\n\n", list(c.Bootstrap))
+	fmt.Fprintf(&b, "# Discover peers on the local network with mDNS.\nmdns = %t\n\n", c.MDNS)
+	fmt.Fprintf(&b, "# Pre-shared key file: when set, only peers with the same key can connect (private network).\npsk_file = %s\n\n", q(c.PSKFile))
+	fmt.Fprintf(&b, "# Local control API (loopback only), used by `airanode task`, `peers` and others.\napi = %s\n\n", q(c.API))
+	fmt.Fprintf(&b, "# Most CPU threads the worker uses for training.\nthreads = %d\n\n", c.Threads)
+	fmt.Fprintf(&b, "# Most memory, in MiB, the worker plans for tasks.\nmemory_mb = %d\n\n", c.MemoryMB)
+	fmt.Fprintf(&b, "# Log level: debug, info, warn or error.\nlog_level = %s\n", q(c.LogLevel))
+	return b.String()
+}
+
+// LoadFile overlays the TOML file at path onto c. Unknown keys are errors.
+func LoadFile(c *Config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := toml.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envKeys maps each environment variable to a setter.
+func envKeys(c *Config) map[string]func(string) error {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	num := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	list := func(p *[]string) func(string) error {
+		return func(v string) error {
+			*p = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					*p = append(*p, s)
+				}
+			}
+			return nil
+		}
+	}
+	return map[string]func(string) error{
+		"AIRANODE_DATA_DIR":  str(&c.DataDir),
+		"AIRANODE_NETWORK":   str(&c.Network),
+		"AIRANODE_LISTEN":    list(&c.Listen),
+		"AIRANODE_BOOTSTRAP": list(&c.Bootstrap),
+		"AIRANODE_MDNS": func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not a boolean: %q", v)
+			}
+			c.MDNS = b
+			return nil
+		},
+		"AIRANODE_PSK_FILE":  str(&c.PSKFile),
+		"AIRANODE_API":       str(&c.API),
+		"AIRANODE_THREADS":   num(&c.Threads),
+		"AIRANODE_MEMORY_MB": num(&c.MemoryMB),
+		"AIRANODE_LOG_LEVEL": str(&c.LogLevel),
+	}
+}
+
+// LoadEnv overlays AIRANODE_* variables found by lookup (os.LookupEnv in production).
+func LoadEnv(c *Config, lookup func(string) (string, bool)) error {
+	for k, set := range envKeys(c) {
+		if v, ok := lookup(k); ok {
+			if err := set(v); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks every field and returns all problems at once, wrapped in ErrInvalid.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.DataDir == "" {
+		bad("data_dir is empty")
+	}
+	if c.Network == "" || len(c.Network) > 64 || strings.ContainsAny(c.Network, "/ \t\n") {
+		bad("network %q: want 1-64 characters without '/' or spaces", c.Network)
+	}
+	if len(c.Listen) == 0 {
+		bad("listen: at least one address is needed")
+	}
+	for _, a := range c.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			bad("listen address %q: %v", a, err)
+		}
+	}
+	for _, a := range c.Bootstrap {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			bad("bootstrap address %q: %v", a, err)
+			continue
+		}
+		if _, err := m.ValueForProtocol(multiaddr.P_P2P); err != nil {
+			bad("bootstrap address %q: needs a /p2p/<peer id> part", a)
+		}
+	}
+	if c.Threads < 1 || c.Threads > 1024 {
+		bad("threads %d: want 1-1024", c.Threads)
+	}
+	if c.MemoryMB < 64 {
+		bad("memory_mb %d: want at least 64", c.MemoryMB)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.API == "" {
+		bad("api is empty")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
