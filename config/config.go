@@ -99,6 +99,14 @@ func LoadFile(c *Config, path string) error {
 	dec := toml.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			keys := make([]string, len(strict.Errors))
+			for i, e := range strict.Errors {
+				keys[i] = strings.Join(e.Key(), ".")
+			}
+			return fmt.Errorf("parse config %s: unknown keys %s: %w", path, strings.Join(keys, ", "), err)
+		}
 		return fmt.Errorf("parse config %s: %w", path, err)
 	}
 	return nil

@@ -1,0 +1,121 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTemplateRoundTrips(t *testing.T) {
+	c := Default()
+	c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25"}
+	c.PSKFile = "/etc/airanode/psk"
+	path := filepath.Join(t.TempDir(), FileName)
+	if err := os.WriteFile(path, []byte(Template(c)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got Config
+	if err := LoadFile(&got, path); err != nil {
+		t.Fatal(err)
+	}
+	if got.DataDir != c.DataDir || got.Network != c.Network || got.Threads != c.Threads ||
+		got.MemoryMB != c.MemoryMB || got.PSKFile != c.PSKFile || got.MDNS != c.MDNS ||
+		strings.Join(got.Listen, ",") != strings.Join(c.Listen, ",") ||
+		strings.Join(got.Bootstrap, ",") != strings.Join(c.Bootstrap, ",") {
+		t.Fatalf("round trip: got %+v, want %+v", got, c)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"data_dir", "network", "listen", "bootstrap", "mdns", "psk_file", "api", "threads", "memory_mb", "log_level"} {
+		if !strings.Contains(Template(c), "\n"+key+" = ") {
+			t.Errorf("template lacks %s", key)
+		}
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown key", "colour = 'blue'\n", "colour"},
+		{"wrong type", "threads = 'many'\n", "threads"},
+		{"syntax", "network = \n", "parse config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := Default()
+			err := LoadFile(&c, path)
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+	c := Default()
+	if err := LoadFile(&c, filepath.Join(t.TempDir(), "missing.toml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestEnvOverlay(t *testing.T) {
+	env := map[string]string{
+		"AIRANODE_NETWORK":   "lab",
+		"AIRANODE_THREADS":   "3",
+		"AIRANODE_MDNS":      "false",
+		"AIRANODE_BOOTSTRAP": " /ip4/1.2.3.4/tcp/1/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25 , ",
+	}
+	c := Default()
+	if err := LoadEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Network != "lab" || c.Threads != 3 || c.MDNS || len(c.Bootstrap) != 1 {
+		t.Fatalf("env overlay: %+v", c)
+	}
+	for k, v := range map[string]string{"AIRANODE_THREADS": "x", "AIRANODE_MDNS": "maybe"} {
+		c := Default()
+		err := LoadEnv(&c, func(key string) (string, bool) { return v, key == k })
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Fatalf("%s=%s: err = %v", k, v, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"default ok", func(*Config) {}, ""},
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir"},
+		{"network slash", func(c *Config) { c.Network = "a/b" }, "network"},
+		{"no listen", func(c *Config) { c.Listen = nil }, "listen"},
+		{"bad listen", func(c *Config) { c.Listen = []string{"tcp:4001"} }, "listen address"},
+		{"bootstrap without id", func(c *Config) { c.Bootstrap = []string{"/ip4/1.2.3.4/tcp/1"} }, "/p2p/"},
+		{"threads", func(c *Config) { c.Threads = 0 }, "threads"},
+		{"memory", func(c *Config) { c.MemoryMB = 1 }, "memory_mb"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.mutate(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
