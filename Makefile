@@ -54,6 +54,29 @@ tidy-check: ## fail when go.mod/go.sum are not tidy
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go.mod/go.sum drift: run go mod tidy"; git diff -- go.mod go.sum | head -40; cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; exit 1; fi
 
+# ---- CUDA (build tag cuda; see docs/gpu.md) ----
+CUDA_SDK   := $(CURDIR)/.cuda/root
+CUDA_ENV   := CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_SDK)/usr/include" CGO_LDFLAGS="-L$(CUDA_SDK)/usr/lib/x86_64-linux-gnu/stubs"
+NVCC       := $(CUDA_SDK)/usr/lib/nvidia-cuda-toolkit/bin/nvcc
+NVCC_FLAGS := -ccbin /usr/bin/g++ -allow-unsupported-compiler -ptx -arch=compute_70 -fmad=false
+
+.PHONY: cuda-sdk
+cuda-sdk: ## fetch the pinned CUDA 11.8 headers, libcuda stub and nvcc into .cuda/ (changes nothing else)
+	scripts/cuda-sdk.sh
+
+.PHONY: ptx
+ptx: cuda-sdk ## regenerate the committed PTX from the .cu sources
+	$(NVCC) $(NVCC_FLAGS) gpu/cuda/kernels.cu -o gpu/cuda/kernels.ptx
+
+.PHONY: cuda
+cuda: cuda-sdk ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
+	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/...
+	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
+
+.PHONY: cuda-test-bin
+cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machine: scripts/gpu-check.sh)
+	$(CUDA_ENV) $(GO) test -tags cuda -c -o $(BIN)/cuda.test ./gpu/cuda
+
 .PHONY: clean
 clean: ## remove build outputs
 	rm -rf $(BIN)

@@ -1,0 +1,336 @@
+//go:build cuda
+
+package cuda
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/airanode/airanode/gpu"
+)
+
+//go:embed kernels.ptx
+var kernelsPTX string
+
+// Class is the reproducibility class of this device's kernels.
+const Class = "cuda-v1"
+
+const (
+	elemBlock = 256 // threads per block of elementwise kernels
+	redBlock  = 256 // RED in kernels.cu
+	maxState  = 64  // MAXN in kernels.cu
+)
+
+type buffer struct {
+	ptr cu.DevicePtr
+	n   int
+}
+
+func (b buffer) Len() int { return b.n }
+func (b buffer) Slice(off, n int) gpu.Buffer {
+	if off < 0 || n < 0 || off+n > b.n {
+		panic(fmt.Sprintf("cuda: slice [%d:%d] of buffer of %d", off, off+n, b.n))
+	}
+	return buffer{ptr: b.ptr + cu.DevicePtr(off*4), n: n}
+}
+
+type ints struct {
+	ptr cu.DevicePtr
+	n   int
+}
+
+func (b ints) Len() int { return b.n }
+func (b ints) Slice(off, n int) gpu.Ints {
+	if off < 0 || n < 0 || off+n > b.n {
+		panic(fmt.Sprintf("cuda: slice [%d:%d] of ints of %d", off, off+n, b.n))
+	}
+	return ints{ptr: b.ptr + cu.DevicePtr(off*4), n: n}
+}
+
+// Device is one NVIDIA GPU.
+type Device struct {
+	ordinal int
+	name    string
+	dev     cu.Device
+	ctx     cu.CUContext
+	mod     cu.Module
+	fns     map[string]cu.Function
+	allocs  []cu.DevicePtr
+	err     error
+	closed  bool
+
+	sumsq   cu.DevicePtr // one float64
+	scratch []cu.DevicePtr
+	scrLen  []int
+}
+
+// Count returns the number of CUDA devices.
+func Count() (int, error) { return cu.NumDevices() }
+
+// Info describes a device.
+type Info struct {
+	Ordinal     int
+	Name        string
+	MemoryBytes int64
+	Driver      int
+}
+
+// Describe returns the name and memory of device ordinal.
+func Describe(ordinal int) (Info, error) {
+	d, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return Info{}, fmt.Errorf("cuda device %d: %w", ordinal, err)
+	}
+	name, err := d.Name()
+	if err != nil {
+		return Info{}, err
+	}
+	mem, err := d.TotalMem()
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Ordinal: ordinal, Name: name, MemoryBytes: mem, Driver: cu.Version()}, nil
+}
+
+// New opens device ordinal, creates a context bound to the calling goroutine's OS thread and loads
+// the kernels.
+func New(ordinal int) (*Device, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda device %d of %d: %w", ordinal, n, gpu.ErrNoDevice)
+	}
+	d, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("cuda device %d: %w", ordinal, err)
+	}
+	name, _ := d.Name()
+	runtime.LockOSThread()
+	ctx, err := d.MakeContext(cu.SchedBlockingSync)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("cuda context: %w", err)
+	}
+	dv := &Device{ordinal: ordinal, name: name, dev: d, ctx: ctx, fns: map[string]cu.Function{}}
+	if err := cu.SetCurrentContext(ctx); err != nil {
+		dv.Close()
+		return nil, fmt.Errorf("cuda set context: %w", err)
+	}
+	if dv.mod, err = cu.LoadData(kernelsPTX); err != nil {
+		dv.Close()
+		return nil, fmt.Errorf("cuda load kernels: %w", err)
+	}
+	for _, k := range kernelNames {
+		f, err := dv.mod.Function(k)
+		if err != nil {
+			dv.Close()
+			return nil, fmt.Errorf("cuda kernel %s: %w", k, err)
+		}
+		dv.fns[k] = f
+	}
+	if dv.sumsq, err = cu.MemAlloc(8); err != nil {
+		dv.Close()
+		return nil, fmt.Errorf("cuda alloc: %w", err)
+	}
+	return dv, nil
+}
+
+var kernelNames = []string{
+	"k_fill", "k_add", "k_addin", "k_scale", "k_mul", "k_mul_bwd", "k_silu", "k_silu_bwd", "k_swiglu",
+	"k_swiglu_bwd", "k_gelu", "k_gelu_bwd", "k_softplus", "k_softplus_bwd", "k_sumsq", "k_embed",
+	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
+	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rotary", "k_attn_fwd", "k_attn_delta",
+	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
+	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul",
+}
+
+// Name describes the device.
+func (d *Device) Name() string { return fmt.Sprintf("cuda:%d (%s)", d.ordinal, d.name) }
+
+// Class is "cuda-v1".
+func (d *Device) Class() string { return Class }
+
+// Err returns the first recorded error.
+func (d *Device) Err() error { return d.err }
+
+func (d *Device) fail(err error) {
+	if d.err == nil && err != nil {
+		d.err = err
+	}
+}
+
+// Alloc returns a zeroed buffer of n float32s.
+func (d *Device) Alloc(n int) (gpu.Buffer, error) {
+	p, err := d.alloc(n)
+	return buffer{ptr: p, n: n}, err
+}
+
+// AllocInts returns a zeroed buffer of n int32s.
+func (d *Device) AllocInts(n int) (gpu.Ints, error) {
+	p, err := d.alloc(n)
+	return ints{ptr: p, n: n}, err
+}
+
+func (d *Device) alloc(n int) (cu.DevicePtr, error) {
+	if d.closed {
+		return 0, gpu.ErrClosed
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("cuda alloc %d: negative size", n)
+	}
+	size := int64(max(n, 1)) * 4
+	p, err := cu.MemAlloc(size)
+	if err != nil {
+		return 0, fmt.Errorf("cuda alloc %d bytes: %w: %w", size, gpu.ErrOutOfMemory, err)
+	}
+	if err := cu.MemsetD32(p, 0, int64(max(n, 1))); err != nil {
+		cu.MemFree(p)
+		return 0, fmt.Errorf("cuda memset: %w", err)
+	}
+	d.allocs = append(d.allocs, p)
+	return p, nil
+}
+
+// scratchBuf returns internal scratch space i of at least n floats.
+func (d *Device) scratchBuf(i, n int) cu.DevicePtr {
+	for len(d.scratch) <= i {
+		d.scratch = append(d.scratch, 0)
+		d.scrLen = append(d.scrLen, 0)
+	}
+	if d.scrLen[i] < n {
+		if d.scratch[i] != 0 {
+			cu.MemFree(d.scratch[i])
+		}
+		p, err := cu.MemAlloc(int64(max(n, 1)) * 4)
+		if err != nil {
+			d.fail(fmt.Errorf("cuda scratch %d floats: %w: %w", n, gpu.ErrOutOfMemory, err))
+			d.scratch[i], d.scrLen[i] = 0, 0
+			return 0
+		}
+		d.scratch[i], d.scrLen[i] = p, n
+	}
+	return d.scratch[i]
+}
+
+// Upload copies src into dst.
+func (d *Device) Upload(dst gpu.Buffer, src []float32) error {
+	b := dst.(buffer)
+	if b.n != len(src) {
+		return fmt.Errorf("cuda upload: %d floats into buffer of %d", len(src), b.n)
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
+}
+
+// Download copies src into dst.
+func (d *Device) Download(dst []float32, src gpu.Buffer) error {
+	b := src.(buffer)
+	if b.n != len(dst) {
+		return fmt.Errorf("cuda download: buffer of %d into %d floats", b.n, len(dst))
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
+}
+
+// UploadInts copies src into dst.
+func (d *Device) UploadInts(dst gpu.Ints, src []int32) error {
+	b := dst.(ints)
+	if b.n != len(src) {
+		return fmt.Errorf("cuda upload: %d ints into buffer of %d", len(src), b.n)
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
+}
+
+// DownloadInts copies src into dst.
+func (d *Device) DownloadInts(dst []int32, src gpu.Ints) error {
+	b := src.(ints)
+	if b.n != len(dst) {
+		return fmt.Errorf("cuda download: ints of %d into %d", b.n, len(dst))
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
+}
+
+// Sync waits for the device and returns Err.
+func (d *Device) Sync() error {
+	if d.err == nil {
+		d.fail(cu.Synchronize())
+	}
+	return d.err
+}
+
+// Close frees every allocation and destroys the context. It is idempotent.
+func (d *Device) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for _, p := range append(append([]cu.DevicePtr{}, d.allocs...), d.scratch...) {
+		if p != 0 {
+			errs = append(errs, cu.MemFree(p))
+		}
+	}
+	if d.sumsq != 0 {
+		errs = append(errs, cu.MemFree(d.sumsq))
+	}
+	if d.mod != (cu.Module{}) {
+		errs = append(errs, d.mod.Unload())
+	}
+	errs = append(errs, d.ctx.Destroy())
+	runtime.UnlockOSThread()
+	return errors.Join(errs...)
+}
+
+// ---- launching ----
+
+// arg is one 8-byte kernel parameter.
+type arg = uint64
+
+func p(b gpu.Buffer) arg { return arg(b.(buffer).ptr) }
+func pi(b gpu.Ints) arg  { return arg(b.(ints).ptr) }
+func i(n int) arg        { return arg(int64(n)) }
+func f(v float32) arg    { return arg(math.Float32bits(v)) }
+func bl(v bool) arg {
+	if v {
+		return 1
+	}
+	return 0
+}
+func raw(q cu.DevicePtr) arg { return arg(q) }
+
+// launch runs kernel name on a 1-D grid of blocks×threads with shared bytes of dynamic memory.
+func (d *Device) launch(name string, blocks, threads, shared int, args ...arg) {
+	if d.err != nil || blocks == 0 {
+		return
+	}
+	ptrs := make([]unsafe.Pointer, len(args))
+	for k := range args {
+		ptrs[k] = unsafe.Pointer(&args[k])
+	}
+	if err := d.fns[name].Launch(blocks, 1, 1, threads, 1, 1, shared, cu.Stream{}, ptrs); err != nil {
+		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
+	}
+}
+
+// elem launches an elementwise kernel over n items.
+func (d *Device) elem(name string, n int, args ...arg) {
+	d.launch(name, (n+elemBlock-1)/elemBlock, elemBlock, 0, args...)
+}

@@ -1,0 +1,515 @@
+// CUDA kernels of airanode's CUDA device (reproducibility class cuda-v1). Compiled to PTX by
+// `make ptx` (kernels.ptx is committed and embedded), loaded with the driver API; no cuBLAS, no NVRTC.
+//
+// Determinism rules (DESIGN.md §7, docs/gpu.md): no atomics anywhere; every reduction has an order
+// fixed by this code and by launch geometry that never depends on the card (block sizes are
+// constants below); fused multiply-adds are explicit (fmaf) and contraction is disabled at compile
+// time (-fmad=false) so the compiler never fuses on its own.
+//
+// Scalars: every kernel parameter is 8 bytes wide (gorgonia.org/cu copies 8 bytes per parameter):
+// integers are long long, floats are passed as the low 32 bits of an 8-byte slot (declared float).
+
+#define RED 256  // threads of every row-reduction block
+
+typedef long long i64;
+
+__device__ __forceinline__ i64 gid() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
+
+// Fixed-order block reduction of RED partial sums held in shared memory s (tree, strides halving).
+__device__ float block_sum(float* s) {
+  __syncthreads();
+  for (int w = RED / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + w];
+    __syncthreads();
+  }
+  float r = s[0];
+  __syncthreads();
+  return r;
+}
+__device__ float block_max(float* s) {
+  __syncthreads();
+  for (int w = RED / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) s[threadIdx.x] = fmaxf(s[threadIdx.x], s[threadIdx.x + w]);
+    __syncthreads();
+  }
+  float r = s[0];
+  __syncthreads();
+  return r;
+}
+
+// ---- elementwise ----
+extern "C" __global__ void k_fill(float* x, i64 n, float v) { i64 i = gid(); if (i < n) x[i] = v; }
+extern "C" __global__ void k_add(float* d, const float* a, const float* b, i64 n) { i64 i = gid(); if (i < n) d[i] = a[i] + b[i]; }
+extern "C" __global__ void k_addin(float* d, const float* s, i64 n) { i64 i = gid(); if (i < n) d[i] = d[i] + s[i]; }
+extern "C" __global__ void k_scale(float* x, i64 n, float s) { i64 i = gid(); if (i < n) x[i] = x[i] * s; }
+extern "C" __global__ void k_mul(float* o, const float* a, const float* b, i64 n) { i64 i = gid(); if (i < n) o[i] = a[i] * b[i]; }
+extern "C" __global__ void k_mul_bwd(float* da, float* db, const float* dout, const float* a, const float* b, i64 n) {
+  i64 i = gid(); if (i < n) { da[i] = dout[i] * b[i]; db[i] = dout[i] * a[i]; }
+}
+__device__ __forceinline__ float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+extern "C" __global__ void k_silu(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = x[i] * sigm(x[i]); }
+extern "C" __global__ void k_silu_bwd(float* dx, const float* dout, const float* x, i64 n) {
+  i64 i = gid(); if (i < n) { float s = sigm(x[i]); dx[i] = dout[i] * (s * (1.0f + x[i] * (1.0f - s))); }
+}
+extern "C" __global__ void k_swiglu(float* o, const float* g, const float* u, i64 n) { i64 i = gid(); if (i < n) o[i] = (g[i] * sigm(g[i])) * u[i]; }
+extern "C" __global__ void k_swiglu_bwd(float* dg, float* du, const float* dout, const float* g, const float* u, i64 n) {
+  i64 i = gid();
+  if (i < n) {
+    float s = sigm(g[i]);
+    float silu = g[i] * s;
+    du[i] = dout[i] * silu;
+    dg[i] = (dout[i] * u[i]) * (s * (1.0f + g[i] * (1.0f - s)));
+  }
+}
+#define GELU_C 0.7978845608028654f
+extern "C" __global__ void k_gelu(float* o, const float* x, i64 n) {
+  i64 i = gid();
+  if (i < n) { float v = x[i]; float t = tanhf(GELU_C * (v + 0.044715f * v * v * v)); o[i] = 0.5f * v * (1.0f + t); }
+}
+extern "C" __global__ void k_gelu_bwd(float* dx, const float* dout, const float* x, i64 n) {
+  i64 i = gid();
+  if (i < n) {
+    float v = x[i];
+    float t = tanhf(GELU_C * (v + 0.044715f * v * v * v));
+    float dt = (1.0f - t * t) * GELU_C * (1.0f + 3.0f * 0.044715f * v * v);
+    dx[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+  }
+}
+__device__ __forceinline__ float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+extern "C" __global__ void k_softplus(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = softplusf(x[i]); }
+extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const float* x, i64 n) { i64 i = gid(); if (i < n) dx[i] = dout[i] * sigm(x[i]); }
+
+// Sum of squares into out[0] as double: one block of RED threads, thread t sums i = t, t+RED, ... in
+// order, then a fixed tree.
+extern "C" __global__ void k_sumsq(double* out, const float* x, i64 n) {
+  __shared__ double s[RED];
+  double acc = 0.0;
+  for (i64 i = threadIdx.x; i < n; i += RED) { double v = (double)x[i]; acc = acc + v * v; }
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = RED / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = s[0];
+}
+
+// ---- embeddings ----
+extern "C" __global__ void k_embed(float* out, const float* table, const int* tok, i64 rows, i64 d) {
+  i64 i = gid(); if (i < rows * d) { i64 r = i / d, j = i % d; out[i] = table[(i64)tok[r] * d + j]; }
+}
+// dtable[v, j] += Σ_{r: tok[r]==v} dout[r, j], r increasing. One thread per (v, j).
+extern "C" __global__ void k_embed_bwd(float* dtable, const float* dout, const int* tok, i64 rows, i64 V, i64 d) {
+  i64 i = gid();
+  if (i < V * d) {
+    i64 v = i / d, j = i % d;
+    float acc = dtable[i];
+    for (i64 r = 0; r < rows; r++) if (tok[r] == v) acc = acc + dout[r * d + j];
+    dtable[i] = acc;
+  }
+}
+extern "C" __global__ void k_addpos(float* x, const float* pos, i64 B, i64 T, i64 d) {
+  i64 i = gid(); if (i < B * T * d) { i64 td = i % (T * d); x[i] = x[i] + pos[td]; }
+}
+extern "C" __global__ void k_addpos_bwd(float* dpos, const float* dx, i64 B, i64 T, i64 d) {
+  i64 i = gid();
+  if (i < T * d) { float acc = dpos[i]; for (i64 b = 0; b < B; b++) acc = acc + dx[b * T * d + i]; dpos[i] = acc; }
+}
+
+// ---- normalisation: one block of RED threads per row ----
+extern "C" __global__ void k_rmsnorm(float* out, float* rstd, const float* x, const float* w, i64 rows, i64 d, float eps) {
+  __shared__ float s[RED];
+  i64 r = blockIdx.x; const float* xr = x + r * d;
+  float acc = 0.0f;
+  for (i64 j = threadIdx.x; j < d; j += RED) acc = fmaf(xr[j], xr[j], acc);
+  s[threadIdx.x] = acc;
+  float ss = block_sum(s);
+  float rs = rsqrtf(ss / (float)d + eps);
+  for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = (xr[j] * rs) * w[j];
+  if (threadIdx.x == 0) rstd[r] = rs;
+}
+extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const float* x, const float* w, const float* rstd, i64 rows, i64 d) {
+  __shared__ float s[RED];
+  i64 r = blockIdx.x; const float* xr = x + r * d; const float* gr = dout + r * d;
+  float rs = rstd[r];
+  float acc = 0.0f;
+  for (i64 j = threadIdx.x; j < d; j += RED) acc = fmaf(gr[j] * w[j], xr[j], acc);
+  s[threadIdx.x] = acc;
+  float dot = block_sum(s);
+  float c = dot * rs * rs * rs / (float)d;
+  for (i64 j = threadIdx.x; j < d; j += RED) dx[r * d + j] = (gr[j] * w[j]) * rs - xr[j] * c;
+}
+// dw[j] += Σ_r dout[r,j]·x[r,j]·rstd[r], r increasing; one thread per column.
+extern "C" __global__ void k_rmsnorm_bwd_dw(float* dw, const float* dout, const float* x, const float* rstd, i64 rows, i64 d) {
+  i64 j = gid();
+  if (j < d) { float acc = dw[j]; for (i64 r = 0; r < rows; r++) acc = fmaf(dout[r * d + j], x[r * d + j] * rstd[r], acc); dw[j] = acc; }
+}
+extern "C" __global__ void k_layernorm(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b, i64 rows, i64 d, float eps) {
+  __shared__ float s[RED];
+  i64 r = blockIdx.x; const float* xr = x + r * d;
+  float acc = 0.0f;
+  for (i64 j = threadIdx.x; j < d; j += RED) acc = acc + xr[j];
+  s[threadIdx.x] = acc;
+  float mu = block_sum(s) / (float)d;
+  acc = 0.0f;
+  for (i64 j = threadIdx.x; j < d; j += RED) { float c = xr[j] - mu; acc = fmaf(c, c, acc); }
+  s[threadIdx.x] = acc;
+  float var = block_sum(s) / (float)d;
+  float rs = rsqrtf(var + eps);
+  for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = fmaf((xr[j] - mu) * rs, w[j], b[j]);
+  if (threadIdx.x == 0) { mean[r] = mu; rstd[r] = rs; }
+}
+extern "C" __global__ void k_layernorm_bwd_dx(float* dx, const float* dout, const float* x, const float* w, const float* mean, const float* rstd, i64 rows, i64 d) {
+  __shared__ float s[RED];
+  i64 r = blockIdx.x; const float* xr = x + r * d; const float* gr = dout + r * d;
+  float mu = mean[r], rs = rstd[r];
+  float a = 0.0f, c = 0.0f;
+  for (i64 j = threadIdx.x; j < d; j += RED) { float g = gr[j] * w[j]; a = a + g; c = fmaf(g, (xr[j] - mu) * rs, c); }
+  s[threadIdx.x] = a;
+  float sg = block_sum(s);
+  s[threadIdx.x] = c;
+  float sgx = block_sum(s);
+  for (i64 j = threadIdx.x; j < d; j += RED) {
+    float xh = (xr[j] - mu) * rs;
+    dx[r * d + j] = rs * ((gr[j] * w[j]) - sg / (float)d - xh * sgx / (float)d);
+  }
+}
+extern "C" __global__ void k_layernorm_bwd_dwb(float* dw, float* db, const float* dout, const float* x, const float* mean, const float* rstd, i64 rows, i64 d) {
+  i64 j = gid();
+  if (j < d) {
+    float aw = dw[j], ab = db[j];
+    for (i64 r = 0; r < rows; r++) { float g = dout[r * d + j]; aw = fmaf(g, (x[r * d + j] - mean[r]) * rstd[r], aw); ab = ab + g; }
+    dw[j] = aw; db[j] = ab;
+  }
+}
+
+// ---- rotary: one thread per (row, head, pair) ----
+extern "C" __global__ void k_rotary(float* x, i64 B, i64 T, i64 H, i64 D, i64 rot, float base, float sign) {
+  i64 half = rot / 2, i = gid();
+  if (i < B * T * H * half) {
+    i64 p = i % half, h = (i / half) % H, row = i / (half * H), t = row % T;
+    float freq = powf(base, -2.0f * (float)p / (float)rot);
+    float ang = (float)t * freq, c = cosf(ang), sn = sign * sinf(ang);
+    float* v = x + row * H * D + h * D;
+    float a = v[p], b = v[p + half];
+    v[p] = a * c - b * sn;
+    v[p + half] = a * sn + b * c;
+  }
+}
+
+// ---- attention ----
+// Forward: one block of RED threads per (b, h, t). Scores for s in [lo, t] go to shared memory
+// (T <= 4096). Each thread owns keys s = lo+tid, lo+tid+RED, ...; the row max and sum use the fixed tree.
+extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                                      i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  extern __shared__ float sc[];  // T scores, then RED scratch
+  float* s = sc + T;
+  i64 idx = blockIdx.x; i64 t = idx % T, h = (idx / T) % H, b = idx / (T * H);
+  i64 g = h / (H / KVH);
+  i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+  const float* qr = q + (b * T + t) * H * D + h * D;
+  float m = -INFINITY;
+  for (i64 j = lo + threadIdx.x; j <= t; j += RED) {
+    const float* kr = k + (b * T + j) * KVH * D + g * D;
+    float acc = 0.0f;
+    for (i64 e = 0; e < D; e++) acc = fmaf(qr[e], kr[e], acc);
+    acc = acc * scale;
+    sc[j] = acc;
+    m = fmaxf(m, acc);
+  }
+  s[threadIdx.x] = m;
+  float mx = block_max(s);
+  float sum = 0.0f;
+  for (i64 j = lo + threadIdx.x; j <= t; j += RED) { float p = expf(sc[j] - mx); sc[j] = p; sum = sum + p; }
+  s[threadIdx.x] = sum;
+  float tot = block_sum(s);
+  // output: thread e computes o[e] = Σ_j p_j v[j,e] / tot, j increasing.
+  for (i64 e = threadIdx.x; e < D; e += RED) {
+    float acc = 0.0f;
+    for (i64 j = lo; j <= t; j++) acc = fmaf(sc[j], v[(b * T + j) * KVH * D + g * D + e], acc);
+    out[(b * T + t) * H * D + h * D + e] = acc / tot;
+  }
+  if (threadIdx.x == 0) lse[(b * H + h) * T + t] = mx + logf(tot);
+}
+// delta[b,h,t] = Σ_e dout·out (the softmax backward's row term), one thread per row.
+extern "C" __global__ void k_attn_delta(float* delta, const float* dout, const float* out, i64 B, i64 T, i64 H, i64 D) {
+  i64 i = gid();
+  if (i < B * H * T) {
+    i64 t = i % T, h = (i / T) % H, b = i / (T * H);
+    const float* a = dout + (b * T + t) * H * D + h * D; const float* o = out + (b * T + t) * H * D + h * D;
+    float acc = 0.0f;
+    for (i64 e = 0; e < D; e++) acc = fmaf(a[e], o[e], acc);
+    delta[i] = acc;
+  }
+}
+__device__ __forceinline__ float attn_p(const float* qr, const float* kr, i64 D, float scale, float lse) {
+  float acc = 0.0f;
+  for (i64 e = 0; e < D; e++) acc = fmaf(qr[e], kr[e], acc);
+  return expf(acc * scale - lse);
+}
+__device__ __forceinline__ float attn_dp(const float* gr, const float* vr, i64 D) {
+  float acc = 0.0f;
+  for (i64 e = 0; e < D; e++) acc = fmaf(gr[e], vr[e], acc);
+  return acc;
+}
+// dq[b,t,h,e] = scale Σ_{s} P(t,s)(dP(t,s) - delta) k[s,e]; one thread per (b,t,h,e), s increasing.
+extern "C" __global__ void k_attn_dq(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
+                                     const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  i64 i = gid();
+  if (i < B * T * H * D) {
+    i64 e = i % D, h = (i / D) % H, t = (i / (D * H)) % T, b = i / (D * H * T);
+    i64 g = h / (H / KVH);
+    i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+    const float* qr = q + (b * T + t) * H * D + h * D; const float* gr = dout + (b * T + t) * H * D + h * D;
+    float L = lse[(b * H + h) * T + t], dl = delta[(b * H + h) * T + t];
+    float acc = 0.0f;
+    for (i64 s = lo; s <= t; s++) {
+      const float* kr = k + (b * T + s) * KVH * D + g * D; const float* vr = v + (b * T + s) * KVH * D + g * D;
+      float p = attn_p(qr, kr, D, scale, L);
+      float ds = p * (attn_dp(gr, vr, D) - dl);
+      acc = fmaf(ds, kr[e], acc);
+    }
+    dq[i] = acc * scale;
+  }
+}
+// dk and dv for key s of kv head g: sum over query heads of the group (increasing) and queries t >= s
+// (increasing). One thread per (b, s, g, e).
+extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, const float* lse, const float* delta, const float* q,
+                                      const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  i64 i = gid();
+  if (i < B * T * KVH * D) {
+    i64 e = i % D, g = (i / D) % KVH, s = (i / (D * KVH)) % T, b = i / (D * KVH * T);
+    i64 rep = H / KVH;
+    i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+    const float* kr = k + (b * T + s) * KVH * D + g * D; const float* vr = v + (b * T + s) * KVH * D + g * D;
+    float ak = 0.0f, av = 0.0f;
+    for (i64 h = g * rep; h < (g + 1) * rep; h++) {
+      for (i64 t = s; t <= hi; t++) {
+        const float* qr = q + (b * T + t) * H * D + h * D; const float* gr = dout + (b * T + t) * H * D + h * D;
+        float p = attn_p(qr, kr, D, scale, lse[(b * H + h) * T + t]);
+        av = fmaf(p, gr[e], av);
+        float ds = p * (attn_dp(gr, vr, D) - delta[(b * H + h) * T + t]);
+        ak = fmaf(ds, qr[e], ak);
+      }
+    }
+    dk[i] = ak * scale;
+    dv[i] = av;
+  }
+}
+
+// ---- causal depthwise conv1d ----
+extern "C" __global__ void k_conv(float* out, const float* x, const float* w, const float* bias, i64 B, i64 T, i64 C, i64 K) {
+  i64 i = gid();
+  if (i < B * T * C) {
+    i64 c = i % C, t = (i / C) % T, b = i / (C * T);
+    float acc = bias[c];
+    for (i64 j = 0; j < K; j++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = fmaf(w[c * K + j], x[(b * T + ts) * C + c], acc); }
+    out[i] = acc;
+  }
+}
+extern "C" __global__ void k_conv_bwd_dx(float* dx, const float* dout, const float* w, i64 B, i64 T, i64 C, i64 K) {
+  i64 i = gid();
+  if (i < B * T * C) {
+    i64 c = i % C, t = (i / C) % T, b = i / (C * T);
+    float acc = 0.0f;
+    for (i64 j = 0; j < K; j++) { i64 to = t + K - 1 - j; if (to < T) acc = fmaf(w[c * K + j], dout[(b * T + to) * C + c], acc); }
+    dx[i] = acc;
+  }
+}
+// dw[c,j] += Σ_{b,t} dout[b,t,c]·x[b,t-K+1+j,c]; dbias[c] += Σ dout; (b,t) increasing. Thread per (c, j), j==K for bias.
+extern "C" __global__ void k_conv_bwd_dw(float* dw, float* dbias, const float* dout, const float* x, i64 B, i64 T, i64 C, i64 K) {
+  i64 i = gid();
+  if (i < C * (K + 1)) {
+    i64 j = i % (K + 1), c = i / (K + 1);
+    if (j == K) {
+      float acc = dbias[c];
+      for (i64 r = 0; r < B * T; r++) acc = acc + dout[r * C + c];
+      dbias[c] = acc;
+    } else {
+      float acc = dw[c * K + j];
+      for (i64 b = 0; b < B; b++)
+        for (i64 t = 0; t < T; t++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = fmaf(dout[(b * T + t) * C + c], x[(b * T + ts) * C + c], acc); }
+      dw[c * K + j] = acc;
+    }
+  }
+}
+
+// ---- selective scan (Mamba S6): one thread per (b, c), time sequential, state in registers ----
+#define MAXN 64
+extern "C" __global__ void k_scan(float* y, float* states, const float* u, const float* delta, const float* A, const float* Bm,
+                                  const float* Cm, const float* Dv, i64 B, i64 T, i64 C, i64 N) {
+  i64 i = gid();
+  if (i < B * C) {
+    i64 c = i % C, b = i / C;
+    float h[MAXN];
+    for (i64 n = 0; n < N; n++) h[n] = 0.0f;
+    for (i64 t = 0; t < T; t++) {
+      i64 r = b * T + t;
+      float dt = delta[r * C + c], x = u[r * C + c];
+      float acc = 0.0f;
+      for (i64 n = 0; n < N; n++) {
+        float a = expf(dt * A[c * N + n]);
+        h[n] = fmaf(a, h[n], (dt * Bm[r * N + n]) * x);
+        states[(r * C + c) * N + n] = h[n];
+        acc = fmaf(Cm[r * N + n], h[n], acc);
+      }
+      y[r * C + c] = fmaf(Dv[c], x, acc);
+    }
+  }
+}
+// Backward, pass 1: per (b, c), time reversed. Writes du, ddelta, and per-(b,t,c,n) terms for dB and
+// dC into gB/gC (reduced over c by pass 2), and per-b partials of dA and dD into pA [B,C,N], pD [B,C].
+extern "C" __global__ void k_scan_bwd(float* du, float* ddelta, float* gB, float* gC, float* pA, float* pD,
+                                      const float* dy, const float* states, const float* u, const float* delta, const float* A,
+                                      const float* Bm, const float* Cm, const float* Dv, i64 B, i64 T, i64 C, i64 N) {
+  i64 i = gid();
+  if (i < B * C) {
+    i64 c = i % C, b = i / C;
+    float dh[MAXN], dA[MAXN];
+    for (i64 n = 0; n < N; n++) { dh[n] = 0.0f; dA[n] = 0.0f; }
+    float dD = 0.0f;
+    for (i64 t = T - 1; t >= 0; t--) {
+      i64 r = b * T + t;
+      float g = dy[r * C + c], dt = delta[r * C + c], x = u[r * C + c];
+      dD = fmaf(g, x, dD);
+      float dx = Dv[c] * g, ddt = 0.0f;
+      for (i64 n = 0; n < N; n++) {
+        float hcur = states[(r * C + c) * N + n];
+        float hprev = t > 0 ? states[((r - 1) * C + c) * N + n] : 0.0f;
+        dh[n] = fmaf(g, Cm[r * N + n], dh[n]);       // dL/dh_t
+        gC[(r * C + c) * N + n] = g * hcur;
+        float a = expf(dt * A[c * N + n]);
+        // h_t = a h_{t-1} + dt B x
+        float dah = dh[n] * hprev;                  // dL/da
+        ddt = fmaf(dah * a, A[c * N + n], ddt);
+        dA[n] = fmaf(dah * a, dt, dA[n]);
+        float bx = Bm[r * N + n] * x;
+        ddt = fmaf(dh[n], bx, ddt);
+        gB[(r * C + c) * N + n] = dh[n] * (dt * x);
+        dx = fmaf(dh[n], dt * Bm[r * N + n], dx);
+        dh[n] = dh[n] * a;                           // carry to h_{t-1}
+      }
+      du[r * C + c] = dx;
+      ddelta[r * C + c] = ddt;
+    }
+    for (i64 n = 0; n < N; n++) pA[(b * C + c) * N + n] = dA[n];
+    pD[b * C + c] = dD;
+  }
+}
+// Pass 2: dBm[r,n] = Σ_c gB[r,c,n], dCm likewise (c increasing). Thread per (r, n).
+extern "C" __global__ void k_scan_bwd_bc(float* dBm, float* dCm, const float* gB, const float* gC, i64 rows, i64 C, i64 N) {
+  i64 i = gid();
+  if (i < rows * N) {
+    i64 n = i % N, r = i / N;
+    float ab = 0.0f, ac = 0.0f;
+    for (i64 c = 0; c < C; c++) { ab = ab + gB[(r * C + c) * N + n]; ac = ac + gC[(r * C + c) * N + n]; }
+    dBm[i] = ab; dCm[i] = ac;
+  }
+}
+// Pass 3: dA[c,n] += Σ_b pA[b,c,n]; dD[c] += Σ_b pD[b,c] (b increasing). Thread per (c, n), n==N for D.
+extern "C" __global__ void k_scan_bwd_ad(float* dA, float* dD, const float* pA, const float* pD, i64 B, i64 C, i64 N) {
+  i64 i = gid();
+  if (i < C * (N + 1)) {
+    i64 n = i % (N + 1), c = i / (N + 1);
+    if (n == N) { float acc = dD[c]; for (i64 b = 0; b < B; b++) acc = acc + pD[b * C + c]; dD[c] = acc; }
+    else { float acc = dA[c * N + n]; for (i64 b = 0; b < B; b++) acc = acc + pA[(b * C + c) * N + n]; dA[c * N + n] = acc; }
+  }
+}
+
+// ---- loss ----
+extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* logits, const int* targets, i64 rows, i64 V, float gscale) {
+  __shared__ float s[RED];
+  i64 r = blockIdx.x; const float* lr = logits + r * V; float* dr = dlogits + r * V;
+  int tg = targets[r];
+  if (tg < 0) {
+    for (i64 j = threadIdx.x; j < V; j += RED) dr[j] = 0.0f;
+    if (threadIdx.x == 0) losses[r] = 0.0f;
+    return;
+  }
+  float m = -INFINITY;
+  for (i64 j = threadIdx.x; j < V; j += RED) m = fmaxf(m, lr[j]);
+  s[threadIdx.x] = m;
+  float mx = block_max(s);
+  float acc = 0.0f;
+  for (i64 j = threadIdx.x; j < V; j += RED) acc = acc + expf(lr[j] - mx);
+  s[threadIdx.x] = acc;
+  float sum = block_sum(s);
+  float lse = mx + logf(sum);
+  for (i64 j = threadIdx.x; j < V; j += RED) {
+    float p = expf(lr[j] - lse);
+    dr[j] = (p - (j == tg ? 1.0f : 0.0f)) * gscale;
+  }
+  if (threadIdx.x == 0) losses[r] = lse - lr[tg];
+}
+extern "C" __global__ void k_argmax(int* out, const float* logits, i64 rows, i64 V) {
+  i64 r = gid();
+  if (r < rows) {
+    const float* lr = logits + r * V; int best = 0; float bv = lr[0];
+    for (i64 j = 1; j < V; j++) if (lr[j] > bv) { bv = lr[j]; best = (int)j; }
+    out[r] = best;
+  }
+}
+
+// ---- optimizer ----
+extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v, const float* decay, i64 n, float lr, float b1, float b2,
+                                   float eps, float wd, float c1, float c2, i64 hasDecay) {
+  i64 i = gid();
+  if (i < n) {
+    float gi = g[i];
+    float mi = fmaf(b1, m[i], (1.0f - b1) * gi);
+    float vi = fmaf(b2, v[i], (1.0f - b2) * (gi * gi));
+    m[i] = mi; v[i] = vi;
+    float mh = mi / c1, vh = vi / c2;
+    float dec = hasDecay ? decay[i] : 1.0f;
+    float pi = p[i];
+    pi = pi - lr * (wd * dec) * pi;
+    p[i] = pi - lr * (mh / (sqrtf(vh) + eps));
+  }
+}
+
+// ---- matmul: C[m,n] = op(A)·op(B) (+C). 64x64 tile per block of 256 threads, 4x4 outputs per thread,
+// k in steps of 16 through shared memory; every output is one fmaf chain over k in increasing order.
+#define TM 64
+#define TN 64
+#define TK 16
+extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  __shared__ float As[TK][TM + 1];
+  __shared__ float Bs[TK][TN + 1];
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  i64 row0 = (i64)blockIdx.y * TM, col0 = (i64)blockIdx.x * TN;
+  float r[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      i64 gi = row0 + ty + 16 * i, gj = col0 + tx + 16 * j;
+      r[i][j] = (acc && gi < M && gj < N) ? c[gi * N + gj] : 0.0f;
+    }
+  for (i64 k0 = 0; k0 < K; k0 += TK) {
+    for (int l = threadIdx.x; l < TK * TM; l += 256) {
+      int kk = l % TK, mm = l / TK;
+      i64 gi = row0 + mm, gk = k0 + kk;
+      float va = 0.0f;
+      if (gi < M && gk < K) va = ta ? a[gk * M + gi] : a[gi * K + gk];
+      As[kk][mm] = va;
+      int nn = l % TN, kb = l / TN;
+      i64 gj = col0 + nn, gkb = k0 + kb;
+      float vb = 0.0f;
+      if (gj < N && gkb < K) vb = tb ? b[gj * K + gkb] : b[gkb * N + gj];
+      Bs[kb][nn] = vb;
+    }
+    __syncthreads();
+    i64 kmax = K - k0 < TK ? K - k0 : TK;
+    for (int kk = 0; kk < kmax; kk++) {
+      float av[4], bv[4];
+      for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
+      for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      i64 gi = row0 + ty + 16 * i, gj = col0 + tx + 16 * j;
+      if (gi < M && gj < N) c[gi * N + gj] = r[i][j];
+    }
+}

@@ -1,0 +1,197 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/airanode/airanode/gpu"
+)
+
+var _ gpu.Device = (*Device)(nil)
+
+// MatMul: see gpu.Kernels.
+func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if d.err != nil {
+		return
+	}
+	args := []arg{p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc)}
+	ptrs := make([]unsafe.Pointer, len(args))
+	for q := range args {
+		ptrs[q] = unsafe.Pointer(&args[q])
+	}
+	if err := d.fns["k_matmul"].Launch((n+63)/64, (m+63)/64, 1, 256, 1, 1, 0, cu.Stream{}, ptrs); err != nil {
+		d.fail(fmt.Errorf("cuda launch k_matmul: %w", err))
+	}
+}
+
+func (d *Device) Fill(x gpu.Buffer, v float32) { d.elem("k_fill", x.Len(), p(x), i(x.Len()), f(v)) }
+func (d *Device) Copy(dst, src gpu.Buffer) {
+	if d.err != nil || src.Len() == 0 {
+		return
+	}
+	d.fail(cu.Memcpy(dst.(buffer).ptr, src.(buffer).ptr, int64(src.Len())*4))
+}
+func (d *Device) Add(dst, a, b gpu.Buffer) {
+	d.elem("k_add", dst.Len(), p(dst), p(a), p(b), i(dst.Len()))
+}
+func (d *Device) AddInPlace(dst, src gpu.Buffer) {
+	d.elem("k_addin", dst.Len(), p(dst), p(src), i(dst.Len()))
+}
+func (d *Device) Scale(x gpu.Buffer, s float32) { d.elem("k_scale", x.Len(), p(x), i(x.Len()), f(s)) }
+
+// SumSquares: see gpu.Kernels. It synchronises.
+func (d *Device) SumSquares(x gpu.Buffer) float64 {
+	d.launch("k_sumsq", 1, redBlock, 0, raw(d.sumsq), p(x), i(x.Len()))
+	var out float64
+	if d.err == nil {
+		d.fail(cu.MemcpyDtoH(unsafe.Pointer(&out), d.sumsq, 8))
+	}
+	return out
+}
+
+func (d *Device) Embed(out, table gpu.Buffer, tok gpu.Ints, dim int) {
+	d.elem("k_embed", tok.Len()*dim, p(out), p(table), pi(tok), i(tok.Len()), i(dim))
+}
+func (d *Device) EmbedBackward(dtable, dout gpu.Buffer, tok gpu.Ints, dim int) {
+	V := dtable.Len() / dim
+	d.elem("k_embed_bwd", V*dim, p(dtable), p(dout), pi(tok), i(tok.Len()), i(V), i(dim))
+}
+func (d *Device) AddPositions(x, pos gpu.Buffer, B, T, dim int) {
+	d.elem("k_addpos", B*T*dim, p(x), p(pos), i(B), i(T), i(dim))
+}
+func (d *Device) AddPositionsBackward(dpos, dx gpu.Buffer, B, T, dim int) {
+	d.elem("k_addpos_bwd", T*dim, p(dpos), p(dx), i(B), i(T), i(dim))
+}
+
+func (d *Device) RMSNorm(out, rstd, x, w gpu.Buffer, rows, dim int, eps float32) {
+	d.launch("k_rmsnorm", rows, redBlock, 0, p(out), p(rstd), p(x), p(w), i(rows), i(dim), f(eps))
+}
+func (d *Device) RMSNormBackward(dx, dw, dout, x, w, rstd gpu.Buffer, rows, dim int) {
+	d.launch("k_rmsnorm_bwd_dx", rows, redBlock, 0, p(dx), p(dout), p(x), p(w), p(rstd), i(rows), i(dim))
+	d.elem("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
+}
+func (d *Device) LayerNorm(out, mean, rstd, x, w, b gpu.Buffer, rows, dim int, eps float32) {
+	d.launch("k_layernorm", rows, redBlock, 0, p(out), p(mean), p(rstd), p(x), p(w), p(b), i(rows), i(dim), f(eps))
+}
+func (d *Device) LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd gpu.Buffer, rows, dim int) {
+	d.launch("k_layernorm_bwd_dx", rows, redBlock, 0, p(dx), p(dout), p(x), p(w), p(mean), p(rstd), i(rows), i(dim))
+	d.elem("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
+}
+
+func (d *Device) Rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base float32) {
+	d.elem("k_rotary", B*T*heads*(rotDim/2), p(x), i(B), i(T), i(heads), i(D), i(rotDim), f(base), f(1))
+}
+func (d *Device) RotaryBackward(dx gpu.Buffer, B, T, heads, D, rotDim int, base float32) {
+	d.elem("k_rotary", B*T*heads*(rotDim/2), p(dx), i(B), i(T), i(heads), i(D), i(rotDim), f(base), f(-1))
+}
+
+func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
+	shared := (s.T + redBlock) * 4
+	d.launch("k_attn_fwd", s.B*s.H*s.T, redBlock, shared, p(out), p(lse), p(q), p(k), p(v),
+		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+}
+
+// AttentionWorkspace: the backward keeps one float per (b, h, t) row.
+func (d *Device) AttentionWorkspace(s gpu.AttnShape) int { return s.B * s.H * s.T }
+
+func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.Buffer, s gpu.AttnShape) {
+	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
+	d.elem("k_attn_dq", s.B*s.T*s.H*s.D, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+	d.elem("k_attn_dkv", s.B*s.T*s.KVH*s.D, p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+}
+
+func (d *Device) SwiGLU(out, gate, up gpu.Buffer) {
+	d.elem("k_swiglu", out.Len(), p(out), p(gate), p(up), i(out.Len()))
+}
+func (d *Device) SwiGLUBackward(dgate, dup, dout, gate, up gpu.Buffer) {
+	d.elem("k_swiglu_bwd", dout.Len(), p(dgate), p(dup), p(dout), p(gate), p(up), i(dout.Len()))
+}
+func (d *Device) GELU(out, x gpu.Buffer) { d.elem("k_gelu", out.Len(), p(out), p(x), i(out.Len())) }
+func (d *Device) GELUBackward(dx, dout, x gpu.Buffer) {
+	d.elem("k_gelu_bwd", dx.Len(), p(dx), p(dout), p(x), i(dx.Len()))
+}
+func (d *Device) SiLU(out, x gpu.Buffer) { d.elem("k_silu", out.Len(), p(out), p(x), i(out.Len())) }
+func (d *Device) SiLUBackward(dx, dout, x gpu.Buffer) {
+	d.elem("k_silu_bwd", dx.Len(), p(dx), p(dout), p(x), i(dx.Len()))
+}
+func (d *Device) Softplus(out, x gpu.Buffer) {
+	d.elem("k_softplus", out.Len(), p(out), p(x), i(out.Len()))
+}
+func (d *Device) SoftplusBackward(dx, dout, x gpu.Buffer) {
+	d.elem("k_softplus_bwd", dx.Len(), p(dx), p(dout), p(x), i(dx.Len()))
+}
+func (d *Device) Mul(out, a, b gpu.Buffer) {
+	d.elem("k_mul", out.Len(), p(out), p(a), p(b), i(out.Len()))
+}
+func (d *Device) MulBackward(da, db, dout, a, b gpu.Buffer) {
+	d.elem("k_mul_bwd", dout.Len(), p(da), p(db), p(dout), p(a), p(b), i(dout.Len()))
+}
+
+func (d *Device) CausalConv1D(out, x, w, bias gpu.Buffer, B, T, C, width int) {
+	d.elem("k_conv", B*T*C, p(out), p(x), p(w), p(bias), i(B), i(T), i(C), i(width))
+}
+func (d *Device) CausalConv1DBackward(dx, dw, dbias, dout, x, w gpu.Buffer, B, T, C, width int) {
+	d.elem("k_conv_bwd_dx", B*T*C, p(dx), p(dout), p(w), i(B), i(T), i(C), i(width))
+	d.elem("k_conv_bwd_dw", C*(width+1), p(dw), p(dbias), p(dout), p(x), i(B), i(T), i(C), i(width))
+}
+
+func (d *Device) SelectiveScan(y, states, u, delta, A, Bm, Cm, D gpu.Buffer, s gpu.ScanShape) {
+	if s.N > maxState {
+		d.fail(fmt.Errorf("cuda selective scan: state %d > %d", s.N, maxState))
+		return
+	}
+	d.elem("k_scan", s.B*s.C, p(y), p(states), p(u), p(delta), p(A), p(Bm), p(Cm), p(D), i(s.B), i(s.T), i(s.C), i(s.N))
+}
+func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states, u, delta, A, Bm, Cm, D gpu.Buffer, s gpu.ScanShape) {
+	if s.N > maxState {
+		d.fail(fmt.Errorf("cuda selective scan: state %d > %d", s.N, maxState))
+		return
+	}
+	big := s.B * s.T * s.C * s.N
+	gB, gC := d.scratchBuf(0, big), d.scratchBuf(1, big)
+	pA, pD := d.scratchBuf(2, s.B*s.C*s.N), d.scratchBuf(3, s.B*s.C)
+	if d.err != nil {
+		return
+	}
+	d.elem("k_scan_bwd", s.B*s.C, p(du), p(ddelta), raw(gB), raw(gC), raw(pA), raw(pD), p(dy), p(states), p(u), p(delta),
+		p(A), p(Bm), p(Cm), p(D), i(s.B), i(s.T), i(s.C), i(s.N))
+	d.elem("k_scan_bwd_bc", s.B*s.T*s.N, p(dBm), p(dCm), raw(gB), raw(gC), i(s.B*s.T), i(s.C), i(s.N))
+	d.elem("k_scan_bwd_ad", s.C*(s.N+1), p(dA), p(dD), raw(pA), raw(pD), i(s.B), i(s.C), i(s.N))
+}
+
+func (d *Device) CrossEntropy(losses, dlogits, logits gpu.Buffer, targets gpu.Ints, rows, V int, gradScale float32) {
+	d.launch("k_xent", rows, redBlock, 0, p(losses), p(dlogits), p(logits), pi(targets), i(rows), i(V), f(gradScale))
+}
+func (d *Device) Argmax(out gpu.Ints, logits gpu.Buffer, rows, V int) {
+	d.elem("k_argmax", rows, pi(out), p(logits), i(rows), i(V))
+}
+
+func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
+	c1 := 1 - pow32(h.Beta1, h.Step)
+	c2 := 1 - pow32(h.Beta2, h.Step)
+	var dp arg
+	has := 0
+	if decay != nil {
+		dp, has = p(decay), 1
+	}
+	d.elem("k_adamw", params.Len(), p(params), p(grads), p(m), p(v), dp, i(params.Len()), f(h.LR), f(h.Beta1), f(h.Beta2),
+		f(h.Eps), f(h.WeightDecay), f(c1), f(c2), i(has))
+}
+
+// pow32 is b^n by repeated multiplication in float32 (exact order, no library pow).
+func pow32(b float32, n int) float32 {
+	r := float32(1)
+	for range n {
+		r *= b
+	}
+	return r
+}
