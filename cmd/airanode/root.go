@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newInitCmd(),
 		newGPUCmd(),
+		newArchCmd(),
 	)
 	return root
 }
