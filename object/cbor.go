@@ -83,6 +83,11 @@ func Marshal(v any) ([]byte, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("marshal %T: %d bytes: %w", v, len(b), ErrTooLarge)
 	}
+	// The decoder's caps (nesting, array and map lengths, tags) apply to what we encode too:
+	// never produce, and sign, bytes that no peer would accept.
+	if err := decMode.Wellformed(b); err != nil {
+		return nil, fmt.Errorf("marshal %T: over the decoder's caps: %w: %w", v, ErrMalformed, err)
+	}
 	return b, nil
 }
 
