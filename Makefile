@@ -77,6 +77,10 @@ cuda: cuda-sdk ## build bin/airanode-cuda (the CUDA compute core) and vet the cu
 cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machine: scripts/gpu-check.sh)
 	$(CUDA_ENV) $(GO) test -tags cuda -c -o $(BIN)/cuda.test ./gpu/cuda
 
+.PHONY: gpu-bundle
+gpu-bundle: cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/
+	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
+
 .PHONY: clean
 clean: ## remove build outputs
 	rm -rf $(BIN)

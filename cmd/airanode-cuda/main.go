@@ -18,8 +18,18 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) == 0 || args[0] != "info" {
-		return fmt.Errorf("usage: airanode-cuda info")
+	if len(args) == 0 {
+		return fmt.Errorf("usage: airanode-cuda info | bench [--configs A,B] | help")
+	}
+	switch args[0] {
+	case "info":
+	case "bench":
+		return runBench(args[1:])
+	case "help", "-h", "--help":
+		fmt.Println("airanode-cuda: the CUDA compute core\n  info    list devices as JSON\n  bench   training throughput on configs A, B, C of shared/perf")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want info, bench or help)", args[0])
 	}
 	n, err := cuda.Count()
 	if err != nil {

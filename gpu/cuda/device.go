@@ -114,9 +114,9 @@ func New(ordinal int) (*Device, error) {
 	}
 	name, _ := d.Name()
 	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ctx, err := d.MakeContext(cu.SchedBlockingSync)
 	if err != nil {
-		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("cuda context: %w", err)
 	}
 	dv := &Device{ordinal: ordinal, name: name, dev: d, ctx: ctx, fns: map[string]cu.Function{}}
@@ -167,6 +167,18 @@ func (d *Device) fail(err error) {
 	}
 }
 
+// enter pins the goroutine to its OS thread and makes the device's context current there; leave undoes
+// the pin. Every driver call happens between the two, so the device works from any goroutine (one at a
+// time).
+func (d *Device) enter() {
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		d.fail(fmt.Errorf("cuda set context: %w", err))
+	}
+}
+
+func (d *Device) leave() { runtime.UnlockOSThread() }
+
 // Alloc returns a zeroed buffer of n float32s.
 func (d *Device) Alloc(n int) (gpu.Buffer, error) {
 	p, err := d.alloc(n)
@@ -186,6 +198,8 @@ func (d *Device) alloc(n int) (cu.DevicePtr, error) {
 	if n < 0 {
 		return 0, fmt.Errorf("cuda alloc %d: negative size", n)
 	}
+	d.enter()
+	defer d.leave()
 	size := int64(max(n, 1)) * 4
 	p, err := cu.MemAlloc(size)
 	if err != nil {
@@ -206,6 +220,8 @@ func (d *Device) scratchBuf(i, n int) cu.DevicePtr {
 		d.scrLen = append(d.scrLen, 0)
 	}
 	if d.scrLen[i] < n {
+		d.enter()
+		defer d.leave()
 		if d.scratch[i] != 0 {
 			cu.MemFree(d.scratch[i])
 		}
@@ -229,6 +245,8 @@ func (d *Device) Upload(dst gpu.Buffer, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	d.enter()
+	defer d.leave()
 	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
 }
 
@@ -241,6 +259,8 @@ func (d *Device) Download(dst []float32, src gpu.Buffer) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	d.enter()
+	defer d.leave()
 	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
 }
 
@@ -253,6 +273,8 @@ func (d *Device) UploadInts(dst gpu.Ints, src []int32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	d.enter()
+	defer d.leave()
 	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
 }
 
@@ -265,13 +287,17 @@ func (d *Device) DownloadInts(dst []int32, src gpu.Ints) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	d.enter()
+	defer d.leave()
 	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
 }
 
 // Sync waits for the device and returns Err.
 func (d *Device) Sync() error {
 	if d.err == nil {
+		d.enter()
 		d.fail(cu.Synchronize())
+		d.leave()
 	}
 	return d.err
 }
@@ -282,6 +308,8 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.enter()
+	defer d.leave()
 	var errs []error
 	for _, p := range append(append([]cu.DevicePtr{}, d.allocs...), d.scratch...) {
 		if p != 0 {
@@ -295,7 +323,6 @@ func (d *Device) Close() error {
 		errs = append(errs, d.mod.Unload())
 	}
 	errs = append(errs, d.ctx.Destroy())
-	runtime.UnlockOSThread()
 	return errors.Join(errs...)
 }
 
@@ -321,11 +348,21 @@ func (d *Device) launch(name string, blocks, threads, shared int, args ...arg) {
 	if d.err != nil || blocks == 0 {
 		return
 	}
+	d.launch3(name, blocks, 1, threads, shared, args...)
+}
+
+// launch3 runs kernel name on a gx×gy grid.
+func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) {
+	if d.err != nil || gx == 0 || gy == 0 {
+		return
+	}
 	ptrs := make([]unsafe.Pointer, len(args))
 	for k := range args {
 		ptrs[k] = unsafe.Pointer(&args[k])
 	}
-	if err := d.fns[name].Launch(blocks, 1, 1, threads, 1, 1, shared, cu.Stream{}, ptrs); err != nil {
+	d.enter()
+	defer d.leave()
+	if err := d.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, ptrs); err != nil {
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
 }

@@ -18,17 +18,7 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
-	if d.err != nil {
-		return
-	}
-	args := []arg{p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc)}
-	ptrs := make([]unsafe.Pointer, len(args))
-	for q := range args {
-		ptrs[q] = unsafe.Pointer(&args[q])
-	}
-	if err := d.fns["k_matmul"].Launch((n+63)/64, (m+63)/64, 1, 256, 1, 1, 0, cu.Stream{}, ptrs); err != nil {
-		d.fail(fmt.Errorf("cuda launch k_matmul: %w", err))
-	}
+	d.launch3("k_matmul", (n+63)/64, (m+63)/64, 256, 0, p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc))
 }
 
 func (d *Device) Fill(x gpu.Buffer, v float32) { d.elem("k_fill", x.Len(), p(x), i(x.Len()), f(v)) }
@@ -36,6 +26,8 @@ func (d *Device) Copy(dst, src gpu.Buffer) {
 	if d.err != nil || src.Len() == 0 {
 		return
 	}
+	d.enter()
+	defer d.leave()
 	d.fail(cu.Memcpy(dst.(buffer).ptr, src.(buffer).ptr, int64(src.Len())*4))
 }
 func (d *Device) Add(dst, a, b gpu.Buffer) {
@@ -51,7 +43,9 @@ func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	d.launch("k_sumsq", 1, redBlock, 0, raw(d.sumsq), p(x), i(x.Len()))
 	var out float64
 	if d.err == nil {
+		d.enter()
 		d.fail(cu.MemcpyDtoH(unsafe.Pointer(&out), d.sumsq, 8))
+		d.leave()
 	}
 	return out
 }

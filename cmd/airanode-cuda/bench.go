@@ -1,0 +1,138 @@
+//go:build cuda
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/airanode/airanode/arch"
+	"github.com/airanode/airanode/gpu/cuda"
+	"github.com/airanode/airanode/train"
+)
+
+// perfConfigs are the model shapes of shared/perf/torch_lm_bench.py (the engine's reference): a
+// byte-level pre-norm transformer with learned positions, tied embeddings, LayerNorm and a 4d GELU MLP.
+var perfConfigs = map[string]struct{ d, layers, heads, seq, batch int }{
+	"A": {128, 4, 4, 256, 16},
+	"B": {256, 6, 8, 256, 16},
+	"C": {64, 2, 2, 128, 32},
+}
+
+type benchLine struct {
+	Impl        string  `json:"impl"`
+	Device      string  `json:"device"`
+	Config      string  `json:"config"`
+	Params      int64   `json:"params"`
+	MsStep      float64 `json:"ms_step"`
+	TokensPerS  float64 `json:"tokens_per_s"`
+	GFLOPs      float64 `json:"gflops"`
+	FinalLoss   float64 `json:"final_loss"`
+	DigestFinal string  `json:"digest_final"`
+}
+
+// randomTokens is the benchmark's data: bytes from a splitmix64 stream, a new batch every step.
+type randomTokens struct{ seq int }
+
+func (r randomTokens) Batch(step int, tokens, targets []int32) error {
+	s := uint64(step)*0x9E3779B97F4A7C15 + 1
+	next := func() int32 {
+		s += 0x9E3779B97F4A7C15
+		z := s
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		return int32((z ^ (z >> 31)) & 255)
+	}
+	for i := range tokens {
+		tokens[i] = next()
+	}
+	for i := range targets {
+		if (i+1)%r.seq == 0 {
+			targets[i] = next()
+		} else {
+			targets[i] = tokens[i+1]
+		}
+	}
+	return nil
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	configs := fs.String("configs", "A,B", "configs of shared/perf (A, B, C), comma-separated")
+	steps := fs.Int("steps", 30, "timed steps")
+	warmup := fs.Int("warmup", 10, "untimed warm-up steps")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dev, err := cuda.New(0)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	for _, name := range strings.Split(*configs, ",") {
+		c, ok := perfConfigs[name]
+		if !ok {
+			return fmt.Errorf("unknown config %q (want A, B or C)", name)
+		}
+		spec := fmt.Sprintf("width=%d norm=layer pos=learned context=%d vocab=256 : (A(heads=%d) G)x%d", c.d, c.seq, c.heads, c.layers)
+		a, err := arch.Parse(spec)
+		if err == nil {
+			a, err = arch.Normalize(a)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := train.NewModel(dev, a, train.Shape{Batch: c.batch, Seq: c.seq})
+		if err != nil {
+			return err
+		}
+		h := train.DefaultHyper(*warmup + *steps)
+		h.Segments = 1
+		tr, err := train.NewTrainer(m, h)
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		data := randomTokens{seq: c.seq}
+		if err := tr.RunUntil(ctx, data, *warmup); err != nil {
+			return err
+		}
+		if err := dev.Sync(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := tr.RunUntil(ctx, data, *warmup+*steps); err != nil {
+			return err
+		}
+		if err := dev.Sync(); err != nil {
+			return err
+		}
+		el := time.Since(t0)
+		params, err := arch.Params(a)
+		if err != nil {
+			return err
+		}
+		flopParams := params - int64(c.seq*c.d)
+		fpt := 6*flopParams + int64(12*c.layers*c.seq*c.d)
+		tok := float64(*steps * c.batch * c.seq)
+		chain := tr.Chain()
+		line := benchLine{
+			Impl: "airanode-cuda", Device: dev.Name(), Config: name, Params: params,
+			MsStep:     float64(el.Microseconds()) / 1e3 / float64(*steps),
+			TokensPerS: tok / el.Seconds(), GFLOPs: float64(fpt) * tok / el.Seconds() / 1e9,
+		}
+		if len(chain) > 0 {
+			line.DigestFinal = fmt.Sprintf("%x", chain[len(chain)-1].Digest[:8])
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
+			return err
+		}
+		m.Close()
+	}
+	return nil
+}
