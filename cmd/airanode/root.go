@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 		newInitCmd(),
 		newGPUCmd(),
 		newArchCmd(),
+		newDataCmd(),
 	)
 	return root
 }
