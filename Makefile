@@ -21,9 +21,12 @@ help: ## show this help
 build: ## build bin/airanode
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/airanode ./cmd/airanode
 
+# The race detector needs cgo: `CGO_ENABLED=0 make test` runs the same tests without it.
+RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race)
+
 .PHONY: test
-test: ## run every test (race detector on), then the CGO_ENABLED=0 build
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+test: ## run every test (race detector on when cgo is), then check the CGO_ENABLED=0 build
+	$(GO) test $(RACE) -count=1 -timeout 25m $(PKGS)
 	CGO_ENABLED=0 $(GO) build ./...
 
 .PHONY: test-short
@@ -47,6 +50,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 .PHONY: bench
 bench: ## run the Go benchmarks (short)
 	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+.PHONY: generate
+generate: ## regenerate the CPU assembly (gemm microkernels, vector primitives)
+	$(GO) generate ./gpu/cpu/...
 
 .PHONY: tidy-check
 tidy-check: ## fail when go.mod/go.sum are not tidy
