@@ -4,8 +4,9 @@ import "unsafe"
 
 // kernelFunc is a microkernel: it updates the r×NR tile of C at c (row stride ldc floats) with k steps
 // of r rows of op(A), read in place from a with leading dimension lda, and of the packed B panel b
-// (k×NR floats), starting each accumulator from C when load is non-zero and from +0 otherwise.
-type kernelFunc func(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+// (k×NR floats), starting each accumulator from C when load is non-zero and from +0 otherwise. Step p
+// also prefetches the cache line at pf + p·pfs bytes (see prefetcher).
+type kernelFunc func(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 // kernelSet is one path: its microkernels and blocking.
 type kernelSet struct {
@@ -29,6 +30,7 @@ var kernelSets [AVX512 + 1]*kernelSet
 // scratch holds one thread's packing buffers.
 type scratch struct {
 	a, b, tile []float32
+	pf         prefetcher
 }
 
 func grow(s []float32, n int) []float32 {
@@ -110,6 +112,7 @@ func (g *gemmJob) block(s *scratch, i0, i1, j0, j1 int) {
 	// With a transposed A small enough to pack whole, pack it once per k block and loop over the
 	// column blocks inside; otherwise pack it per column block, mc rows at a time.
 	once := packT && i1-i0 <= ks.mcAll
+	pf := &s.pf
 	for pc := 0; pc < g.k; pc += kc {
 		kcur := min(kc, g.k-pc)
 		load := 0
@@ -122,17 +125,94 @@ func (g *gemmJob) block(s *scratch, i0, i1, j0, j1 int) {
 		for jc := j0; jc < j1; jc += nc {
 			ncur := min(nc, j1-jc)
 			g.packB(s.b, pc, kcur, jc, ncur, nr)
+			// While the kernels run on this block, prefetch what the next packing reads: the
+			// packing loops would otherwise wait on memory with no arithmetic to overlap.
+			npc, njc := pc, jc+nc
+			if njc >= j1 {
+				npc, njc = pc+kc, j0
+			}
+			next := npc < g.k
+			nk := min(kc, g.k-npc)
 			if once || !packT {
+				pf.reset(&s.b[0])
+				if next {
+					if once && npc != pc {
+						pf.add(g.aRegion(npc, nk, i0, i1-i0))
+					}
+					pf.add(g.bRegion(npc, nk, njc, min(nc, j1-njc)))
+				}
 				g.rows(s, i0, i1, jc, ncur, pc, kcur, load, packT)
 				continue
 			}
 			for ib := i0; ib < i1; ib += mc {
 				mb := min(mc, i1-ib)
 				g.packA(s, pc, kcur, ib, mb)
+				pf.reset(&s.b[0])
+				switch {
+				case ib+mc < i1:
+					pf.add(g.aRegion(pc, kcur, ib+mc, min(mc, i1-ib-mc)))
+				case next:
+					pf.add(g.bRegion(npc, nk, njc, min(nc, j1-njc)))
+					pf.add(g.aRegion(npc, nk, i0, min(mc, i1-i0)))
+				}
 				g.rows(s, ib, ib+mb, jc, ncur, pc, kcur, load, true)
 			}
 		}
 	}
+}
+
+// pfRegion is part of a matrix that a packing routine will read, as units: unit u is one kernel
+// call's worth of prefetches, from src[off+u*step] on, pfs bytes apart.
+type pfRegion struct {
+	src          []float32
+	off, step, n int
+	pfs          int
+}
+
+// prefetcher hands the units of up to two regions to successive kernel calls (one unit per call;
+// calls beyond the last unit prefetch nothing useful: dummy, stride 0).
+type prefetcher struct {
+	regs  [2]pfRegion
+	n     int
+	r, u  int
+	dummy *float32
+}
+
+func (f *prefetcher) reset(dummy *float32) {
+	f.regs = [2]pfRegion{}
+	f.n, f.r, f.u, f.dummy = 0, 0, 0, dummy
+}
+
+func (f *prefetcher) add(r pfRegion) {
+	f.regs[f.n] = r
+	f.n++
+}
+
+func (f *prefetcher) next() (*float32, int) {
+	for f.r < f.n {
+		reg := &f.regs[f.r]
+		if f.u < reg.n {
+			i := reg.off + f.u*reg.step
+			f.u++
+			return &reg.src[i], reg.pfs
+		}
+		f.r, f.u = f.r+1, 0
+	}
+	return f.dummy, 0
+}
+
+// bRegion is what packB reads for steps [pc, pc+kc) and columns [jc, jc+nc).
+func (g *gemmJob) bRegion(pc, kc, jc, nc int) pfRegion {
+	if g.tb { // one unit per column (a row of B), a float per step: kc floats
+		return pfRegion{src: g.b, off: jc*g.ldb + pc, step: g.ldb, n: nc, pfs: 4}
+	}
+	// one unit per 16 columns (a cache line per step), kc steps
+	return pfRegion{src: g.b, off: pc*g.ldb + jc, step: 16, n: ceilDiv(nc, 16), pfs: 4 * g.ldb}
+}
+
+// aRegion is what packA reads for steps [pc, pc+kc) and rows [i0, i0+rows) of a transposed A.
+func (g *gemmJob) aRegion(pc, kc, i0, rows int) pfRegion {
+	return pfRegion{src: g.a, off: pc*g.lda + i0, step: 16, n: ceilDiv(rows, 16), pfs: 4 * g.lda}
 }
 
 // packA packs rows [i0, i0+rows) of a transposed A, steps [pc, pc+kc), into s.a with ks.packT.
@@ -166,25 +246,26 @@ func (g *gemmJob) rows(s *scratch, i0, i1, jc, ncur, pc, kcur, load int, packed 
 		for jr := 0; jr < ncur; jr += nr {
 			bp := &s.b[jr*kcur]
 			off := ic*g.ldc + jc + jr
+			pf, pfs := s.pf.next()
 			if ncol := ncur - jr; ncol < nr {
-				g.edge(s.tile, kern, kcur, ap, lda, bp, off, mcur, ncol, nr, load)
+				g.edge(s.tile, kern, kcur, ap, lda, bp, off, mcur, ncol, nr, load, pf, pfs)
 				continue
 			}
-			kern(kcur, ap, lda, bp, &g.c[off], g.ldc, load)
+			kern(kcur, ap, lda, bp, &g.c[off], g.ldc, load, pf, pfs)
 		}
 	}
 }
 
 // edge runs the kernel on a tile narrower than nr through the buffer t, so that the kernel never
 // touches C outside the matrix. Copies are exact, so the bits are those of a direct call.
-func (g *gemmJob) edge(t []float32, kern kernelFunc, k int, ap *float32, lda int, bp *float32, off, rows, cols, nr, load int) {
+func (g *gemmJob) edge(t []float32, kern kernelFunc, k int, ap *float32, lda int, bp *float32, off, rows, cols, nr, load int, pf *float32, pfs int) {
 	c := g.c
 	if load != 0 {
 		for i := range rows {
 			copy(t[i*nr:i*nr+cols], c[off+i*g.ldc:off+i*g.ldc+cols])
 		}
 	}
-	kern(k, ap, lda, bp, &t[0], nr, load)
+	kern(k, ap, lda, bp, &t[0], nr, load, pf, pfs)
 	for i := range rows {
 		copy(c[off+i*g.ldc:off+i*g.ldc+cols], t[i*nr:i*nr+cols])
 	}
@@ -261,10 +342,10 @@ func init() {
 	ks := &kernelSet{path: Portable, mr: goMR, nr: goNR, kc: 256, nc: 512,
 		kernN: make([]kernelFunc, goMR+1), kernT: make([]kernelFunc, goMR+1)}
 	for r := 1; r <= goMR; r++ {
-		ks.kernN[r] = func(k int, a *float32, lda int, b, c *float32, ldc int, load int) {
+		ks.kernN[r] = func(k int, a *float32, lda int, b, c *float32, ldc int, load int, _ *float32, _ int) {
 			goKernel(r, goNR, k, a, lda, 1, b, c, ldc, load)
 		}
-		ks.kernT[r] = func(k int, a *float32, lda int, b, c *float32, ldc int, load int) {
+		ks.kernT[r] = func(k int, a *float32, lda int, b, c *float32, ldc int, load int, _ *float32, _ int) {
 			goKernel(r, goNR, k, a, 1, lda, b, c, ldc, load)
 		}
 	}

@@ -86,8 +86,9 @@ type Engine struct {
 	work    []chan job // one per worker goroutine (threads-1)
 	wg      sync.WaitGroup
 	exited  sync.WaitGroup
-	scratch []*scratch // one per thread, used under mu
-	gj      gemmJob    // the Sgemm call in progress, used under mu
+	scratch []*scratch    // one per thread, used under mu
+	spare   chan *scratch // buffers for calls that run beside the workers (nested or concurrent)
+	gj      gemmJob       // the Sgemm call in progress, used under mu
 	once    sync.Once
 }
 
@@ -103,6 +104,7 @@ func New(threads int) *Engine {
 	for i := range e.scratch {
 		e.scratch[i] = new(scratch)
 	}
+	e.spare = make(chan *scratch, threads+1)
 	e.work = make([]chan job, threads-1)
 	e.exited.Add(threads - 1)
 	for i := range e.work {
@@ -251,10 +253,20 @@ func (e *Engine) Sgemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float
 	}
 	ks := e.ks.Load()
 	if !e.mu.TryLock() {
-		s := scratchPool.Get().(*scratch)
+		// The workers are busy: most likely this call comes from inside a Parallel task. Run it
+		// here, with a spare set of buffers (kept by the engine, so steady state allocates nothing).
+		var s *scratch
+		select {
+		case s = <-e.spare:
+		default:
+			s = new(scratch)
+		}
 		g := gemmJob{ks: ks, ta: ta, tb: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, acc: acc}
 		g.block(s, 0, m, 0, n)
-		scratchPool.Put(s)
+		select {
+		case e.spare <- s:
+		default:
+		}
 		return
 	}
 	defer e.mu.Unlock()
@@ -269,6 +281,3 @@ func (e *Engine) Sgemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float
 	}
 	*g = gemmJob{} // keep no reference to the caller's matrices
 }
-
-// scratchPool serves calls that cannot use the engine's own buffers.
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}

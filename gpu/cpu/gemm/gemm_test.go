@@ -225,6 +225,24 @@ func TestSgemmSpecials(t *testing.T) {
 	}
 }
 
+// TestSgemmZeroSign: a chain starts from +0, so fma(-1, 0, +0) = +0, where a multiply would give -0.
+func TestSgemmZeroSign(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	for _, p := range Available() {
+		e := newEngine(t, 1, p)
+		c := []float32{negZero, negZero}
+		e.Sgemm(false, false, 1, 2, 1, []float32{-1}, 1, []float32{0, negZero}, 2, c, 2, false)
+		if math.Signbit(float64(c[0])) || math.Signbit(float64(c[1])) {
+			t.Errorf("%v: -1*0 from a fresh chain = %v, %v; want +0, +0", p, c[0], c[1])
+		}
+		c = []float32{negZero, 1}
+		e.Sgemm(false, false, 1, 2, 1, []float32{-1}, 1, []float32{0, 0}, 2, c, 2, true)
+		if !math.Signbit(float64(c[0])) || c[1] != 1 {
+			t.Errorf("%v: -0 + -1*0 = %v (want -0), 1 + -1*0 = %v", p, c[0], c[1])
+		}
+	}
+}
+
 func TestSgemmK0(t *testing.T) {
 	for _, p := range Available() {
 		e := newEngine(t, 2, p)
@@ -443,9 +461,11 @@ func FuzzSgemm(f *testing.F) {
 	f.Add(uint8(3), uint8(5), uint8(7), uint8(0), uint8(1), int64(1))
 	f.Add(uint8(15), uint8(33), uint8(40), uint8(3), uint8(2), int64(2))
 	f.Add(uint8(1), uint8(1), uint8(0), uint8(1), uint8(0), int64(3))
-	engines := map[Path]*Engine{}
+	var engines []*Engine
 	for _, p := range Available() {
-		engines[p] = newEngine(f, 2, p)
+		small := newEngine(f, 2, p)
+		smallBlocks(small)
+		engines = append(engines, newEngine(f, 2, p), small)
 	}
 	f.Fuzz(func(t *testing.T, m, n, k, flags, pad uint8, seed int64) {
 		s := shape{int(m % 48), int(n % 80), int(k % 64)}
@@ -454,11 +474,11 @@ func FuzzSgemm(f *testing.F) {
 		o := makeOperands(rng, ta, tb, s, int(pad%4))
 		want := append([]float32(nil), o.c...)
 		refGemm(ta, tb, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, want, o.ldc, acc)
-		for p, e := range engines {
+		for i, e := range engines {
 			got := append([]float32(nil), o.c...)
 			e.Sgemm(ta, tb, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, got, o.ldc, acc)
-			if i := firstDiff(got, want); i >= 0 {
-				t.Fatalf("%v %v ta=%v tb=%v acc=%v: C[%d] = %#08x, want %#08x", p, s, ta, tb, acc, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+			if j := firstDiff(got, want); j >= 0 {
+				t.Fatalf("%v (small blocks %v) %v ta=%v tb=%v acc=%v: C[%d] = %#08x, want %#08x", e.Path(), i%2 == 1, s, ta, tb, acc, j, math.Float32bits(got[j]), math.Float32bits(want[j]))
 			}
 		}
 	})
@@ -483,6 +503,34 @@ func TestPlan(t *testing.T) {
 		g := &gemmJob{ks: ks, m: tc.m, n: tc.n, k: tc.k}
 		if u := g.plan(tc.threads); u != tc.units || (u > 1 && g.byCols != tc.byCols) {
 			t.Errorf("plan(%dx%dx%d, %d threads) = %d units, byCols %v; want %d, %v", tc.m, tc.n, tc.k, tc.threads, u, g.byCols, tc.units, tc.byCols)
+		}
+	}
+}
+
+// nestedTask runs an Sgemm per index from inside Parallel, for the allocation test.
+type nestedTask struct {
+	e       *Engine
+	a, b, c []float32
+}
+
+func (t *nestedTask) Run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		c := t.c[i*64*48 : (i+1)*64*48]
+		t.e.Sgemm(false, false, 64, 48, 32, t.a, 32, t.b, 48, c, 48, false)
+	}
+}
+
+func TestNoAllocsNested(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, th := range []int{1, 2, 3} {
+		e := newEngine(t, th, Available()[len(Available())-1])
+		task := &nestedTask{e: e, a: randMat(rng, 64*32), b: randMat(rng, 32*48), c: make([]float32, 8*64*48)}
+		e.Parallel(8, task)
+		if n := testing.AllocsPerRun(20, func() { e.Parallel(8, task) }); n != 0 {
+			t.Errorf("t%d: Sgemm inside Parallel allocates %v times per call", th, n)
 		}
 	}
 }

@@ -5,91 +5,91 @@
 package gemm
 
 //go:noescape
-func k512n_1(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_1(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_2(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_2(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_3(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_3(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_4(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_4(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_5(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_5(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_6(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_6(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_7(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_7(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_8(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_8(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_9(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_9(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_10(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_10(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_11(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_11(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_12(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_12(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_13(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_13(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512n_14(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512n_14(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 // k512nKernels holds the k512 kernels for A stored [m,k] by row count (index 0 is unused).
 var k512nKernels = [...]kernelFunc{nil, k512n_1, k512n_2, k512n_3, k512n_4, k512n_5, k512n_6, k512n_7, k512n_8, k512n_9, k512n_10, k512n_11, k512n_12, k512n_13, k512n_14}
 
 //go:noescape
-func k512t_1(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_1(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_2(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_2(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_3(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_3(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_4(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_4(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_5(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_5(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_6(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_6(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_7(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_7(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_8(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_8(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_9(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_9(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_10(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_10(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_11(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_11(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_12(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_12(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_13(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_13(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k512t_14(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k512t_14(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 // k512tKernels holds the k512 kernels for A stored [k,m] (transposed) by row count (index 0 is unused).
 var k512tKernels = [...]kernelFunc{nil, k512t_1, k512t_2, k512t_3, k512t_4, k512t_5, k512t_6, k512t_7, k512t_8, k512t_9, k512t_10, k512t_11, k512t_12, k512t_13, k512t_14}
@@ -100,43 +100,43 @@ const (
 )
 
 //go:noescape
-func k256n_1(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_1(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256n_2(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_2(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256n_3(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_3(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256n_4(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_4(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256n_5(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_5(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256n_6(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256n_6(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 // k256nKernels holds the k256 kernels for A stored [m,k] by row count (index 0 is unused).
 var k256nKernels = [...]kernelFunc{nil, k256n_1, k256n_2, k256n_3, k256n_4, k256n_5, k256n_6}
 
 //go:noescape
-func k256t_1(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_1(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256t_2(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_2(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256t_3(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_3(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256t_4(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_4(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256t_5(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_5(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 //go:noescape
-func k256t_6(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+func k256t_6(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 
 // k256tKernels holds the k256 kernels for A stored [k,m] (transposed) by row count (index 0 is unused).
 var k256tKernels = [...]kernelFunc{nil, k256t_1, k256t_2, k256t_3, k256t_4, k256t_5, k256t_6}

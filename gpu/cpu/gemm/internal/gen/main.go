@@ -50,7 +50,7 @@ func main() {
 			lay := layout(ta)
 			for mr := 1; mr <= f.mr; mr++ {
 				kernel(&s, f, mr, ta)
-				fmt.Fprintf(&g, "//go:noescape\nfunc %s%s_%d(k int, a *float32, lda int, b, c *float32, ldc int, load int)\n\n", f.name, lay, mr)
+				fmt.Fprintf(&g, "//go:noescape\nfunc %s%s_%d(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)\n\n", f.name, lay, mr)
 			}
 			fmt.Fprintf(&g, "// %s%sKernels holds the %s kernels for A %s by row count (index 0 is unused).\n", f.name, lay, f.name, map[bool]string{false: "stored [m,k]", true: "stored [k,m] (transposed)"}[ta])
 			fmt.Fprintf(&g, "var %s%sKernels = [...]kernelFunc{nil", f.name, lay)
@@ -104,15 +104,18 @@ func layout(ta bool) string {
 
 // kernel writes the microkernel for an mr-row tile of family f:
 //
-//	func NAME_mr(k int, a *float32, lda int, b, c *float32, ldc int, load int)
+//	func NAME_mr(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)
 //
 // a points at op(A)[0][0] of the sliver, read in place: element (r, p) is a[r*lda+p], or a[p*lda+r]
 // when ta. b is the packed B panel (k steps of vw*nv floats), c the top-left of the C tile with row
 // stride ldc (in floats). The accumulators start from C when load is non-zero and from +0 otherwise;
-// every step p adds a(r,p)*b[p][j] to accumulator (r, j) with one FMA, in increasing p.
+// every step p adds a(r,p)*b[p][j] to accumulator (r, j) with one FMA, in increasing p. Step p also
+// prefetches the cache line at pf + p·pfs bytes, for data the caller will pack next (a prefetch
+// never faults, so the addresses need not be valid).
 //
 // Registers: CX k, SI (and R13 for rows 7..13) the A base, R10 lda in bytes with R11 = 3·lda and
-// R12 = 5·lda, DI the B panel, DX and R8 C and its stride, BX the loop counter, R9 a C row pointer.
+// R12 = 5·lda, DI the B panel, DX and R8 C and its stride, BX the loop counter, R9 a C row pointer
+// and then the prefetch stride, AX the prefetch pointer.
 func kernel(w *bytes.Buffer, f family, mr int, ta bool) {
 	acc := func(r, v int) string { return fmt.Sprintf("%s%d", f.reg, r*f.nv+v) }
 	nacc := mr * f.nv
@@ -140,8 +143,8 @@ func kernel(w *bytes.Buffer, f family, mr int, ta bool) {
 		return fmt.Sprintf("%d(%s)%s", u*4, base, idx[r])
 	}
 
-	fmt.Fprintf(w, "\n// func %s(k int, a *float32, lda int, b, c *float32, ldc int, load int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	fmt.Fprintf(w, "\n// func %s(k int, a *float32, lda int, b, c *float32, ldc int, load int, pf *float32, pfs int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ lda+16(FP), R10")
@@ -185,7 +188,11 @@ func kernel(w *bytes.Buffer, f family, mr int, ta bool) {
 			p("ADDQ R8, R9")
 		}
 	}
+	p("MOVQ pf+56(FP), AX")
+	p("MOVQ pfs+64(FP), R9")
 	step := func(u int) {
+		p("PREFETCHT1 (AX)")
+		p("ADDQ R9, AX")
 		for v := 0; v < f.nv; v++ {
 			p("VMOVUPS %d(DI), %s", u*rowB+v*vb, bv(v))
 		}
