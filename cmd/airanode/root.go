@@ -32,6 +32,8 @@ func newRootCmd() *cobra.Command {
 		newGPUCmd(),
 		newArchCmd(),
 		newDataCmd(),
+		newExportCmd(),
+		newBenchCmd(),
 	)
 	return root
 }
