@@ -34,6 +34,8 @@ func newRootCmd() *cobra.Command {
 		newDataCmd(),
 		newExportCmd(),
 		newBenchCmd(),
+		newSearchCmd(),
+		newRegistryCmd(),
 	)
 	return root
 }
