@@ -133,6 +133,19 @@ func (m *Manager) finish(r *run, res object.Result, err error) {
 
 	var ev Event
 	m.mu.Lock()
+	if success && (r.stop != stopNone || m.outranked(t, time.Now())) {
+		// Others' claims or results arrived while the result was being synced to disk: ours would
+		// be one too many. Drop it unpublished and unindexed.
+		success = false
+		stop = r.stop
+		if stop == stopNone {
+			stop = stopAbandon
+			r.stop = stop
+		}
+		if err := m.cfg.Store.Delete(rc); err != nil {
+			m.log.Warn("drop abandoned result", "task", t.cid, "err", err)
+		}
+	}
 	defer func() {
 		m.notifyChanged()
 		m.mu.Unlock()
@@ -149,6 +162,7 @@ func (m *Manager) finish(r *run, res object.Result, err error) {
 	o := t.own
 	switch {
 	case success:
+		m.indexResult(t, rc)
 		m.completed++
 		o.State, o.Result, o.ResultSent = RunDone, rc.String(), false
 		o.Step = max(o.Of, o.Step)
@@ -202,14 +216,19 @@ func (m *Manager) storeResult(t *taskEntry, res object.Result) (cid.Cid, error) 
 	if err != nil {
 		return cid.Undef, fmt.Errorf("seal result: %w", err)
 	}
-	// Durable before anything about it leaves the node.
+	// Durable before anything about it leaves the node. It is indexed (and so listed to peers by
+	// sync) only once finish has re-checked, after this fsync, that the run was not abandoned.
 	if err := m.cfg.Store.PutDurable(rc, env); err != nil {
 		return cid.Undef, fmt.Errorf("store result: %w", err)
 	}
+	return rc, nil
+}
+
+// indexResult makes a stored own result visible: task, author and search indexes.
+func (m *Manager) indexResult(t *taskEntry, rc cid.Cid) {
 	m.storeIndex(store.IndexTask, t.cid.String(), rc)
 	m.storeIndex(store.IndexAuthor, m.self.String(), rc)
 	if t.task.Search != "" {
 		m.storeIndex(store.IndexSearch, t.task.Search, rc)
 	}
-	return rc, nil
 }
