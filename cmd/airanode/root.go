@@ -36,6 +36,12 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newSearchCmd(),
 		newRegistryCmd(),
+		newEvalCmd(),
+		newRunCmd(),
+		newWorkerCmd(),
+		newTaskCmd(),
+		newPeersCmd(),
+		newDevnetCmd(),
 	)
 	return root
 }
