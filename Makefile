@@ -24,6 +24,10 @@ build: ## build bin/airanode
 # The race detector needs cgo: `CGO_ENABLED=0 make test` runs the same tests without it.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race)
 
+.PHONY: demo
+demo: build ## run a local 3-node network that claims, trains and replicates 20 real tasks (R=2)
+	$(BIN)/airanode devnet --nodes 3 --submit 20 --replicas 2 --steps 300 --arch 'width=32: A M A M' --exit-when-done
+
 .PHONY: test
 test: ## run every test (race detector on when cgo is), then check the CGO_ENABLED=0 build
 	$(GO) test $(RACE) -count=1 -timeout 25m $(PKGS)
