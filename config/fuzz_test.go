@@ -1,0 +1,40 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoadFile feeds arbitrary bytes as a config file: loading and validating never panic, and a
+// file that loads and validates round-trips through Template.
+func FuzzLoadFile(f *testing.F) {
+	f.Add([]byte(Template(Default())))
+	f.Add([]byte("threads = 3\nnetwork = \"lab\"\n"))
+	f.Add([]byte("listen = [1, 2]\n"))
+	f.Add([]byte("[x]\ny = 1\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := Default()
+		if err := LoadFile(&c, path); err != nil {
+			return
+		}
+		if c.Validate() != nil {
+			return
+		}
+		if err := os.WriteFile(path, []byte(Template(c)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var back Config
+		if err := LoadFile(&back, path); err != nil {
+			t.Fatalf("template of a valid config does not load: %v", err)
+		}
+		if err := back.Validate(); err != nil {
+			t.Fatalf("template of a valid config does not validate: %v", err)
+		}
+	})
+}
