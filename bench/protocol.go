@@ -311,19 +311,23 @@ func Lookup(name string, data cid.Cid) (*Protocol, error) {
 const DefaultSeed = 12345
 
 // MADLite returns the default protocol: one setting per MAD task, sized so that the whole suite for a
-// ~0.5M-parameter transformer trains in about 5 minutes on two cores (docs/protocols.md has the sizing
-// and the measurements behind it). The recall tasks get the largest budget: below ~1,000 steps at
-// batch 32 every architecture sits on the same plateau. Score: mean test accuracy over the six tasks.
+// ~0.5M-parameter transformer trains in about 5 minutes on two cores while `A M A M` beats chance on
+// every task (docs/protocols.md has the calibration table). The recall tasks get the largest budget,
+// at batch 64 and a constant learning rate after warmup (MinLR = LR): a transformer leaves the
+// "most frequent value" plateau of multi-query recall only after several hundred steps at a high
+// learning rate, and not at all with batches of 16 or 32 or a decaying rate within this budget.
+// Fuzzy recall uses one-token keys and values of one or two tokens: with two-token keys a
+// transformer stays below chance at this budget. Score: mean test accuracy over the six tasks.
 func MADLite() *Protocol {
 	const train, test = 4096, 256
 	set := func(task string, vocab, seq, steps, batch int) Setting {
 		return Setting{Task: task, Vocab: vocab, SeqLen: seq, TrainExamples: train, TestExamples: test, Steps: steps, Batch: batch}
 	}
-	cr := set(TaskRecall, 16, 64, 1500, 32)
+	cr := set(TaskRecall, 16, 64, 1000, 64)
 	cr.MultiQuery = true
-	fr := set(TaskFuzzyRecall, 16, 64, 1500, 32)
-	fr.MultiQuery, fr.KeyMotif, fr.ValueMotif = true, 2, 2
-	nr := set(TaskNoisyRecall, 32, 64, 1500, 32)
+	fr := set(TaskFuzzyRecall, 16, 64, 800, 64)
+	fr.MultiQuery, fr.KeyMotif, fr.ValueMotif = true, 1, 2
+	nr := set(TaskNoisyRecall, 32, 64, 750, 64)
 	nr.MultiQuery, nr.NoiseVocab, nr.NoisePPM = true, 16, 200_000
 	sc := set(TaskSelCopy, 16, 64, 1000, 16)
 	sc.CopyTokens = 8
@@ -338,7 +342,7 @@ func MADLite() *Protocol {
 		WD:           0,
 		Schedule:     ScheduleCosine,
 		Warmup:       30,
-		MinLR:        10, // 1e-5
+		MinLR:        3000, // constant after warmup (see above)
 		EvalExamples: 128,
 		Seed:         DefaultSeed,
 		Segments:     4,

@@ -153,7 +153,7 @@ func TestProtocolValidate(t *testing.T) {
 		{"motif on recall", func(p *Protocol) { p.Settings[0].KeyMotif = 2 }, "k_motif"},
 		{"motif too long", func(p *Protocol) { p.Settings[1].KeyMotif = MaxMotif + 1 }, "k_motif"},
 		{"motif over vocab", func(p *Protocol) { p.Settings[1].Vocab = 5; p.Settings[1].KeyMotif = 3 }, "motif"},
-		{"fuzzy too short", func(p *Protocol) { p.Settings[1].SeqLen = 9 }, "seq_len"},
+		{"fuzzy too short", func(p *Protocol) { p.Settings[1].KeyMotif, p.Settings[1].SeqLen = 2, 9 }, "seq_len"},
 		{"copy too long", func(p *Protocol) { p.Settings[3].CopyTokens = 32 }, "copy_tokens"},
 		{"copy on recall", func(p *Protocol) { p.Settings[0].CopyTokens = 3 }, "copy_tokens"},
 		{"noise on copy", func(p *Protocol) { p.Settings[3].NoiseVocab = 3 }, "noise_vocab"},
@@ -280,7 +280,7 @@ func TestNewBatcherErrors(t *testing.T) {
 		t.Errorf("negative setting: %v", err)
 	}
 	b, err := NewBatcher(p, 0, nil)
-	if err != nil || b.Vocab() != 16 || b.SeqLen() != 63 || b.BatchSize() != 32 || b.TestExamples() != 256 {
+	if err != nil || b.Vocab() != 16 || b.SeqLen() != 63 || b.BatchSize() != 64 || b.TestExamples() != 256 {
 		t.Errorf("NewBatcher: %v", err)
 	}
 	if _, err := NewBatcher(Text(object.ObjectCID([]byte("m"))), 0, nil); !errors.Is(err, ErrNeedData) {

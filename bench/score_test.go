@@ -84,6 +84,7 @@ func sweepProtocol() *Protocol {
 	p.Settings[1].KeyMotif, p.Settings[1].ValueMotif = 0, 0
 	p.Settings[1].SeqLen = 32
 	p.Sweep = []Hyper{{LR: 100}, {LR: 1000}}
+	p.MinLR = 10 // at most every sweep point's learning rate
 	return p
 }
 
