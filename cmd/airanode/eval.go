@@ -377,9 +377,9 @@ func evalPrint(w io.Writer, o *evalOutput, p *bench.Protocol, dir string) error 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	text := o.Scores.Metric == bench.MetricBPB
 	if text {
-		fmt.Fprintln(tw, "TASK\tSETTING\tBITS/BYTE\tPARAMS\tSTEPS\tSECONDS\t")
+		fmt.Fprintln(tw, "TASK\tSETTING\tBITS/BYTE\tPARAMS\tSTEPS\tSECONDS")
 	} else {
-		fmt.Fprintln(tw, "TASK\tSETTING\tACCURACY\tCHANCE\tPARAMS\tSTEPS\tSECONDS\t")
+		fmt.Fprintln(tw, "TASK\tSETTING\tACCURACY\tCHANCE\tPARAMS\tSTEPS\tSECONDS")
 	}
 	var secs float64
 	for _, r := range o.Runs {
@@ -389,9 +389,9 @@ func evalPrint(w io.Writer, o *evalOutput, p *bench.Protocol, dir string) error 
 		}
 		secs += r.Seconds
 		if text {
-			fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.1f\t\n", name, r.Setting, float64(r.Value)/1e6, r.Params, r.Steps, r.Seconds)
+			fmt.Fprintf(tw, "%s\t%d\t%.4f\t%d\t%d\t%.1f\n", name, r.Setting, float64(r.Value)/1e6, r.Params, r.Steps, r.Seconds)
 		} else {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%.1f\t\n", name, r.Setting, pct(r.Value), pct(r.Chance), r.Params, r.Steps, r.Seconds)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%.1f\n", name, r.Setting, pct(r.Value), pct(r.Chance), r.Params, r.Steps, r.Seconds)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -330,3 +330,38 @@ func FuzzEvalProtocolJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestEvalText evaluates the text protocol on a dataset imported into the node's store.
+func TestEvalText(t *testing.T) {
+	dir := t.TempDir()
+	node := filepath.Join(dir, "node")
+	corpus := filepath.Join(dir, "corpus.txt")
+	if err := os.WriteFile(corpus, []byte(strings.Repeat("the cat sat on the mat. ", 200)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(node, "store"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, _, err := bench.ImportFiles(st, []string{corpus}, 512)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := tinyProtocolFile(t, func(p *bench.Protocol) {
+		*p = *bench.Text(dc)
+		p.Data = cid.Undef // given with --data
+		s := &p.Settings[0]
+		s.SeqLen, s.Batch, s.Steps, s.TestExamples = 32, 2, 4, 4
+		p.Warmup, p.EvalExamples, p.Segments = 1, 2, 2
+	})
+	out, stderr, err := runEval(t, "--data-dir", node, "--arch", "width=16: A M", "--protocol-file", pf, "--data", dc.String(), "--quiet")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, s := range []string{"BITS/BYTE", "text", "bits per byte", "signed by"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("table lacks %q:\n%s", s, out)
+		}
+	}
+}
