@@ -22,6 +22,10 @@
 // Targets are int32 token ids, or Ignore (−1) where a position is unscored. docs/protocols.md is the
 // reference for every task's layout, the protocols and the scoring.
 //
+// Evaluate runs one task (an architecture under a protocol with a seed) on any gpu.Device: it trains
+// every setting in K segments, stores a checkpoint at each boundary, scores the test sets and returns
+// the Result data with its digest chain; EvalState resumes it bit-identically (docs/eval.md).
+//
 // Protocols, settings, manifests and scores are plain values. Functions are safe for concurrent
 // use; TaskBatcher is not (it reuses scratch buffers: use one per goroutine), TextBatcher and MemStore
 // are.
