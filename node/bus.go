@@ -27,6 +27,39 @@ const netIndex store.IndexName = "net"
 // subBuffer is the queue of validated messages per topic subscription.
 const subBuffer = 1024
 
+// messageKinds are the kinds of envelope the node's topics carry: the task protocol's, searches
+// (on the network topic, so every node hears of them) and proposals (on a search's topic).
+var messageKinds = append(slices.Clone(tasks.Kinds), object.KindSearch, object.KindProposal)
+
+// checkMessage is the gossip validator's check: tasks.Check for the task protocol, strict
+// decoding with bounds and signer = author for searches and proposals.
+func checkMessage(s object.Signed) (any, time.Time, error) {
+	switch s.Kind {
+	case object.KindSearch:
+		if len(s.Data) > object.MaxSearchEnvelope {
+			return nil, time.Time{}, fmt.Errorf("search of %d bytes: %w", len(s.Data), object.ErrTooLarge)
+		}
+		v, err := object.SearchOf(s)
+		return v, time.Time{}, err
+	case object.KindProposal:
+		if len(s.Data) > object.MaxSearchEnvelope {
+			return nil, time.Time{}, fmt.Errorf("proposal of %d bytes: %w", len(s.Data), object.ErrTooLarge)
+		}
+		v, err := object.ProposalOf(s)
+		return v, time.Time{}, err
+	}
+	return tasks.Check(s)
+}
+
+// isSearchKind reports whether a decoded message is a search or a proposal.
+func isSearchKind(v any) bool {
+	switch v.(type) {
+	case object.Search, object.Proposal:
+		return true
+	}
+	return false
+}
+
 // TasksTopic names the gossip topic of a network's task protocol messages outside any search:
 // offers of such tasks, every node's capability, claims and results.
 func TasksTopic(network string) string {
@@ -78,7 +111,7 @@ func (b *bus) join(search string) (*joined, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := b.n.host.Gossip().Join(name, p2p.EnvelopeDecoder(tasks.Check, tasks.Kinds...))
+	t, err := b.n.host.Gossip().Join(name, p2p.EnvelopeDecoder(checkMessage, messageKinds...))
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
@@ -123,6 +156,14 @@ func (b *bus) read(j *joined) {
 		}
 		if !msg.Decoded.Time.IsZero() {
 			n.stats.gossiped(time.Since(msg.Decoded.Time))
+		}
+		if isSearchKind(msg.Decoded.Value) {
+			err = n.searches.ingest(msg.Data)
+			n.stats.delivered(err)
+			if err != nil {
+				n.log.Debug("gossip search object refused", "topic", j.topic.Name(), "from", msg.Author, "err", err)
+			}
+			continue
 		}
 		m := n.Manager()
 		err = m.HandleEnvelope(msg.Author, msg.Data)
@@ -233,6 +274,12 @@ func (n *Node) admit(_ context.Context, search string, c cid.Cid, data []byte) e
 		return ErrClosed
 	}
 	s, err := object.OpenAny(data)
+	if err == nil && (s.Kind == object.KindSearch || s.Kind == object.KindProposal) {
+		if err := n.searches.ingest(data); err != nil {
+			return fmt.Errorf("sync %s: %s: %w", search, c, err)
+		}
+		return nil
+	}
 	if err != nil || !slices.Contains([]object.Kind{object.KindOffer, object.KindResult}, s.Kind) {
 		if search == TasksSyncKey {
 			return fmt.Errorf("sync %s: %s is not an offer or a result", search, c)

@@ -20,9 +20,11 @@ import (
 
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/config"
+	"github.com/airanode/airanode/consensus"
 	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/identity"
 	"github.com/airanode/airanode/p2p"
+	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/store"
 	"github.com/airanode/airanode/tasks"
 )
@@ -50,6 +52,11 @@ type options struct {
 	onEvent      func(tasks.Event)
 	modelThreads int
 	fetchTimeout time.Duration
+
+	demoLiar       bool
+	liarDelay      time.Duration
+	searchInFlight int
+	searchPoll     time.Duration
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -76,6 +83,19 @@ func WithEvents(fn func(tasks.Event)) Option { return func(o *options) { o.onEve
 // which gives the best throughput). The worker runs Config.Threads / n models at once.
 func WithModelThreads(n int) Option { return func(o *options) { o.modelThreads = n } }
 
+// WithDemoLiar makes the node a demo liar, for the demo and the tests only: it claims tasks like
+// any node but never trains; after delay it reports a fabricated result with a made-up digest
+// chain and the score DemoLiarScore. The network's verification must reject every such result.
+func WithDemoLiar(delay time.Duration) Option {
+	return func(o *options) { o.demoLiar, o.liarDelay = true, delay }
+}
+
+// WithSearchRunner sets how many tasks of each search this node's agents keep in flight (0:
+// search.DefaultInFlight) and how often they look at verdicts (0: search.DefaultPoll).
+func WithSearchRunner(inFlight int, poll time.Duration) Option {
+	return func(o *options) { o.searchInFlight, o.searchPoll = inFlight, poll }
+}
+
 // WithFetchTimeout bounds the fetch of a task's objects from peers (default 30s).
 func WithFetchTimeout(d time.Duration) Option { return func(o *options) { o.fetchTimeout = d } }
 
@@ -95,6 +115,11 @@ type Node struct {
 	mgr     atomic.Pointer[tasks.Manager]
 	trainer *Trainer
 	api     *api.Server
+
+	registry *registry.Registry
+	rep      *consensus.Reputation
+	verifier *verifier
+	searches *searches
 	reg     *prometheus.Registry
 	stats   *stats
 	workers int
@@ -182,6 +207,8 @@ func (n *Node) start(ctx context.Context) error {
 	n.store = st
 	n.push("store", st.Close)
 	n.stats = newStats()
+	n.registry = registry.New(st, n.log.With("component", "registry"))
+	n.rep = consensus.NewReputation(consensus.StoreKV(st), n.log.With("component", "reputation"))
 
 	h, err := p2p.New(ctx, pcfg, p2p.Deps{
 		Blocks: blockStore{st},
@@ -193,6 +220,8 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.host = h
 	n.push("p2p host", h.Close)
+	// Reputation from verified work raises or lowers peers' gossip scores.
+	h.Gossip().SetAppScore(n.rep.AppScore)
 
 	n.bus = newBus(n)
 	n.push("gossip topics", n.bus.close)
@@ -207,10 +236,16 @@ func (n *Node) start(ctx context.Context) error {
 			Logger: n.log.With("component", "trainer"), stats: n.stats,
 		}
 		exec = n.trainer
+		if n.o.demoLiar {
+			n.log.Warn("DEMO LIAR: this node fabricates its results (demo and tests only)")
+			exec = &demoLiar{x: n.trainer, delay: n.o.liarDelay}
+		}
 	}
+	n.verifier = newVerifier(n, n.registry, n.rep)
 	tcfg := tasks.Config{
 		Key: key, Store: st, Bus: n.bus, Executor: exec, Estimator: tasks.StoreEstimator(st),
 		Workers: n.workers, Memory: int64(cfg.MemoryMB) << 20, Class: cpu.Class,
+		Weight: n.rep.RankWeight,
 		Logger: n.o.log.With("component", "tasks"), // tasks adds the peer itself
 	}
 	if n.o.tasksEdit != nil {
@@ -235,6 +270,12 @@ func (n *Node) start(ctx context.Context) error {
 	n.push("gossip readers", func() error { n.cancel(); n.bus.cancelSubs(); n.group.Wait(); return nil })
 
 	h.Sync().Follow(TasksSyncKey)
+	n.group.Go(func() { n.verifier.run(n.ctx) })
+	n.searches = newSearches(n, n.registry)
+	n.push("searches", n.searches.close)
+	if err := n.searches.resume(); err != nil {
+		return err
+	}
 
 	n.reg = n.newRegistry()
 	srv, err := api.Listen(cfg.API, backend{n}, api.WithMetrics(n.reg), api.WithLogger(n.log.With("component", "api")))
@@ -414,6 +455,9 @@ func (n *Node) onEvent(e tasks.Event) {
 		n.log.Debug("task event", "event", e.Kind, "task", e.Task, "step", e.Step, "of", e.Of)
 	}
 	n.stats.event(e)
+	if (e.Kind == tasks.EventDone || e.Kind == tasks.EventResult) && n.verifier != nil {
+		n.verifier.touch(e.Task)
+	}
 	if n.o.onEvent != nil {
 		n.o.onEvent(e)
 	}

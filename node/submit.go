@@ -59,7 +59,7 @@ func (n *Node) Submit(ctx context.Context, req api.SubmitRequest) (api.SubmitRes
 		}
 	}
 	task := object.Task{Arch: ac.String(), Protocol: pc.String(), Seed: req.Seed}
-	tc, err := n.Manager().Submit(ctx, task, req.Replicas)
+	tc, err := n.verifier.Submit(ctx, task, req.Replicas)
 	if err != nil {
 		if errors.Is(err, tasks.ErrInvalid) || errors.Is(err, tasks.ErrEstimate) {
 			return api.SubmitResponse{}, fmt.Errorf("%w: %w", api.ErrInvalid, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/airanode/airanode/arch"
 	"github.com/airanode/airanode/bench"
+	"github.com/airanode/airanode/consensus"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/store"
@@ -147,6 +148,7 @@ type Runner struct {
 	known     map[string]bool // task CIDs of the search known (any proposer)
 	inFlight  map[string]bool // this runner's unsettled tasks
 	counted   map[string]bool // tasks whose verified score is in history
+	rerun     map[string]bool // disputed tasks already re-run
 	history   []Candidate     // verified, in the order this runner saw them
 	first     bool            // the first Step has run
 	exhausted bool
@@ -210,7 +212,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	r := &Runner{
 		cfg: cfg, self: self, space: Space(cfg.Search.Space), protocol: p, lower: registry.LowerIsBetter(p),
 		log: log.With("search", cfg.Search.Name), known: map[string]bool{}, inFlight: map[string]bool{},
-		counted: map[string]bool{},
+		counted: map[string]bool{}, rerun: map[string]bool{},
 	}
 	names := cfg.Agents
 	if len(names) == 0 {
@@ -276,6 +278,10 @@ func (r *Runner) Step(ctx context.Context) (bool, error) {
 	r.step.Lock()
 	defer r.step.Unlock()
 	r.absorb(outs)
+	if err := r.rerunDisputed(ctx, outs); err != nil {
+		r.refresh(outs)
+		return false, err
+	}
 	r.exhausted = false
 	for len(r.inFlight) < r.cfg.InFlight && int64(len(r.known)) < r.cfg.Search.Budget {
 		ok, err := r.proposeOne(ctx)
@@ -290,6 +296,40 @@ func (r *Runner) Step(ctx context.Context) (bool, error) {
 	}
 	r.refresh(outs)
 	return r.status.State != StateRunning, nil
+}
+
+// rerunDisputed re-runs, once, every disputed task of the search that ran with the search's seed:
+// a new task of the same candidate with the next seed (the disputed votes stay as they are, and no
+// score of the candidate stands until the new task is verified). Re-runs count in the budget's
+// Used but are made even when it is spent. r.step is held.
+func (r *Runner) rerunDisputed(ctx context.Context, outs []registry.TaskOutcome) error {
+	for _, o := range outs {
+		if o.State != consensus.Disputed || o.Spec.Seed != r.cfg.Search.Seed || r.rerun[o.Task] {
+			continue
+		}
+		t := o.Spec
+		t.Seed++
+		tc, err := object.CID(t)
+		if err != nil {
+			return fmt.Errorf("re-run task: %w", err)
+		}
+		r.rerun[o.Task] = true
+		if r.known[tc.String()] {
+			continue
+		}
+		if has, err := r.cfg.Store.Has(tc); err == nil && has {
+			r.known[tc.String()] = true
+			continue
+		}
+		got, err := r.cfg.Submitter.Submit(ctx, t, int(r.cfg.Search.Policy.Replicas))
+		if err != nil && !got.Defined() {
+			return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
+		}
+		r.known[tc.String()] = true
+		r.inFlight[tc.String()] = true
+		r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
+	}
+	return nil
 }
 
 // absorb takes new verdicts into the runner's state; r.step is held.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/store"
@@ -51,6 +52,12 @@ type Config struct {
 	MaxCompute int64
 	// Class is the node's reproducibility class, advertised in its Capability.
 	Class string
+	// Weight, when not nil, is a peer's weight in claim ranking, in (0, 1]: the node passes its
+	// verification reputation (consensus.Reputation.RankWeight), so that peers whose results lost
+	// votes rank after trusted ones for the same task (weighted rendezvous hashing, WeightedKey).
+	// Nil weighs every peer 1 (plain Score order). It is called with the Manager's lock held and
+	// must be fast and must not call the Manager.
+	Weight func(peer.ID) float64
 
 	// Lease is the lease a claim grants (object.Claim.LeaseMillis): 0 means DefaultLease.
 	Lease time.Duration

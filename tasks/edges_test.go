@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -480,4 +481,38 @@ func FuzzHandleEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWeightedKey(t *testing.T) {
+	// Equal weights keep Score's order.
+	for _, w := range []float64{1, 0.5, 1e-3} {
+		prev := tasks.WeightedKey(0, w)
+		for _, s := range []uint64{1 << 12, 1 << 20, 1 << 40, 1 << 62, 1<<64 - 1} {
+			k := tasks.WeightedKey(s, w)
+			if !(k > prev) {
+				t.Fatalf("w=%g: key(%x) = %g not above %g", w, s, k, prev)
+			}
+			prev = k
+		}
+	}
+	// Out-of-range weights are clamped: NaN, 0 and negatives to the minimum, above 1 to 1.
+	for _, tc := range []struct{ w, as float64 }{{math.NaN(), 1e-6}, {0, 1e-6}, {-3, 1e-6}, {7, 1}, {math.Inf(1), 1}} {
+		if got, want := tasks.WeightedKey(1<<60, tc.w), tasks.WeightedKey(1<<60, tc.as); got != want {
+			t.Errorf("WeightedKey(w=%g) = %g, want %g", tc.w, got, want)
+		}
+	}
+	// A peer of weight w beats a peer of weight 1 on about w/(1+w) of the tasks.
+	_, a := newKey(t)
+	_, b := newKey(t)
+	const n, w = 4000, 0.25
+	wins := 0
+	for i := range n {
+		task := object.ObjectCID(binary.BigEndian.AppendUint32(nil, uint32(i)))
+		if tasks.WeightedKey(tasks.Score(task, a), w) > tasks.WeightedKey(tasks.Score(task, b), 1) {
+			wins++
+		}
+	}
+	if want := n * w / (1 + w); math.Abs(float64(wins)-want) > 0.1*n*0.2 {
+		t.Fatalf("weight %.2f won %d of %d tasks, want about %.0f", w, wins, n, want)
+	}
 }

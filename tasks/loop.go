@@ -88,7 +88,7 @@ func (m *Manager) outranked(t *taskEntry, now time.Time) bool {
 	}
 	better := 0
 	for p, l := range t.leases {
-		if p != m.self && l.live(now) && t.ahead(p, m.self) {
+		if p != m.self && l.live(now) && t.ahead(p, m.self, m.cfg.Weight) {
 			better++
 		}
 	}
@@ -146,7 +146,7 @@ func (m *Manager) claimNew(now time.Time, evs []Event) ([]*run, []Event) {
 			if l := t.leases[id]; l != nil && l.live(now) {
 				continue
 			}
-			if t.ahead(id, m.self) {
+			if t.ahead(id, m.self, m.cfg.Weight) {
 				rank++
 			}
 		}

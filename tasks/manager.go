@@ -216,7 +216,7 @@ func (m *Manager) status(t *taskEntry, now time.Time) Status {
 		s.Leases = append(s.Leases, Lease{Peer: m.self, Rank: t.own.Rank, Step: r.step, Of: r.of, State: object.ClaimProgress, Expires: r.beat.Add(m.cfg.Lease)})
 	}
 	slices.SortFunc(s.Leases, func(a, b Lease) int {
-		if t.ahead(a.Peer, b.Peer) {
+		if t.ahead(a.Peer, b.Peer, m.cfg.Weight) {
 			return -1
 		}
 		return 1

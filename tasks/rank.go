@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"slices"
 
 	"github.com/ipfs/go-cid"
@@ -57,4 +58,27 @@ func Rank(task cid.Cid, peers []peer.ID) []peer.ID {
 		out = append(out, x.id)
 	}
 	return out
+}
+
+// WeightedKey is the weighted rendezvous key of a peer with Score s and weight w in (0, 1]:
+// w / -ln(u), u = (top 52 bits of s + 0.5) / 2^52 in (0, 1). Higher is preferred. For equal
+// weights it orders peers as Score does; a peer of weight w wins a task against a peer of weight 1
+// with probability w/(1+w), so distrusted peers (small RankWeight) rank after trusted ones on most
+// tasks without ever being excluded outright. Weights outside (0, 1] are clamped.
+func WeightedKey(s uint64, w float64) float64 {
+	u := (float64(s>>12) + 0.5) / (1 << 52)
+	return clampWeight(w) / -math.Log(u)
+}
+
+// minWeight is the smallest weight a peer is ranked with.
+const minWeight = 1e-6
+
+func clampWeight(w float64) float64 {
+	switch {
+	case !(w >= minWeight): // NaN too
+		return minWeight
+	case w > 1:
+		return 1
+	}
+	return w
 }

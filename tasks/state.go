@@ -221,9 +221,17 @@ func (t *taskEntry) score(p peer.ID) uint64 {
 	return s
 }
 
-// ahead reports whether a ranks before b for this task (see Rank).
-func (t *taskEntry) ahead(a, b peer.ID) bool {
+// ahead reports whether a ranks before b for this task: by weighted rendezvous key when weight
+// is not nil and the weights differ (see WeightedKey), else by Score, ties to the smaller peer ID.
+func (t *taskEntry) ahead(a, b peer.ID, weight func(peer.ID) float64) bool {
 	sa, sb := t.score(a), t.score(b)
+	if weight != nil {
+		if wa, wb := clampWeight(weight(a)), clampWeight(weight(b)); wa != wb {
+			if ka, kb := WeightedKey(sa, wa), WeightedKey(sb, wb); ka != kb {
+				return ka > kb
+			}
+		}
+	}
 	if sa != sb {
 		return sa > sb
 	}

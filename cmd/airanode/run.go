@@ -27,6 +27,10 @@ type runFlags struct {
 	lease, rankDelay, warmup, capability time.Duration
 	modelThreads                         int
 	status                               string
+	demoLiar                             bool
+	liarDelay                            time.Duration
+	searchInFlight                       int
+	searchPoll                           time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -81,6 +85,12 @@ func newRunCmd() *cobra.Command {
 			if mode == "log" {
 				opts = append(opts, node.WithEvents(func(e tasks.Event) { logEvent(log, e) }))
 			}
+			if f.demoLiar {
+				opts = append(opts, node.WithDemoLiar(f.liarDelay))
+			}
+			if f.searchInFlight != 0 || f.searchPoll != 0 {
+				opts = append(opts, node.WithSearchRunner(f.searchInFlight, f.searchPoll))
+			}
 			n, err := node.New(ctx, c, opts...)
 			if err != nil {
 				return err
@@ -122,6 +132,10 @@ func newRunCmd() *cobra.Command {
 	fl.DurationVar(&f.capability, "capability-interval", 0, "how often the node re-advertises what it can take (0: 30s)")
 	fl.IntVar(&f.modelThreads, "model-threads", 1, "CPU threads per model; the node trains threads/model-threads models at once")
 	fl.StringVar(&f.status, "status", "auto", "status display: line (live status line), log (log lines), auto (line on a terminal)")
+	fl.IntVar(&f.searchInFlight, "search-in-flight", 0, "tasks each search launched here keeps in flight (0: 4)")
+	fl.DurationVar(&f.searchPoll, "search-poll", 0, "how often the agents of the searches launched here look at verdicts (0: 2s)")
+	fl.BoolVar(&f.demoLiar, "demo-liar", false, "DEMO AND TESTS ONLY: never train, report fabricated results (the network must reject them)")
+	fl.DurationVar(&f.liarDelay, "demo-liar-delay", time.Second, "with --demo-liar: how long each fabricated run pretends to take")
 	return cmd
 }
 

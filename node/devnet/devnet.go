@@ -46,6 +46,8 @@ type Options struct {
 	Threads int
 	// Args are extra arguments for every node's `run` command.
 	Args []string
+	// NodeArgs, when not nil, returns more arguments for node i's `run` command (after Args).
+	NodeArgs func(i int) []string
 	// Command makes the process of node i from its `run` arguments. Nil runs this executable.
 	Command func(i int, args []string) *exec.Cmd
 	// StartTimeout bounds the start of each node (default 60s).
@@ -146,15 +148,19 @@ func Start(ctx context.Context, o Options) (*Devnet, error) {
 	return d, nil
 }
 
-// Args returns the `run` arguments of node i in dir, bootstrapping through boot ("" for none).
-func (d *Devnet) args(dir, boot string) []string {
+// args returns the `run` arguments of node i in dir, bootstrapping through boot ("" for none).
+func (d *Devnet) args(i int, dir, boot string) []string {
 	a := []string{"run", "--data-dir", dir, "--network", d.o.Network,
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--mdns=false",
 		"--threads", strconv.Itoa(d.o.Threads), "--status", "log"}
 	if boot != "" {
 		a = append(a, "--bootstrap", boot)
 	}
-	return append(a, d.o.Args...)
+	a = append(a, d.o.Args...)
+	if d.o.NodeArgs != nil {
+		a = append(a, d.o.NodeArgs(i)...)
+	}
+	return a
 }
 
 // startNode starts node i and waits for its info file.
@@ -170,7 +176,7 @@ func (d *Devnet) startNode(ctx context.Context, i int, boot string) (*Node, erro
 		return nil, fmt.Errorf("devnet: node %d: %w", i, err)
 	}
 	defer logf.Close()
-	cmd := d.o.Command(i, d.args(dir, boot))
+	cmd := d.o.Command(i, d.args(i, dir, boot))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,150 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/airanode/airanode/api"
+	"github.com/airanode/airanode/consensus"
+	"github.com/airanode/airanode/node"
+	"github.com/airanode/airanode/node/nodetest"
+	"github.com/airanode/airanode/object"
+	"github.com/airanode/airanode/registry"
+	"github.com/airanode/airanode/search"
+	"github.com/airanode/airanode/tasks"
+)
+
+// liarSpec is the search of TestVerifiedSearchWithLiar: a dozen tiny candidates (one or two
+// layers at width 16 under the smoke protocol), proposed by the random agent, R = 2.
+func liarSpec(budget int64) search.Spec {
+	return search.Spec{
+		Name: "liar-test", Description: "verification under a lying node",
+		Space: object.SearchSpace{Primitives: []string{"A", "M"}, MinDepth: 1, MaxDepth: 3, MinWidth: 16, MaxWidth: 16},
+		ProtocolObject: node.SmokeProtocol(16), Budget: budget, Policy: object.DefaultPolicy(),
+		Agents: []object.AgentSpec{{Name: search.AgentRandom}}, Seed: 7,
+	}
+}
+
+// TestVerifiedSearchWithLiar is the demo at test scale: three honest nodes and one demo liar run a
+// search launched on node 0. Every task of the search ends verified with an honest score, no
+// fabricated result is ever in a winning group, every fabricated result is rejected, and on
+// every honest node the liar's reputation falls below an unknown peer's while the honest peers'
+// rises.
+func TestVerifiedSearchWithLiar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a four-node search")
+	}
+	const budget = 12
+	timings := func(tc *tasks.Config) {
+		nodetest.Fast.Apply(tc)
+		tc.RankDelay = 2 * time.Second
+	}
+	var nodes []*node.Node
+	for i := range 4 {
+		var boot []string
+		if i > 0 {
+			boot = nodes[0].Addrs()[:1]
+		}
+		opts := append(nodetest.Options(fmt.Sprint(i), nodetest.Fast), node.WithTasks(timings),
+			node.WithSearchRunner(4, 200*time.Millisecond))
+		if i == 3 {
+			opts = append(opts, node.WithDemoLiar(0))
+		}
+		nodes = append(nodes, nodetest.Start(t, nodetest.Config(t.TempDir(), boot...), opts...))
+	}
+	liar := nodes[3].ID()
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		for i, n := range nodes {
+			if got := n.Manager().Stats().Peers; got < len(nodes)-1 {
+				return fmt.Errorf("node %d knows %d task peers", i, got)
+			}
+		}
+		return nil
+	})
+	ctx := context.Background()
+	l, err := nodes[0].LaunchSearch(ctx, api.LaunchRequest{Spec: new(liarSpec(budget))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cid.Parse(l.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every node hears of the search and settles all its tasks.
+	nodetest.WaitFor(t, 4*time.Minute, func() error {
+		for i, n := range nodes[:3] {
+			outs, err := registry.New(n.Store(), nil).Outcomes(ctx, sc)
+			if err != nil {
+				return err
+			}
+			settled := 0
+			for _, o := range outs {
+				if o.Final() {
+					settled++
+				}
+			}
+			if len(outs) < budget || settled < len(outs) {
+				return fmt.Errorf("node %d: %d of %d tasks settled", i, settled, len(outs))
+			}
+		}
+		return nil
+	})
+	liarVotes := 0
+	for i, n := range nodes[:3] {
+		reg := registry.New(n.Store(), nil)
+		outs, err := reg.Outcomes(ctx, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			tc, _ := cid.Parse(o.Task)
+			_, out, _, err := reg.Outcome(ctx, tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.State != consensus.Verified {
+				t.Errorf("node %d: task %s is %s (%s), want verified", i, o.Task, out.State, out.Reason)
+				continue
+			}
+			if out.Score == node.DemoLiarScore {
+				t.Errorf("node %d: task %s verified with the liar's score", i, o.Task)
+			}
+			for _, r := range out.Results {
+				if r.Executor != liar {
+					continue
+				}
+				if i == 0 {
+					liarVotes++
+				}
+				if r.Accepted {
+					t.Errorf("node %d: task %s: the liar's fabricated result was accepted", i, o.Task)
+				}
+			}
+		}
+		if liarVotes == 0 {
+			t.Fatalf("the liar took part in none of %d tasks (ranking should give it about half)", len(outs))
+		}
+		rep, err := n.Verification(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verified != budget || rep.Rejected < liarVotes || rep.Overhead < 2 {
+			t.Errorf("node %d: report %+v, want %d verified, >= %d rejected, overhead >= 2", i, rep, budget, liarVotes)
+		}
+		for _, p := range rep.Peers {
+			switch {
+			case p.Peer == liar.String():
+				if p.Rejected == 0 || p.Verified != 0 || p.RankWeight >= 0.5 {
+					t.Errorf("node %d: liar's record %+v, want rejections only and a rank weight below 0.5", i, p)
+				}
+			case p.Verified == 0 || p.Rejected != 0:
+				t.Errorf("node %d: honest peer's record %+v", i, p)
+			}
+		}
+	}
+	t.Logf("liar voted on %d of %d tasks; all its results rejected", liarVotes, budget)
+}
