@@ -26,5 +26,17 @@
 //     protocol objects and calling bench.Evaluate with one CPU thread per model; its checkpoints
 //     are the evaluation state plus the model checkpoints bench stores at every segment boundary.
 //
+//   - verification: the node recomputes a task's verdict (consensus.Verdict through the registry)
+//     whenever a result arrives; final verdicts go into the persisted consensus.Reputation, whose
+//     AppScore is gossipsub's application score and whose RankWeight weighs the claim ranking; a
+//     disagreement re-offers the task with one more replica, so the next peer in the ranking that
+//     has not executed it runs it (docs/verification.md §9). Verification reports the node's view.
+//   - searches: search objects travel on the tasks topic and proposals on the search's topic; a
+//     node stores them, follows every search it hears of (so its worker claims the search's
+//     tasks), and runs a search.Runner for every search it launched (LaunchSearch), also after a
+//     restart. Offers this node made are re-announced while nobody claims them.
+//   - WithDemoLiar makes a node a demo liar (demo and tests only): it never trains and reports
+//     fabricated results, which verification must reject.
+//
 // A Node is safe for concurrent use.
 package node

@@ -227,3 +227,35 @@ func (n *Node) Verification(ctx context.Context) (api.VerificationReport, error)
 	}
 	return n.verifier.report(ctx)
 }
+
+// JoinSearch makes this node run the agents of a search it holds but did not launch (a volunteer
+// opting in to propose candidates too), now and after restarts. Their proposals merge with the
+// launcher's by CID, and the search's budget counts every node's tasks. ref is a search name or
+// CID; an unknown one wraps api.ErrNotFound.
+func (n *Node) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, error) {
+	if n.closed.Load() {
+		return api.SearchDetail{}, ErrClosed
+	}
+	info, err := registry.FindSearch(n.store, ref)
+	if err != nil {
+		return api.SearchDetail{}, apiError(err)
+	}
+	c, err := object.ParseCID(info.CID)
+	if err != nil {
+		return api.SearchDetail{}, err
+	}
+	if err := n.store.PutMetaWith(runKey(c), []byte{1}, store.PutOptions{Sync: true}); err != nil {
+		return api.SearchDetail{}, fmt.Errorf("record search run: %w", err)
+	}
+	if err := n.FollowSearch(c); err != nil {
+		return api.SearchDetail{}, err
+	}
+	if err := n.searches.start(c, info.Search); err != nil {
+		return api.SearchDetail{}, err
+	}
+	st, running, err := n.searches.status(ctx, info)
+	if err != nil {
+		return api.SearchDetail{}, apiError(err)
+	}
+	return api.SearchDetail{Status: st, Search: info.Search, Running: running}, nil
+}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -147,4 +148,83 @@ func TestVerifiedSearchWithLiar(t *testing.T) {
 		}
 	}
 	t.Logf("liar voted on %d of %d tasks; all its results rejected", liarVotes, budget)
+}
+
+// A node that did not launch a search can run its agents too (JoinSearch): both nodes propose,
+// their tasks are all verified, and an unknown search is refused.
+func TestJoinSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a two-node search")
+	}
+	const budget = 8
+	var nodes []*node.Node
+	for i := range 2 {
+		var boot []string
+		if i > 0 {
+			boot = nodes[0].Addrs()[:1]
+		}
+		opts := append(nodetest.Options(fmt.Sprint(i), nodetest.Fast), node.WithSearchRunner(2, 200*time.Millisecond))
+		nodes = append(nodes, nodetest.Start(t, nodetest.Config(t.TempDir(), boot...), opts...))
+	}
+	ctx := context.Background()
+	if _, err := nodes[1].JoinSearch(ctx, "no-such-search"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("JoinSearch(unknown) = %v, want api.ErrNotFound", err)
+	}
+	spec := liarSpec(budget)
+	spec.Name = "join-test"
+	l, err := nodes[0].LaunchSearch(ctx, api.LaunchRequest{Spec: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		d, err := nodes[1].JoinSearch(ctx, l.CID)
+		if err != nil {
+			return err
+		}
+		if !d.Running {
+			return fmt.Errorf("node 1 does not run the search")
+		}
+		return nil
+	})
+	sc, _ := cid.Parse(l.CID)
+	nodetest.WaitFor(t, 2*time.Minute, func() error {
+		outs, err := registry.New(nodes[0].Store(), nil).Outcomes(ctx, sc)
+		if err != nil {
+			return err
+		}
+		verified := 0
+		for _, o := range outs {
+			if o.Verified {
+				verified++
+			}
+		}
+		if len(outs) < budget || verified < len(outs) {
+			return fmt.Errorf("%d of %d tasks verified", verified, len(outs))
+		}
+		return nil
+	})
+	proposers := map[string]int{}
+	for _, n := range nodes {
+		b, err := registry.New(n.Store(), nil).Top(ctx, registry.TopQuery{Search: sc, N: registry.MaxTop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bd := range b {
+			for _, e := range bd.Entries {
+				ac, _ := cid.Parse(e.Arch)
+				d, err := registry.New(n.Store(), nil).Show(ctx, ac)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range d.Proposals {
+					proposers[p.Proposer]++
+				}
+			}
+		}
+	}
+	for _, n := range nodes {
+		if proposers[n.ID().String()] == 0 {
+			t.Errorf("node %s proposed nothing (proposals by peer: %v)", n.ID().ShortString(), proposers)
+		}
+	}
 }
