@@ -16,12 +16,15 @@
 //
 //   - gossip → tasks: offers, capabilities, claims and results travel as signed envelopes on the
 //     network's tasks topic (TasksTopic) or, for tasks of a search, on the search's topic
-//     (p2p.SearchTopic); every topic validates with tasks.Check, and validated messages are
-//     delivered to Manager.HandleEnvelope in order.
+//     (p2p.SearchTopic); every topic validates with tasks.Check (plus strict decoding of search and
+//     proposal envelopes), and validated task messages are delivered to Manager.HandleEnvelope in
+//     order.
+//
 //   - store → p2p: block exchange answers from the store (objects, results, checkpoints, dataset
 //     chunks), and sync lists the offers and results a node holds, under the key TasksSyncKey for
 //     tasks outside searches and under the search CID otherwise, so that a node that joins or
 //     restarts catches up on what gossip did not bring it.
+//
 //   - tasks → bench: Trainer runs a task by reading (or fetching from peers) its architecture and
 //     protocol objects and calling bench.Evaluate with one CPU thread per model; its checkpoints
 //     are the evaluation state plus the model checkpoints bench stores at every segment boundary.
@@ -31,10 +34,12 @@
 //     AppScore is gossipsub's application score and whose RankWeight weighs the claim ranking; a
 //     disagreement re-offers the task with one more replica, so the next peer in the ranking that
 //     has not executed it runs it (docs/verification.md §9). Verification reports the node's view.
+//
 //   - searches: search objects travel on the tasks topic and proposals on the search's topic; a
 //     node stores them, follows every search it hears of (so its worker claims the search's
 //     tasks), and runs a search.Runner for every search it launched (LaunchSearch), also after a
 //     restart. Offers this node made are re-announced while nobody claims them.
+//
 //   - WithDemoLiar makes a node a demo liar (demo and tests only): it never trains and reports
 //     fabricated results, which verification must reject.
 //

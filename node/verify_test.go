@@ -24,7 +24,7 @@ import (
 func liarSpec(budget int64) search.Spec {
 	return search.Spec{
 		Name: "liar-test", Description: "verification under a lying node",
-		Space: object.SearchSpace{Primitives: []string{"A", "M"}, MinDepth: 1, MaxDepth: 3, MinWidth: 16, MaxWidth: 16},
+		Space:          object.SearchSpace{Primitives: []string{"A", "M"}, MinDepth: 1, MaxDepth: 3, MinWidth: 16, MaxWidth: 16},
 		ProtocolObject: node.SmokeProtocol(16), Budget: budget, Policy: object.DefaultPolicy(),
 		Agents: []object.AgentSpec{{Name: search.AgentRandom}}, Seed: 7,
 	}
