@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/airanode/airanode/object"
+	"github.com/airanode/airanode/registry"
+	"github.com/airanode/airanode/search"
 )
 
 // Backend is what the API serves: the node implements it. Every method gets input the server has
@@ -31,6 +33,26 @@ type Backend interface {
 	Tasks(ctx context.Context) ([]Task, error)
 	Task(ctx context.Context, c cid.Cid) (TaskDetail, error)
 	Worker(ctx context.Context, req WorkerRequest) (Worker, error)
+
+	// LaunchSearch signs a search with the node's key and, unless req.DryRun, stores it, gossips it
+	// and runs its agents. req has exactly one of Spec and Preset, and Preset is a known preset.
+	LaunchSearch(ctx context.Context, req LaunchRequest) (LaunchResponse, error)
+	// Searches lists the searches the node holds with their progress.
+	Searches(ctx context.Context) ([]search.Status, error)
+	// Search returns one search by name or CID (ErrNotFound when unknown, ErrInvalid when a name
+	// is shared by several searches).
+	Search(ctx context.Context, ref string) (SearchDetail, error)
+	// Top returns the leaderboards q selects (q.N in 1..registry.MaxTop).
+	Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error)
+	// Arch returns an architecture's detail (ErrNotFound when nothing of it is held).
+	Arch(ctx context.Context, arch cid.Cid) (registry.ArchDetail, error)
+	// Lineage returns an architecture's ancestry, restricted to one search (name or CID) unless
+	// search is "".
+	Lineage(ctx context.Context, arch cid.Cid, search string) (*registry.LineageNode, error)
+	// Reputation lists the verification record of every peer the node has one of.
+	Reputation(ctx context.Context) ([]PeerReputation, error)
+	// Verification reports the verification state of the tasks the node holds results for.
+	Verification(ctx context.Context) (VerificationReport, error)
 }
 
 // Timeouts of the HTTP server.
@@ -156,6 +178,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/tasks", s.tasksRoot)
 	mux.HandleFunc("/v1/tasks/{cid}", s.method(http.MethodGet, s.task))
 	mux.HandleFunc("/v1/worker/{action}", s.method(http.MethodPost, s.worker))
+	mux.HandleFunc("/v1/searches", s.searchesRoot)
+	mux.HandleFunc("/v1/searches/{ref}", s.method(http.MethodGet, s.searchDetail))
+	mux.HandleFunc("/v1/registry/top", s.method(http.MethodGet, s.top))
+	mux.HandleFunc("/v1/registry/arch/{cid}", s.method(http.MethodGet, s.arch))
+	mux.HandleFunc("/v1/registry/lineage/{cid}", s.method(http.MethodGet, s.lineage))
+	mux.HandleFunc("/v1/reputation", s.method(http.MethodGet, s.reputation))
+	mux.HandleFunc("/v1/verification", s.method(http.MethodGet, s.verification))
 	if s.metrics != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	}
@@ -276,11 +305,16 @@ func (s *Server) worker(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads a bounded body; on failure it has answered already.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	return readBodyN(w, r, MaxBody)
+}
+
+// readBodyN reads a body of at most limit bytes; on failure it has answered already.
+func readBodyN(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", MaxBody))
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body over %d bytes", limit))
 		} else {
 			writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("read body: %v", err))
 		}

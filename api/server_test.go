@@ -28,6 +28,7 @@ type memBackend struct {
 	order   []string
 	worker  Worker
 	changes int // Submit and Worker calls
+	searchState
 }
 
 func newMemBackend() *memBackend {

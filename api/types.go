@@ -337,9 +337,12 @@ func DecodeWorker(action string, body []byte) (WorkerRequest, error) {
 }
 
 // decodeStrict decodes exactly one JSON value into v, rejecting unknown fields and trailing data.
-func decodeStrict(body []byte, v any) error {
-	if len(body) > MaxBody {
-		return fmt.Errorf("%w: body of %d bytes, want at most %d", ErrInvalid, len(body), MaxBody)
+func decodeStrict(body []byte, v any) error { return decodeStrictN(body, MaxBody, v) }
+
+// decodeStrictN is decodeStrict for bodies of at most limit bytes.
+func decodeStrictN(body []byte, limit int, v any) error {
+	if len(body) > limit {
+		return fmt.Errorf("%w: body of %d bytes, want at most %d", ErrInvalid, len(body), limit)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

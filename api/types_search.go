@@ -1,7 +1,17 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
 	"github.com/airanode/airanode/object"
+	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/search"
 )
 
@@ -71,4 +81,171 @@ type VerificationReport struct {
 	// VerdictSeconds: from the first result of a task this node held to its final verdict.
 	VerdictSeconds Quantiles        `json:"verdict_seconds"`
 	Peers          []PeerReputation `json:"peers"`
+}
+
+// MaxLaunchBody is the largest body of POST /v1/searches: a spec as large as a spec file may be
+// (search.MaxSpecSize) with room for the request around it.
+const MaxLaunchBody = search.MaxSpecSize + 4<<10
+
+// Check applies the request's structural bounds: exactly one of Spec and Preset, and Preset one
+// of search.Presets. Whether a spec describes a valid search (primitives, space, protocol,
+// agents) is the Backend's to judge when it builds the search. Errors wrap ErrInvalid.
+func (r LaunchRequest) Check() error {
+	switch {
+	case r.Spec != nil && r.Preset != "":
+		return fmt.Errorf("%w: spec and preset exclude each other", ErrInvalid)
+	case r.Spec == nil && r.Preset == "":
+		return fmt.Errorf("%w: spec or preset is required", ErrInvalid)
+	case r.Preset != "":
+		if len(r.Preset) > MaxName || !utf8.ValidString(r.Preset) {
+			return fmt.Errorf("%w: preset name of %d bytes is not a preset", ErrInvalid, len(r.Preset))
+		}
+		if _, err := search.Preset(r.Preset); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// DecodeLaunch decodes and checks the body of POST /v1/searches: one JSON object of at most
+// MaxLaunchBody bytes, no unknown fields, no trailing data, exactly one of "spec" and "preset".
+// The spec is parsed as a spec file is (search.ParseSpec): its unknown fields are errors too, and
+// policy fields left out take their defaults. Errors wrap ErrInvalid.
+func DecodeLaunch(body []byte) (LaunchRequest, error) {
+	var w struct {
+		Spec   json.RawMessage `json:"spec"`
+		Preset string          `json:"preset"`
+		DryRun bool            `json:"dry_run"`
+	}
+	if err := decodeStrictN(body, MaxLaunchBody, &w); err != nil {
+		return LaunchRequest{}, err
+	}
+	r := LaunchRequest{Preset: w.Preset, DryRun: w.DryRun}
+	if raw := bytes.TrimSpace(w.Spec); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if raw[0] != '{' {
+			return LaunchRequest{}, fmt.Errorf("%w: spec must be a JSON object", ErrInvalid)
+		}
+		spec, err := search.ParseSpec(raw)
+		if err != nil {
+			return LaunchRequest{}, fmt.Errorf("%w: spec: %w", ErrInvalid, err)
+		}
+		r.Spec = &spec
+	}
+	if err := r.Check(); err != nil {
+		return LaunchRequest{}, err
+	}
+	return r, nil
+}
+
+// topRequest is the decoded query of GET /v1/registry/top. SearchName is set when the search
+// parameter is a name rather than a CID: the server resolves it to the search's CID.
+type topRequest struct {
+	Query      registry.TopQuery
+	SearchName string
+}
+
+// decodeTop decodes the query of GET /v1/registry/top: search (a search name or CID), protocol
+// (a CID), n (1..registry.MaxTop, default registry.DefaultTop) and unverified (a boolean: 1, 0,
+// true, false). Parameters given empty are left out. Errors wrap ErrInvalid.
+func decodeTop(rawQuery string) (topRequest, error) {
+	v, err := decodeQuery(rawQuery, "search", "protocol", "n", "unverified")
+	if err != nil {
+		return topRequest{}, err
+	}
+	t := topRequest{Query: registry.TopQuery{N: registry.DefaultTop}}
+	if s := v["search"]; s != "" {
+		if err := checkSearchRef(s); err != nil {
+			return topRequest{}, err
+		}
+		if c, err := object.ParseCID(s); err == nil {
+			t.Query.Search = c
+		} else {
+			t.SearchName = s
+		}
+	}
+	if s := v["protocol"]; s != "" {
+		c, err := object.ParseCID(s)
+		if err != nil {
+			return topRequest{}, fmt.Errorf("%w: protocol: %w", ErrInvalid, err)
+		}
+		t.Query.Protocol = c
+	}
+	if s := v["n"]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > registry.MaxTop {
+			return topRequest{}, fmt.Errorf("%w: n %q, want 1-%d", ErrInvalid, s, registry.MaxTop)
+		}
+		t.Query.N = n
+	}
+	if s := v["unverified"]; s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return topRequest{}, fmt.Errorf("%w: unverified %q, want 1, 0, true or false", ErrInvalid, s)
+		}
+		t.Query.Unverified = b
+	}
+	return t, nil
+}
+
+// decodeQuery parses a URL query that may hold only the allowed parameters, each at most once,
+// each at most MaxName bytes of UTF-8. Errors wrap ErrInvalid.
+func decodeQuery(rawQuery string, allowed ...string) (map[string]string, error) {
+	if len(rawQuery) > maxQuery {
+		return nil, fmt.Errorf("%w: query of %d bytes, want at most %d", ErrInvalid, len(rawQuery), maxQuery)
+	}
+	v, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query: %w", ErrInvalid, err)
+	}
+	out := make(map[string]string, len(v))
+	for k, vs := range v {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return nil, fmt.Errorf("%w: unknown query parameter %q (this endpoint takes none)", ErrInvalid, k)
+			}
+			return nil, fmt.Errorf("%w: unknown query parameter %q (known: %s)", ErrInvalid, k, strings.Join(allowed, ", "))
+		}
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("%w: query parameter %q given %d times", ErrInvalid, k, len(vs))
+		}
+		if len(vs[0]) > MaxName || !utf8.ValidString(vs[0]) {
+			return nil, fmt.Errorf("%w: query parameter %q: want at most %d bytes of UTF-8", ErrInvalid, k, MaxName)
+		}
+		out[k] = vs[0]
+	}
+	return out, nil
+}
+
+// maxQuery bounds a request's query string.
+const maxQuery = 4 << 10
+
+// checkSearchRef accepts a search reference: a CID, or a name as searches spell them
+// ([a-z0-9][a-z0-9._-]*, at most object.MaxSearchName bytes; object.Search.Validate's rule).
+// Errors wrap ErrInvalid.
+func checkSearchRef(ref string) error {
+	if _, err := object.ParseCID(ref); err == nil {
+		return nil
+	}
+	ok := ref != "" && len(ref) <= object.MaxSearchName
+	for i := 0; ok && i < len(ref); i++ {
+		switch c := ref[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: search %q is neither a search CID nor a search name ([a-z0-9][a-z0-9._-]*, at most %d bytes)",
+			ErrInvalid, truncate(ref, 80), object.MaxSearchName)
+	}
+	return nil
+}
+
+// truncate shortens s for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/arch"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
@@ -19,13 +21,15 @@ import (
 func newRegistryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "registry",
-		Short: "Query the architecture registry: leaderboards, architecture detail, lineage",
+		Short: "Query the architecture registry: leaderboards, architecture detail, lineage, verification",
 		Long: "The registry is what the node holds of the network's results, judged by the verification\n" +
 			"rules (docs/verification.md): only verified scores rank; unverified ones are shown only when\n" +
-			"asked, marked as such. The commands read the node's store under --data-dir directly, so they\n" +
-			"run while no node holds the data directory (docs/search.md).",
+			"asked, marked as such. While a node runs on --data-dir, top, show and lineage ask it through\n" +
+			"its control API; with none running they read the store directly (docs/search.md). peers and\n" +
+			"verification report the running node's verification state, so they need a running node.",
 	}
-	cmd.AddCommand(newRegistryTopCmd(), newRegistryShowCmd(), newRegistryLineageCmd())
+	cmd.AddCommand(newRegistryTopCmd(), newRegistryShowCmd(), newRegistryLineageCmd(),
+		newRegistryPeersCmd(), newRegistryVerificationCmd())
 	return cmd
 }
 
@@ -50,6 +54,25 @@ func newRegistryTopCmd() *cobra.Command {
 					return fmt.Errorf("%w: --protocol: %w", registry.ErrInvalid, err)
 				}
 				q.Protocol = c
+			}
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+				if searchRef != "" {
+					// Resolved as the store path does: an unknown name or CID is an error.
+					d, err := cl.Search(ctx, searchRef)
+					if err != nil {
+						return err
+					}
+					if q.Search, err = object.ParseCID(d.Status.Search); err != nil {
+						return fmt.Errorf("search %q: %w", searchRef, err)
+					}
+				}
+				boards, err := cl.Top(ctx, q)
+				if err != nil {
+					return err
+				}
+				return registryPrintTop(cmd.OutOrStdout(), boards, asJSON)
+			}); ok {
+				return err
 			}
 			st, err := searchOpenStore(cmd, false)
 			if errors.Is(err, errSearchNoStore) && searchRef == "" {
@@ -161,6 +184,22 @@ func newRegistryShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			emit := func(d registry.ArchDetail) error {
+				if asJSON {
+					return searchJSON(cmd.OutOrStdout(), d)
+				}
+				registryPrintShow(cmd.OutOrStdout(), d)
+				return nil
+			}
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+				d, err := cl.Arch(ctx, c)
+				if err != nil {
+					return err
+				}
+				return emit(d)
+			}); ok {
+				return err
+			}
 			st, err := searchOpenStore(cmd, false)
 			if err != nil {
 				return searchNotFound(err, c.String())
@@ -170,11 +209,7 @@ func newRegistryShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return searchJSON(cmd.OutOrStdout(), d)
-			}
-			registryPrintShow(cmd.OutOrStdout(), d)
-			return nil
+			return emit(d)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -258,6 +293,22 @@ func newRegistryLineageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			emit := func(root *registry.LineageNode) error {
+				if asJSON {
+					return searchJSON(cmd.OutOrStdout(), root)
+				}
+				registryPrintLineage(cmd.OutOrStdout(), root, "", "")
+				return nil
+			}
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+				root, err := cl.Lineage(ctx, c, searchRef)
+				if err != nil {
+					return err
+				}
+				return emit(root)
+			}); ok {
+				return err
+			}
 			st, err := searchOpenStore(cmd, false)
 			if err != nil {
 				return searchNotFound(err, c.String())
@@ -275,11 +326,7 @@ func newRegistryLineageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return searchJSON(cmd.OutOrStdout(), root)
-			}
-			registryPrintLineage(cmd.OutOrStdout(), root, "", "")
-			return nil
+			return emit(root)
 		},
 	}
 	cmd.Flags().StringVar(&searchRef, "search", "", "only this search's proposals and scores (name or CID)")
@@ -317,4 +364,107 @@ func registryPrintLineage(w io.Writer, n *registry.LineageNode, first, rest stri
 			registryPrintLineage(w, p, rest+"├─ ", rest+"│  ")
 		}
 	}
+}
+
+func newRegistryPeersCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "peers",
+		Short: "Show the running node's reputation table: each peer's verified, rejected and disputed results",
+		Long: "peers asks the node running on the data directory for the verification record it holds of\n" +
+			"every peer: how many of the peer's results were verified, rejected (lost a vote) or disputed,\n" +
+			"the trust that follows (docs/verification.md), and the weight it gives the peer's claims.\n" +
+			"`registry verification` prints the same table after the node's verification counts.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return nodeOnly(cmd, func(ctx context.Context, cl *api.Client) error {
+				ps, err := cl.Reputation(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if ps == nil {
+						ps = []api.PeerReputation{}
+					}
+					return searchJSON(cmd.OutOrStdout(), ps)
+				}
+				return registryPrintPeers(cmd.OutOrStdout(), ps)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// registryPrintPeers prints the reputation table.
+func registryPrintPeers(w io.Writer, ps []api.PeerReputation) error {
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "no peer has a verification record yet")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tVERIFIED\tREJECTED\tDISPUTED\tTRUST\tRANK WEIGHT")
+	for _, p := range ps {
+		id := p.Peer
+		if p.Self {
+			id += " (self)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.3f\t%.3f\n", id, p.Verified, p.Rejected, p.Disputed, p.Trust, p.RankWeight)
+	}
+	return tw.Flush()
+}
+
+func newRegistryVerificationCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verification",
+		Short: "Show the running node's verification report: verdicts, overhead, verdict latency, reputation",
+		Long: "verification asks the node running on the data directory how the tasks it holds results for\n" +
+			"were judged: verified, disputed and pending tasks; accepted and rejected results; the extra\n" +
+			"executions it asked for after disagreements; the verification overhead (training compute of\n" +
+			"the honest results per unit of verified compute, about R for R replicas); the time from a\n" +
+			"task's first result to its verdict; and the reputation table of `registry peers`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return nodeOnly(cmd, func(ctx context.Context, cl *api.Client) error {
+				r, err := cl.Verification(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if r.Peers == nil {
+						r.Peers = []api.PeerReputation{}
+					}
+					return searchJSON(cmd.OutOrStdout(), r)
+				}
+				return registryPrintVerification(cmd.OutOrStdout(), r)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// registryPrintVerification prints a verification report.
+func registryPrintVerification(w io.Writer, r api.VerificationReport) error {
+	if r.Tasks == 0 {
+		fmt.Fprintln(w, "no results held yet")
+	} else {
+		fmt.Fprintf(w, "tasks     %d with results: %d verified, %d disputed, %d pending\n", r.Tasks, r.Verified, r.Disputed, r.Pending)
+		fmt.Fprintf(w, "results   %d held: %d accepted, %d rejected; %d extra executions asked for\n",
+			r.Results, r.Accepted, r.Rejected, r.Extra)
+		overhead := "-"
+		if r.ComputeVerified > 0 {
+			overhead = fmt.Sprintf("%.2fx", r.Overhead)
+		}
+		fmt.Fprintf(w, "compute   %.3g FLOPs executed, %.3g rejected, %.3g verified: overhead %s\n",
+			r.ComputeAll, r.ComputeRejected, r.ComputeVerified, overhead)
+		if q := r.VerdictSeconds; q.N > 0 {
+			fmt.Fprintf(w, "verdicts  %d timed: %.1fs median, %.1fs p90, %.1fs max after the first result\n", q.N, q.P50, q.P90, q.Max)
+		} else {
+			fmt.Fprintln(w, "verdicts  none timed yet")
+		}
+	}
+	fmt.Fprintln(w)
+	return registryPrintPeers(w, r.Peers)
 }

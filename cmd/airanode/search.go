@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/identity"
+	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/search"
@@ -33,11 +36,11 @@ func newSearchCmd() *cobra.Command {
 		Short: "Launch community architecture searches and follow their progress",
 		Long: "A search states a space of architectures (primitives, depth, width, parameter budget), an\n" +
 			"evaluation protocol, a budget of candidate evaluations, a verification policy and the agents\n" +
-			"that propose candidates (random, evolution). `search launch` signs it with this node's identity\n" +
-			"and stores it in the node's store under --data-dir; the node gossips it and runs its agents,\n" +
-			"which build only on verified scores. `search list` and `search status` report progress.\n\n" +
-			"These commands read and write the store directly, so they run while no node holds the data\n" +
-			"directory (docs/search.md).",
+			"that propose candidates (random, evolution). `search launch` has the node running on\n" +
+			"--data-dir sign, store and gossip it and run its agents, which build only on verified scores.\n" +
+			"`search list` and `search status` report progress.\n\n" +
+			"While a node runs on the data directory these commands go through its control API; with no\n" +
+			"node running they read and write the store directly (docs/search.md).",
 	}
 	cmd.AddCommand(newSearchLaunchCmd(), newSearchListCmd(), newSearchStatusCmd(), newSearchPresetsCmd())
 	return cmd
@@ -48,13 +51,16 @@ func newSearchLaunchCmd() *cobra.Command {
 	var asJSON, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "launch spec.json | --preset NAME",
-		Short: "Sign a search spec with this node's identity and store it",
+		Short: "Launch a search: sign its spec with this node's identity, store it, run its agents",
 		Long: "launch reads a search spec (JSON: name, description, space, protocol or protocol_object,\n" +
 			"budget, policy, agents, seed; docs/search.md) or a preset (`search presets` lists them),\n" +
 			"checks it (primitives, space, protocol, agents and their parameters), signs it with the\n" +
 			"node's identity and stores it with its protocol object. It prints the search's CID, which\n" +
 			"names it everywhere. Launching the same spec again is the same search. --dry-run checks and\n" +
-			"prints without storing anything.",
+			"prints without storing anything.\n\n" +
+			"With a node running on --data-dir, the node does it (through its control API): it stores the\n" +
+			"search, gossips it to the network and runs its agents. With none running, launch writes the\n" +
+			"store directly; a node started later on the data directory follows the search.",
 		Example: "  airanode search launch --preset mad-lite-small\n" +
 			"  airanode search launch spec.json --json\n" +
 			"  airanode search launch --preset demo --dry-run",
@@ -73,6 +79,27 @@ func newSearchLaunchCmd() *cobra.Command {
 				return fmt.Errorf("%w: give a spec file or --preset (%s)", search.ErrSpec, strings.Join(search.Presets(), ", "))
 			}
 			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, dir string) error {
+				req := api.LaunchRequest{Preset: preset, DryRun: dryRun}
+				if preset == "" {
+					req.Spec = &spec
+				}
+				resp, err := cl.LaunchSearch(ctx, req)
+				if err != nil {
+					return err
+				}
+				var note string
+				switch {
+				case resp.Running:
+					note = fmt.Sprintf("the node on %s stored it, gossips it and runs its agents.", dir)
+				case resp.Stored:
+					note = fmt.Sprintf("the node on %s stored it and gossips it (another node runs its agents).", dir)
+				}
+				return searchPrintLaunch(out, resp, asJSON, note)
+			}); ok {
 				return err
 			}
 			c, err := loadConfig(cmd)
@@ -110,32 +137,36 @@ func newSearchLaunchCmd() *cobra.Command {
 			} else if l, err = search.Launch(st, sk, spec); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return searchJSON(out, struct {
-					CID      string        `json:"cid"`
-					Search   object.Search `json:"search"`
-					Protocol string        `json:"protocol"`
-					Stored   bool          `json:"stored"`
-				}{l.CID.String(), l.Search, l.Protocol.String(), !dryRun})
-			}
-			verb := "launched"
-			if dryRun {
-				verb = "checked (not stored: --dry-run)"
-			}
-			fmt.Fprintf(out, "search %s %s\n  cid      %s\n", l.Search.Name, verb, l.CID)
-			printSearchObject(out, l.Search)
+			var note string
 			if !dryRun {
-				fmt.Fprintf(out, "stored in %s: the node on this data directory gossips the searches it launched and runs their agents.\n",
-					filepath.Join(searchDataDir(cmd), searchStoreDir))
+				note = fmt.Sprintf("stored in %s. No node runs on this data directory: one started there follows the search; "+
+					"launch while it runs to have it gossip the search and run its agents.", filepath.Join(c.DataDir, searchStoreDir))
 			}
-			return nil
+			resp := api.LaunchResponse{CID: l.CID.String(), Search: l.Search, Protocol: l.Protocol.String(), Stored: !dryRun}
+			return searchPrintLaunch(out, resp, asJSON, note)
 		},
 	}
 	cmd.Flags().StringVar(&preset, "preset", "", "launch a built-in spec: "+strings.Join(search.Presets(), ", "))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and print the search without storing it")
 	return cmd
+}
+
+// searchPrintLaunch prints a launched (or, not stored, checked) search, then note.
+func searchPrintLaunch(w io.Writer, r api.LaunchResponse, asJSON bool, note string) error {
+	if asJSON {
+		return searchJSON(w, r)
+	}
+	verb := "launched"
+	if !r.Stored {
+		verb = "checked (not stored: --dry-run)"
+	}
+	fmt.Fprintf(w, "search %s %s\n  cid      %s\n", r.Search.Name, verb, r.CID)
+	printSearchObject(w, r.Search)
+	if note != "" {
+		fmt.Fprintln(w, note)
+	}
+	return nil
 }
 
 func newSearchListCmd() *cobra.Command {
@@ -145,6 +176,15 @@ func newSearchListCmd() *cobra.Command {
 		Short: "List the searches the node holds, with their progress",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+				sts, err := cl.Searches(ctx)
+				if err != nil {
+					return err
+				}
+				return searchPrintList(cmd.OutOrStdout(), sts, asJSON)
+			}); ok {
+				return err
+			}
 			st, err := searchOpenStore(cmd, false)
 			if errors.Is(err, errSearchNoStore) {
 				return searchPrintList(cmd.OutOrStdout(), nil, asJSON)
@@ -203,6 +243,16 @@ func newSearchStatusCmd() *cobra.Command {
 		Short: "Show a search's progress: budget used, verified and disputed tasks, best verified so far",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+				d, err := cl.Search(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return searchPrintStatus(out, d, asJSON)
+			}); ok {
+				return err
+			}
 			st, err := searchOpenStore(cmd, false)
 			if err != nil {
 				return searchNotFound(err, args[0])
@@ -216,34 +266,39 @@ func newSearchStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return searchJSON(out, struct {
-					Status search.Status `json:"status"`
-					Search object.Search `json:"spec"`
-				}{s, info.Search})
-			}
-			pct := 0
-			if s.Budget > 0 {
-				pct = int(int64(s.Used) * 100 / s.Budget)
-			}
-			fmt.Fprintf(out, "search %s (%s): %s\n", s.Name, s.Search, s.State)
-			fmt.Fprintf(out, "  budget   %d/%d evaluations started (%d%%)\n", s.Used, s.Budget, pct)
-			fmt.Fprintf(out, "  tasks    %d settled: %d verified, %d disputed; %d pending\n", s.Settled, s.Verified, s.Disputed, s.Pending)
-			if s.Best != nil {
-				fmt.Fprintf(out, "  best     %s  %s  (%s)\n", search.FormatScore(s.Best.Score), s.Best.Spelling, s.Best.Arch)
-			} else {
-				fmt.Fprintf(out, "  best     none verified yet\n")
-			}
-			for _, a := range s.Agents {
-				fmt.Fprintf(out, "  agent    %s: %d proposed\n", a.Name, a.Proposed)
-			}
-			printSearchObject(out, info.Search)
-			return nil
+			return searchPrintStatus(out, api.SearchDetail{Status: s, Search: info.Search}, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// searchPrintStatus prints a search's progress and spec.
+func searchPrintStatus(out io.Writer, d api.SearchDetail, asJSON bool) error {
+	if asJSON {
+		return searchJSON(out, d)
+	}
+	s := d.Status
+	pct := 0
+	if s.Budget > 0 {
+		pct = int(int64(s.Used) * 100 / s.Budget)
+	}
+	fmt.Fprintf(out, "search %s (%s): %s\n", s.Name, s.Search, s.State)
+	fmt.Fprintf(out, "  budget   %d/%d evaluations started (%d%%)\n", s.Used, s.Budget, pct)
+	fmt.Fprintf(out, "  tasks    %d settled: %d verified, %d disputed; %d pending\n", s.Settled, s.Verified, s.Disputed, s.Pending)
+	if s.Best != nil {
+		fmt.Fprintf(out, "  best     %s  %s  (%s)\n", search.FormatScore(s.Best.Score), s.Best.Spelling, s.Best.Arch)
+	} else {
+		fmt.Fprintf(out, "  best     none verified yet\n")
+	}
+	if d.Running {
+		fmt.Fprintf(out, "  runner   this node runs the agents: %d of its tasks in flight\n", s.InFlight)
+	}
+	for _, a := range s.Agents {
+		fmt.Fprintf(out, "  agent    %s: %d proposed\n", a.Name, a.Proposed)
+	}
+	printSearchObject(out, d.Search)
+	return nil
 }
 
 func newSearchPresetsCmd() *cobra.Command {
@@ -335,15 +390,6 @@ func printSearchObject(w io.Writer, s object.Search) {
 	}
 }
 
-// searchDataDir returns the configured data directory ("" when the config does not load).
-func searchDataDir(cmd *cobra.Command) string {
-	c, err := loadConfig(cmd)
-	if err != nil {
-		return ""
-	}
-	return c.DataDir
-}
-
 // searchOpenStore opens the store of the data directory. Without create, a data directory that
 // has no store gives errSearchNoStore (nothing is created by a query).
 func searchOpenStore(cmd *cobra.Command, create bool) (*store.Store, error) {
@@ -365,6 +411,74 @@ func searchOpenStore(cmd *cobra.Command, create bool) (*store.Store, error) {
 			"or use another --data-dir): %w", dir, err)
 	}
 	return st, nil
+}
+
+// errNoRunningNode means that no node runs on the data directory (or none answers there).
+var errNoRunningNode = errors.New("no running node")
+
+// runningNode returns a client of the control API of the node running on the data directory: the
+// --api address when given (explicit), else the address the node wrote into its info file
+// (node.json). It returns a nil client when neither is there: no node runs on the data directory.
+func runningNode(cmd *cobra.Command) (cl *api.Client, explicit bool, dataDir string, err error) {
+	c, err := loadConfig(cmd)
+	if err != nil {
+		return nil, false, "", err
+	}
+	addr := c.API
+	explicit = cmd.Flags().Changed("api")
+	if !explicit {
+		info, err := node.ReadInfo(c.DataDir)
+		if err != nil || info.API == "" {
+			// No info file (or an unreadable one): no node runs here, the store tells the rest.
+			return nil, false, c.DataDir, nil
+		}
+		addr = info.API
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		return nil, false, c.DataDir, fmt.Errorf("%w: the api address %s has port 0", api.ErrInvalid, addr)
+	}
+	cl, err = api.NewClient(addr)
+	return cl, explicit, c.DataDir, err
+}
+
+// viaNode runs f with the control API of the node running on the data directory and reports
+// whether it did (ok). It did not when no node runs there, or when the node's info file names an
+// API that does not answer (a node that was killed): the caller then uses the store itself. With
+// --api given there is no such fallback: an API that does not answer is the error.
+func viaNode(cmd *cobra.Command, f func(ctx context.Context, cl *api.Client, dataDir string) error) (ok bool, err error) {
+	cl, explicit, dir, err := runningNode(cmd)
+	if err != nil {
+		return true, err
+	}
+	if cl == nil {
+		return false, nil
+	}
+	defer cl.CloseIdle()
+	err = f(searchContext(cmd), cl, dir)
+	if api.IsUnavailable(err) && !explicit {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s names a node that does not answer (%v); reading the store directly\n",
+			filepath.Join(dir, node.InfoFile), err)
+		return false, nil
+	}
+	return true, err
+}
+
+// nodeOnly runs f with the control API of the node running on the data directory; without one it
+// is an errNoRunningNode error.
+func nodeOnly(cmd *cobra.Command, f func(ctx context.Context, cl *api.Client) error) error {
+	cl, _, dir, err := runningNode(cmd)
+	if err != nil {
+		return err
+	}
+	if cl == nil {
+		return fmt.Errorf("%w on %s (start one with `airanode run`, or give --api)", errNoRunningNode, dir)
+	}
+	defer cl.CloseIdle()
+	err = f(searchContext(cmd), cl)
+	if api.IsUnavailable(err) {
+		return fmt.Errorf("%w on %s: %w", errNoRunningNode, dir, err)
+	}
+	return err
 }
 
 // searchNotFound turns a missing store into the not-found answer of a query about ref.
