@@ -25,7 +25,11 @@ build: ## build bin/airanode
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race)
 
 .PHONY: demo
-demo: build ## run a local 3-node network that claims, trains and replicates 20 real tasks (R=2)
+demo: build ## a verified search on a local network of 3 honest nodes and 1 demo liar; prints the leaderboard
+	$(BIN)/airanode devnet --nodes 3 --liars 1 --search demo --exit-when-done --status log
+
+.PHONY: demo-tasks
+demo-tasks: build ## a local 3-node network that claims, trains and replicates 20 real tasks (R=2)
 	$(BIN)/airanode devnet --nodes 3 --submit 20 --replicas 2 --steps 300 --arch 'width=32: A M A M' --exit-when-done
 
 .PHONY: test

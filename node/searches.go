@@ -41,7 +41,8 @@ func newSearches(n *Node, reg *registry.Registry) *searches {
 	return &searches{n: n, reg: reg, runners: map[string]*runnerEntry{}}
 }
 
-// resume follows every search the store holds and restarts the runners this node ran.
+// resume follows every search the store holds, lists it for sync, and starts the runners of the
+// searches this node launched or joined.
 func (s *searches) resume() error {
 	infos, err := registry.Searches(s.n.store)
 	if err != nil {
@@ -52,10 +53,14 @@ func (s *searches) resume() error {
 		if err != nil {
 			continue
 		}
+		s.n.indexForSync("", c)
 		if err := s.n.FollowSearch(c); err != nil {
 			return err
 		}
-		if _, err := s.n.store.GetMeta(runKey(c)); err == nil {
+		// Run the agents of the searches this node launched (also offline, with `airanode search
+		// launch` while the node was stopped: same identity) and of those it joined.
+		_, err = s.n.store.GetMeta(runKey(c))
+		if err == nil || info.Search.Launcher == s.n.id.String() {
 			if err := s.start(c, info.Search); err != nil {
 				s.n.log.Warn("resume search runner", "search", info.Search.Name, "err", err)
 			}

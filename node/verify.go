@@ -74,8 +74,10 @@ func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *ve
 func (v *verifier) touch(task cid.Cid) {
 	k := task.KeyString()
 	v.mu.Lock()
+	// A settled task is looked at again too: a late result (one that lost a claim race) changes
+	// its outcome's roles, and reputation follows the latest outcome.
+	v.dirty[k] = task
 	if _, done := v.final[k]; !done {
-		v.dirty[k] = task
 		if _, ok := v.first[k]; !ok {
 			v.first[k] = time.Now()
 		}
@@ -212,7 +214,12 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 			return
 		}
 		v.mu.Lock()
-		_, seen := v.final[k]
+		prev, seen := v.final[k]
+		if seen && prev != out.State {
+			v.counts[prev]--
+			v.counts[out.State]++
+			v.final[k] = out.State
+		}
 		if !seen {
 			v.final[k] = out.State
 			v.counts[out.State]++

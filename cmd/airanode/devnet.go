@@ -19,12 +19,15 @@ import (
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/node/devnet"
+	"github.com/airanode/airanode/search"
 )
 
 // devnetFlags are the options of `airanode devnet`.
 type devnetFlags struct {
 	nodes, threads, submit, steps, replicas int
+	liars, searchInFlight                   int
 	dir, network, arch, protocol, protoFile string
+	search                                  string
 	seed                                    uint64
 	exitWhenDone                            bool
 	lease, rankDelay, warmup, capability    time.Duration
@@ -70,6 +73,9 @@ func newDevnetCmd() *cobra.Command {
 	fl.DurationVar(&f.capability, "capability-interval", 2*time.Second, "the nodes' --capability-interval")
 	fl.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to wait for the nodes to know each other")
 	fl.StringVar(&f.status, "status", "auto", "status display: table (redrawn), log (lines), auto (table on a terminal)")
+	fl.StringVar(&f.search, "search", "", "launch this search on node 0 (a preset: "+strings.Join(search.Presets(), ", ")+"; or a spec file) and show its verified leaderboard")
+	fl.IntVar(&f.searchInFlight, "search-in-flight", 0, "with --search: tasks the search keeps in flight (0: the node's default, 4)")
+	fl.IntVar(&f.liars, "liars", 0, "DEMO AND TESTS ONLY: start this many more nodes with --demo-liar (they report fabricated results)")
 	return cmd
 }
 
@@ -93,8 +99,27 @@ func runDevnet(cmd *cobra.Command, f devnetFlags) error {
 	defer stop()
 	args := []string{"--lease", f.lease.String(), "--rank-delay", f.rankDelay.String(),
 		"--warmup", f.warmup.String(), "--capability-interval", f.capability.String()}
-	fmt.Fprintf(out, "starting %d nodes...\n", f.nodes)
-	d, err := devnet.Start(ctx, devnet.Options{Nodes: f.nodes, Dir: f.dir, Network: f.network, Threads: f.threads, Args: args})
+	if f.liars > 0 {
+		fmt.Fprintf(out, "starting %d nodes and %d demo liars...\n", f.nodes, f.liars)
+	} else {
+		fmt.Fprintf(out, "starting %d nodes...\n", f.nodes)
+	}
+	if f.search != "" {
+		args = append(args, "--search-poll", "1s")
+		if f.searchInFlight > 0 {
+			args = append(args, "--search-in-flight", fmt.Sprint(f.searchInFlight))
+		}
+	}
+	honest := f.nodes
+	nodeArgs := func(i int) []string {
+		if i >= honest {
+			return []string{"--demo-liar"}
+		}
+		return nil
+	}
+	total := f.nodes + f.liars
+	d, err := devnet.Start(ctx, devnet.Options{Nodes: total, Dir: f.dir, Network: f.network, Threads: f.threads,
+		Args: args, NodeArgs: nodeArgs})
 	if err != nil {
 		return err
 	}
@@ -105,11 +130,18 @@ func runDevnet(cmd *cobra.Command, f devnetFlags) error {
 		}
 	}()
 	for _, n := range d.Nodes() {
-		fmt.Fprintf(out, "node %d  %s  api %s  %s\n", n.Index, n.Info.PeerID, n.Info.API, n.Dir)
+		role := ""
+		if n.Index >= honest {
+			role = "  DEMO LIAR"
+		}
+		fmt.Fprintf(out, "node %d  %s  api %s  %s%s\n", n.Index, n.Info.PeerID, n.Info.API, n.Dir, role)
 	}
 	fmt.Fprintf(out, "bootstrap address: %s\n", d.Nodes()[0].Info.Addrs[0])
-	if err := waitJoined(ctx, d, f.nodes, f.warmup, f.joinTimeout); err != nil {
+	if err := waitJoined(ctx, d, total, f.warmup, f.joinTimeout); err != nil {
 		return err
+	}
+	if f.search != "" {
+		return runSearchDemo(ctx, out, d, f)
 	}
 	var (
 		tasks    []string
@@ -229,8 +261,14 @@ func devnetRequest(f devnetFlags) (api.SubmitRequest, error) {
 			return req, err
 		}
 	}
-	if f.exitWhenDone && f.submit == 0 {
-		return req, fmt.Errorf("%w: --exit-when-done needs --submit", api.ErrInvalid)
+	switch {
+	case f.search != "" && f.submit > 0:
+		return req, fmt.Errorf("%w: --search and --submit exclude each other", api.ErrInvalid)
+	case f.exitWhenDone && f.submit == 0 && f.search == "":
+		return req, fmt.Errorf("%w: --exit-when-done needs --submit or --search", api.ErrInvalid)
+	case f.liars < 0 || f.nodes < 1 || f.nodes+f.liars > devnet.MaxNodes:
+		return req, fmt.Errorf("%w: --nodes %d and --liars %d: want at least one honest node and at most %d in all",
+			api.ErrInvalid, f.nodes, f.liars, devnet.MaxNodes)
 	}
 	return req, nil
 }
