@@ -75,9 +75,18 @@ type EvalOptions struct {
 	// in Checkpoints). The outcome is bit-identical to an uninterrupted run.
 	Resume *EvalState
 	// OnState, if set, receives the evaluation's state after every segment boundary and every
-	// finished run, once its checkpoint is in Checkpoints. Persisting the latest one is enough to
-	// resume after a crash. An error stops the evaluation.
+	// finished run, once its checkpoint is in Checkpoints (and once more at a cancel, with
+	// CheckpointOnCancel). Persisting the latest one is enough to resume after a crash. An error
+	// stops the evaluation.
 	OnState func(*EvalState) error
+	// CheckpointOnCancel makes a cancelled evaluation save the run in progress before it returns:
+	// when ctx is done between two optimizer steps of a run that has trained past its last segment
+	// boundary, Evaluate takes a checkpoint at the current step, puts it into Checkpoints, hands
+	// OnState a state whose Cut names it, and returns the context's error (joined with OnState's or
+	// the store's error, if any). Resuming from that state loses no step. It needs Checkpoints and
+	// OnState; without either it does nothing. Segment boundaries, digests and the Result are the
+	// same with or without it.
+	CheckpointOnCancel bool
 	// Progress, if set, is called after every optimizer step and at every segment boundary.
 	Progress func(Progress)
 	// Logger receives debug logs (segment boundaries, checkpoints). Nil means slog.Default().
@@ -110,10 +119,43 @@ type EvalState struct {
 	Segments []object.Segment `json:"segments"`
 	// Partials are the partial scores of the run in progress (run len(Runs)), one per segment done.
 	Partials []Partial `json:"partials,omitempty"`
+	// Cut, when not nil, is the run in progress saved between two segment boundaries by a
+	// cancelled evaluation (EvalOptions.CheckpointOnCancel): it resumes from there rather than
+	// from the last boundary. States without it (the only kind before it existed) resume from the
+	// last boundary.
+	Cut *EvalCut `json:"cut,omitempty"`
+}
+
+// EvalCut is the run in progress saved in the middle of a segment.
+type EvalCut struct {
+	// Step is the number of steps done over the whole evaluation (counted as object.Segment.Step
+	// counts them), strictly between the run's last boundary done and its next one.
+	Step int64 `json:"step"`
+	// Checkpoint is the raw CID of the checkpoint (Trainer.SaveCheckpoint) taken at Step.
+	Checkpoint string `json:"checkpoint"`
+	// LossSum is the IEEE 754 bits of the float64 sum, in step order, of the training losses of the
+	// segment's steps done so far: the segment's mean loss continues from it bit for bit.
+	LossSum uint64 `json:"loss_sum"`
+}
+
+// Step returns how many steps of the whole evaluation the state holds (counted as
+// object.Segment.Step counts them): the cut's step, else the last segment's, else 0.
+func (s *EvalState) Step() int64 {
+	switch {
+	case s.Cut != nil:
+		return s.Cut.Step
+	case len(s.Segments) > 0:
+		return s.Segments[len(s.Segments)-1].Step
+	}
+	return 0
 }
 
 func (s *EvalState) clone() *EvalState {
 	c := &EvalState{Task: s.Task, Runs: slices.Clone(s.Runs), Partials: slices.Clone(s.Partials)}
+	if s.Cut != nil {
+		cut := *s.Cut
+		c.Cut = &cut
+	}
 	for i := range c.Runs {
 		c.Runs[i].Segments = slices.Clone(c.Runs[i].Segments)
 	}
@@ -198,7 +240,8 @@ type evalPlan struct {
 //
 // Every input is checked before any training or any write: a bad protocol, an architecture that does
 // not bind, a missing or corrupt dataset or a resume state that does not fit return an error and put
-// nothing into Checkpoints. ctx cancels between steps.
+// nothing into Checkpoints. ctx cancels between steps; with EvalOptions.CheckpointOnCancel the run
+// in progress is first saved at the step where it stopped (EvalState.Cut).
 func Evaluate(ctx context.Context, o EvalOptions) (*EvalReport, error) {
 	pl, err := planEval(o)
 	if err != nil {
@@ -419,7 +462,7 @@ func (pl *evalPlan) resumeState() (*EvalState, error) {
 			return nil, bad("partial %d at segment %d step %d", j, pt.Segment, pt.Step)
 		}
 	}
-	if len(rs.Partials) > 0 {
+	if len(rs.Partials) > 0 && rs.Cut == nil {
 		if pl.o.Checkpoints == nil {
 			return nil, bad("no checkpoint store to resume run %d from", len(rs.Runs))
 		}
@@ -427,7 +470,39 @@ func (pl *evalPlan) resumeState() (*EvalState, error) {
 			return nil, bad("last segment has no checkpoint: %v", err)
 		}
 	}
+	if rs.Cut != nil {
+		if err := pl.checkCut(rs); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrResume, err)
+		}
+	}
 	return rs.clone(), nil
+}
+
+// checkCut checks the cut of a resume state whose other fields passed resumeState's checks.
+func (pl *evalPlan) checkCut(rs *EvalState) error {
+	ri, done, cut := len(rs.Runs), len(rs.Partials), rs.Cut
+	if ri >= len(pl.runs) || done >= pl.p.Segments {
+		return fmt.Errorf("a cut after the last segment of run %d", ri)
+	}
+	bounds := boundaries(pl.hypers[ri])
+	lo := 0
+	if done > 0 {
+		lo = bounds[done-1]
+	}
+	off, hi := pl.offsets[ri], bounds[done]
+	if cut.Step <= off+int64(lo) || cut.Step >= off+int64(hi) {
+		return fmt.Errorf("cut at step %d, not inside run %d's segment %d (steps %d to %d)", cut.Step, ri, done+1, off+int64(lo), off+int64(hi))
+	}
+	if f := math.Float64frombits(cut.LossSum); math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("cut loss sum %v", f)
+	}
+	if pl.o.Checkpoints == nil {
+		return fmt.Errorf("no checkpoint store to resume run %d from", ri)
+	}
+	if _, err := object.ParseCID(cut.Checkpoint); err != nil {
+		return fmt.Errorf("cut has no checkpoint: %w", err)
+	}
+	return nil
 }
 
 // boundaries returns the steps at the end of each segment of a run with hyper-parameters h (the
@@ -477,20 +552,34 @@ func (pl *evalPlan) run(ctx context.Context, dev gpu.Device, ri int, st *EvalSta
 		return RunScore{}, fail(err)
 	}
 	defer t.Close()
-	if done := len(st.Partials); done > 0 {
+	bounds := boundaries(h)
+	switch {
+	case st.Cut != nil:
+		if err := pl.restoreCut(t, ri, st.Cut); err != nil {
+			return RunScore{}, fmt.Errorf("%w: run %d: %w", ErrResume, ri, err)
+		}
+	case len(st.Partials) > 0:
 		if err := pl.restore(t, st.Segments[len(st.Segments)-1]); err != nil {
 			return RunScore{}, fmt.Errorf("%w: run %d: %w", ErrResume, ri, err)
 		}
 	}
 	var buf bytes.Buffer
-	for j, bound := range boundaries(h) {
+	for j, bound := range bounds {
 		if j < len(st.Partials) {
 			continue
 		}
 		segLoss, segSteps = 0, 0
+		if st.Cut != nil {
+			// The segment continues from the cut: its loss sum too.
+			segLoss, segSteps = math.Float64frombits(st.Cut.LossSum), t.Step()-segStart(bounds, j)
+		}
 		if err := t.RunUntil(ctx, b, bound); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) && t.Step() > segStart(bounds, j) {
+				return RunScore{}, pl.cancelled(t, ri, st, segLoss, fail(err))
+			}
 			return RunScore{}, fail(err)
 		}
+		st.Cut = nil
 		d, err := t.Digest()
 		if err != nil {
 			return RunScore{}, fail(err)
@@ -531,6 +620,61 @@ func (pl *evalPlan) run(ctx context.Context, dev gpu.Device, ri int, st *EvalSta
 	}
 	return RunScore{Setting: r.Setting, Sweep: r.Sweep, Count: final.Count, Correct: final.Correct,
 		Value: final.Value, Segments: slices.Clone(st.Partials)}, nil
+}
+
+// segStart is the step at which segment j (0-based) of a run with these boundaries starts.
+func segStart(bounds []int, j int) int {
+	if j == 0 {
+		return 0
+	}
+	return bounds[j-1]
+}
+
+// cancelled saves run ri, stopped by its context between two segment boundaries, when
+// EvalOptions.CheckpointOnCancel asks for it: a checkpoint at the trainer's step, then OnState with
+// st.Cut naming it. It returns stopped (the context's error), joined with any error of the save.
+func (pl *evalPlan) cancelled(t *train.Trainer, ri int, st *EvalState, segLoss float64, stopped error) error {
+	o := pl.o
+	if !o.CheckpointOnCancel || o.Checkpoints == nil || o.OnState == nil {
+		return stopped
+	}
+	var buf bytes.Buffer
+	if err := t.SaveCheckpoint(&buf); err != nil {
+		return errors.Join(stopped, fmt.Errorf("bench: evaluate: checkpoint on cancel: %w", err))
+	}
+	ck := object.RawCID(buf.Bytes())
+	if err := o.Checkpoints.Put(ck, buf.Bytes()); err != nil {
+		return errors.Join(stopped, fmt.Errorf("bench: evaluate: checkpoint on cancel: store checkpoint: %w", err))
+	}
+	s := st.clone()
+	s.Cut = &EvalCut{Step: pl.offsets[ri] + int64(t.Step()), Checkpoint: ck.String(), LossSum: math.Float64bits(segLoss)}
+	pl.log.Debug("bench: cancelled mid-segment, state saved", "run", ri, "step", t.Step(), "checkpoint", ck.String())
+	if err := o.OnState(s); err != nil {
+		return errors.Join(stopped, fmt.Errorf("bench: evaluate: save state: %w", err))
+	}
+	return stopped
+}
+
+// restoreCut loads the checkpoint of a cut and checks that it is at the cut's step.
+func (pl *evalPlan) restoreCut(t *train.Trainer, ri int, cut *EvalCut) error {
+	c, err := object.ParseCID(cut.Checkpoint)
+	if err != nil {
+		return err
+	}
+	data, err := pl.o.Checkpoints.Get(c)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c, err)
+	}
+	if err := object.VerifyBlock(c, data); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c, err)
+	}
+	if err := t.LoadCheckpoint(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", c, err)
+	}
+	if want := cut.Step - pl.offsets[ri]; int64(t.Step()) != want {
+		return fmt.Errorf("checkpoint %s is at step %d of the run, the cut says %d", c, t.Step(), want)
+	}
+	return nil
 }
 
 // restore loads the checkpoint of the last segment done and checks that it reproduces the segment's

@@ -24,11 +24,15 @@ var ErrTask = errors.New("node: task cannot run")
 
 // Trainer is the tasks.Executor that trains: it reads the task's architecture and protocol
 // objects from the store (fetching them from peers when missing), runs bench.Evaluate, and
-// reports progress at every optimizer step and a checkpoint at every segment boundary. The
-// checkpoint handed to the Manager is the evaluation state (bench.EvalState, in JSON); the model
-// checkpoints it names are stored as raw blocks, kept for Retention and indexed under the task,
-// so peers can fetch them over block exchange. A run resumed from a checkpoint ends with the same
-// Result as an uninterrupted one.
+// reports progress at every optimizer step and a checkpoint at every segment boundary. When the
+// run's context ends between two boundaries (the node shuts down, or the Manager stops the run),
+// it reports one last checkpoint at the step where training stopped (bench's
+// CheckpointOnCancel); the Manager keeps it only on shutdown, so a restarted node loses no step.
+// The checkpoint handed to the Manager is the evaluation state (bench.EvalState, in JSON), whose
+// step is EvalState.Step; the model checkpoints it names are stored as raw blocks, kept for
+// Retention and indexed under the task, so peers can fetch them over block exchange. A run resumed
+// from a checkpoint ends with the same Result as an uninterrupted one; one that cannot be resumed
+// (bench.ErrResume) starts over.
 //
 // The fields must be set before the first Execute. Execute is safe for concurrent use, one call
 // per running task.
@@ -102,7 +106,8 @@ func (x *Trainer) Execute(ctx context.Context, task object.Task, resume *tasks.C
 }
 
 // evaluate runs bench.Evaluate with the Manager's progress callback: a step boundary may block
-// (pause) or stop the run (its error is returned).
+// (pause) or stop the run (its error is returned). A stopped run first hands its last state, cut
+// at the step where it stopped, to progress; the Manager stores it when the stop is a shutdown.
 func (x *Trainer) evaluate(ctx context.Context, tc cid.Cid, a arch.Arch, p *bench.Protocol, task object.Task,
 	state *bench.EvalState, progress func(tasks.Progress) error) (*bench.EvalReport, error) {
 	offsets, total := runOffsets(p)
@@ -115,15 +120,14 @@ func (x *Trainer) evaluate(ctx context.Context, tc cid.Cid, a arch.Arch, p *benc
 		Checkpoints: &checkpointStore{x: x, task: tc.String()},
 		Resume:      state,
 		Logger:      x.Logger,
+		// A shutdown cancels ctx: save the run where it stopped, not at the last boundary.
+		CheckpointOnCancel: true,
 		OnState: func(s *bench.EvalState) error {
 			data, err := json.Marshal(s)
 			if err != nil {
 				return err
 			}
-			var step int64
-			if len(s.Segments) > 0 {
-				step = s.Segments[len(s.Segments)-1].Step
-			}
+			step := s.Step()
 			if err := progress(tasks.Progress{Step: step, Of: total, Checkpoint: &tasks.Checkpoint{Step: step, Data: data}}); err != nil {
 				stopErr = err
 				return err
