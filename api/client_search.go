@@ -37,6 +37,15 @@ func (c *Client) Search(ctx context.Context, ref string) (SearchDetail, error) {
 	return d, c.do(ctx, http.MethodGet, "/v1/searches/"+url.PathEscape(ref), nil, &d)
 }
 
+// JoinSearch makes the node run the agents of a search it holds (by name or CID) too.
+func (c *Client) JoinSearch(ctx context.Context, ref string) (SearchDetail, error) {
+	var d SearchDetail
+	if err := checkSearchRef(ref); err != nil {
+		return d, err
+	}
+	return d, c.do(ctx, http.MethodPost, "/v1/searches/"+url.PathEscape(ref)+"/join", struct{}{}, &d)
+}
+
 // Top returns the leaderboards q selects (q.N 0 means registry.DefaultTop).
 func (c *Client) Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error) {
 	var boards []registry.Board

@@ -12,6 +12,7 @@
 //	POST /v1/searches                  launch a search (LaunchRequest) -> LaunchResponse
 //	GET  /v1/searches                  the searches held, with progress -> []search.Status
 //	GET  /v1/searches/{ref}            one search by name or CID -> SearchDetail
+//	POST /v1/searches/{ref}/join       run the search's agents on this node too -> SearchDetail
 //	GET  /v1/registry/top              leaderboards -> []registry.Board; query: search (name or
 //	                                   CID), protocol (CID), n (1..registry.MaxTop), unverified (1/0)
 //	GET  /v1/registry/arch/{cid}       one architecture -> registry.ArchDetail

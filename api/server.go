@@ -42,6 +42,9 @@ type Backend interface {
 	// Search returns one search by name or CID (ErrNotFound when unknown, ErrInvalid when a name
 	// is shared by several searches).
 	Search(ctx context.Context, ref string) (SearchDetail, error)
+	// JoinSearch makes the node run the agents of a search it holds but did not launch, now and
+	// after restarts (ErrNotFound when unknown).
+	JoinSearch(ctx context.Context, ref string) (SearchDetail, error)
 	// Top returns the leaderboards q selects (q.N in 1..registry.MaxTop).
 	Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error)
 	// Arch returns an architecture's detail (ErrNotFound when nothing of it is held).
@@ -180,6 +183,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/worker/{action}", s.method(http.MethodPost, s.worker))
 	mux.HandleFunc("/v1/searches", s.searchesRoot)
 	mux.HandleFunc("/v1/searches/{ref}", s.method(http.MethodGet, s.searchDetail))
+	mux.HandleFunc("/v1/searches/{ref}/join", s.method(http.MethodPost, s.joinSearch))
 	mux.HandleFunc("/v1/registry/top", s.method(http.MethodGet, s.top))
 	mux.HandleFunc("/v1/registry/arch/{cid}", s.method(http.MethodGet, s.arch))
 	mux.HandleFunc("/v1/registry/lineage/{cid}", s.method(http.MethodGet, s.lineage))

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -76,6 +78,27 @@ func (s *Server) searchDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.b.Search(r.Context(), ref)
+	s.reply(w, r, d, err)
+}
+
+func (s *Server) joinSearch(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := decodeEmpty(body); err != nil {
+		s.reply(w, r, nil, err)
+		return
+	}
+	ref := r.PathValue("ref")
+	if err := checkSearchRef(ref); err != nil {
+		s.reply(w, r, nil, err)
+		return
+	}
+	d, err := s.b.JoinSearch(r.Context(), ref)
 	s.reply(w, r, d, err)
 }
 
@@ -164,4 +187,22 @@ func (s *Server) verification(w http.ResponseWriter, r *http.Request) {
 		rep.Peers = []PeerReputation{}
 	}
 	s.reply(w, r, rep, err)
+}
+
+// decodeEmpty accepts an empty body or an empty JSON object: what a POST without parameters
+// carries.
+func decodeEmpty(b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var v struct{}
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("%w: body: %w (want {} or nothing)", ErrInvalid, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body: data after the object", ErrInvalid)
+	}
+	return nil
 }

@@ -94,6 +94,12 @@ func (b *memBackend) Search(_ context.Context, ref string) (SearchDetail, error)
 	return SearchDetail{}, fmt.Errorf("%w: no search named %q", ErrNotFound, ref)
 }
 
+func (b *memBackend) JoinSearch(ctx context.Context, ref string) (SearchDetail, error) {
+	d, err := b.Search(ctx, ref)
+	d.Running = err == nil
+	return d, err
+}
+
 func (b *memBackend) Top(_ context.Context, q registry.TopQuery) ([]registry.Board, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -161,6 +167,12 @@ func TestSearchClientRoundTrip(t *testing.T) {
 	l, err := c.LaunchSearch(ctx, LaunchRequest{Preset: search.PresetDemo})
 	if err != nil || !l.Stored || !l.Running || l.CID != dry.CID {
 		t.Fatalf("launch = %+v, %v (dry run %s)", l, err, dry.CID)
+	}
+	if j, err := c.JoinSearch(ctx, search.PresetDemo); err != nil || !j.Running || j.Status.Search != l.CID {
+		t.Fatalf("join = %+v, %v", j, err)
+	}
+	if _, err := c.JoinSearch(ctx, "nosuch"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("join unknown = %v, want ErrNotFound", err)
 	}
 	spec, _ := search.Preset(search.PresetMADLiteSmall)
 	spec.Name = "mine"
@@ -289,6 +301,11 @@ func TestSearchBadInput(t *testing.T) {
 		{"search long ref", "GET", "/v1/searches/" + strings.Repeat("a", object.MaxSearchName+1), ``, 400},
 		{"search query", "GET", "/v1/searches/demo?x=1", ``, 400},
 		{"search by POST", "POST", "/v1/searches/demo", `{}`, 405},
+		{"join by GET", "GET", "/v1/searches/demo/join", ``, 405},
+		{"join bad ref", "POST", "/v1/searches/Not%20A%20Name/join", ``, 400},
+		{"join query", "POST", "/v1/searches/demo/join?now=1", ``, 400},
+		{"join unknown field", "POST", "/v1/searches/demo/join", `{"agents":["random"]}`, 400},
+		{"join not an object", "POST", "/v1/searches/demo/join", `[1]`, 400},
 		{"top n zero", "GET", "/v1/registry/top?n=0", ``, 400},
 		{"top n negative", "GET", "/v1/registry/top?n=-1", ``, 400},
 		{"top n too large", "GET", "/v1/registry/top?n=1001", ``, 400},

@@ -57,6 +57,10 @@ func (b backend) Search(ctx context.Context, ref string) (api.SearchDetail, erro
 	return api.SearchDetail{Status: st, Search: info.Search, Running: running}, nil
 }
 
+func (b backend) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, error) {
+	return b.n.JoinSearch(ctx, ref)
+}
+
 func (b backend) Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error) {
 	boards, err := b.n.registry.Top(ctx, q)
 	return boards, apiError(err)

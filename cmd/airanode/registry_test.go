@@ -121,6 +121,12 @@ func (b *storeBackend) Search(ctx context.Context, ref string) (api.SearchDetail
 	return api.SearchDetail{Status: s, Search: info.Search}, apiErr(err)
 }
 
+func (b *storeBackend) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, error) {
+	d, err := b.Search(ctx, ref)
+	d.Running = err == nil
+	return d, err
+}
+
 func (b *storeBackend) Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error) {
 	boards, err := b.reg.Top(ctx, q)
 	return boards, apiErr(err)

@@ -42,7 +42,7 @@ func newSearchCmd() *cobra.Command {
 			"While a node runs on the data directory these commands go through its control API; with no\n" +
 			"node running they read and write the store directly (docs/search.md).",
 	}
-	cmd.AddCommand(newSearchLaunchCmd(), newSearchListCmd(), newSearchStatusCmd(), newSearchPresetsCmd())
+	cmd.AddCommand(newSearchLaunchCmd(), newSearchListCmd(), newSearchStatusCmd(), newSearchJoinCmd(), newSearchPresetsCmd())
 	return cmd
 }
 
@@ -234,6 +234,37 @@ func searchPrintList(w io.Writer, sts []search.Status, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s\n", s.Name, s.Search, s.State, s.Used, s.Budget, s.Verified, best)
 	}
 	return tw.Flush()
+}
+
+func newSearchJoinCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "join NAME|CID",
+		Short: "Run the agents of a search launched elsewhere on this node too (through the running node)",
+		Long: "join makes the running node propose candidates for a search it holds but did not launch:\n" +
+			"it starts the search's agents here (and again after restarts). Proposals from every node\n" +
+			"merge by architecture CID, and the search's budget counts every node's tasks. Every node\n" +
+			"already claims and trains the tasks of every search it hears of; join is only about proposing.",
+		Example: "  airanode search join demo",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return nodeOnly(cmd, func(ctx context.Context, cl *api.Client) error {
+				d, err := cl.JoinSearch(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if asJSON {
+					return searchJSON(out, d)
+				}
+				fmt.Fprintf(out, "this node now runs the agents of search %s (%s): %d/%d evaluations started, %d verified\n",
+					d.Status.Name, d.Status.Search, d.Status.Used, d.Status.Budget, d.Status.Verified)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func newSearchStatusCmd() *cobra.Command {
