@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
@@ -41,7 +43,25 @@ type Config struct {
 	MemoryMB int `toml:"memory_mb"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `toml:"log_level"`
+	// GPU says whether the node trains on its NVIDIA GPUs: GPUAuto (a compute core per device
+	// found, the CPU as well) or GPUOff (the CPU only).
+	GPU string `toml:"gpu"`
+	// GPUCore is the path of the compute core binary (airanode-cuda); "" looks next to the
+	// airanode executable, then on PATH.
+	GPUCore string `toml:"gpu_core"`
+	// GPUDevices are the CUDA ordinals (in PCI bus order, as `airanode gpu` lists them) to run a
+	// core on; empty means every device found.
+	GPUDevices []int `toml:"gpu_devices"`
 }
+
+// Values of Config.GPU.
+const (
+	GPUAuto = "auto" // a compute core per NVIDIA device found; none found: the CPU only
+	GPUOff  = "off"  // the CPU only
+)
+
+// MaxGPUDevices bounds gpu_devices: its length, and every ordinal is below it.
+const MaxGPUDevices = 64
 
 // Default returns the configuration every field of which is documented in the file Template writes.
 func Default() Config {
@@ -58,6 +78,7 @@ func Default() Config {
 		Threads:  runtime.NumCPU(),
 		MemoryMB: 2048,
 		LogLevel: "info",
+		GPU:      GPUAuto,
 	}
 }
 
@@ -74,6 +95,13 @@ func Template(c Config) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
+	ints := func(v []int) string {
+		parts := make([]string, len(v))
+		for i, n := range v {
+			parts[i] = strconv.Itoa(n)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# airanode node configuration. Environment variables AIRANODE_<KEY> (upper case) and\n")
 	fmt.Fprintf(&b, "# command-line flags --<key-with-dashes> override these values.\n\n")
@@ -86,7 +114,11 @@ func Template(c Config) string {
 	fmt.Fprintf(&b, "# Local control API (loopback only), used by `airanode task`, `peers` and others.\napi = %s\n\n", q(c.API))
 	fmt.Fprintf(&b, "# Most CPU threads the worker uses for training.\nthreads = %d\n\n", c.Threads)
 	fmt.Fprintf(&b, "# Most memory, in MiB, the worker plans for tasks.\nmemory_mb = %d\n\n", c.MemoryMB)
-	fmt.Fprintf(&b, "# Log level: debug, info, warn or error.\nlog_level = %s\n", q(c.LogLevel))
+	fmt.Fprintf(&b, "# Log level: debug, info, warn or error.\nlog_level = %s\n\n", q(c.LogLevel))
+	fmt.Fprintf(&b, "# Train on NVIDIA GPUs: \"auto\" starts a compute core (airanode-cuda) per GPU found and trains\n"+
+		"# on the CPU as well; \"off\" trains on the CPU only.\ngpu = %s\n\n", q(c.GPU))
+	fmt.Fprintf(&b, "# Path of the compute core binary; \"\" looks next to the airanode executable, then on PATH.\ngpu_core = %s\n\n", q(c.GPUCore))
+	fmt.Fprintf(&b, "# CUDA ordinals of the GPUs to use, in the order `airanode gpu` lists them; [] means all.\ngpu_devices = %s\n", ints(c.GPUDevices))
 	return b.String()
 }
 
@@ -154,6 +186,22 @@ func envKeys(c *Config) map[string]func(string) error {
 		"AIRANODE_THREADS":   num(&c.Threads),
 		"AIRANODE_MEMORY_MB": num(&c.MemoryMB),
 		"AIRANODE_LOG_LEVEL": str(&c.LogLevel),
+		"AIRANODE_GPU":       str(&c.GPU),
+		"AIRANODE_GPU_CORE":  str(&c.GPUCore),
+		"AIRANODE_GPU_DEVICES": func(v string) error {
+			c.GPUDevices = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					return fmt.Errorf("not a list of integers: %q", v)
+				}
+				c.GPUDevices = append(c.GPUDevices, n)
+			}
+			return nil
+		},
 	}
 }
 
@@ -210,6 +258,28 @@ func (c Config) Validate() error {
 	}
 	if c.API == "" {
 		bad("api is empty")
+	}
+	switch c.GPU {
+	case GPUAuto, GPUOff:
+	default:
+		bad("gpu %q: want %q or %q", c.GPU, GPUAuto, GPUOff)
+	}
+	if strings.ContainsFunc(c.GPUCore, unicode.IsControl) || !utf8.ValidString(c.GPUCore) {
+		bad("gpu_core %q: not a file path", c.GPUCore)
+	}
+	if len(c.GPUDevices) > MaxGPUDevices {
+		bad("gpu_devices: %d ordinals, want at most %d", len(c.GPUDevices), MaxGPUDevices)
+	} else {
+		seen := make(map[int]bool, len(c.GPUDevices))
+		for _, d := range c.GPUDevices {
+			switch {
+			case d < 0 || d >= MaxGPUDevices:
+				bad("gpu_devices: ordinal %d, want 0-%d", d, MaxGPUDevices-1)
+			case seen[d]:
+				bad("gpu_devices: ordinal %d listed twice", d)
+			}
+			seen[d] = true
+		}
 	}
 	if len(errs) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ func TestTemplateRoundTrips(t *testing.T) {
 	c := Default()
 	c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25"}
 	c.PSKFile = "/etc/airanode/psk"
+	c.GPU, c.GPUCore, c.GPUDevices = GPUOff, "/opt/airanode/bin/airanode-cuda", []int{1, 0}
 	path := filepath.Join(t.TempDir(), FileName)
 	if err := os.WriteFile(path, []byte(Template(c)), 0o600); err != nil {
 		t.Fatal(err)
@@ -23,13 +25,14 @@ func TestTemplateRoundTrips(t *testing.T) {
 	if got.DataDir != c.DataDir || got.Network != c.Network || got.Threads != c.Threads ||
 		got.MemoryMB != c.MemoryMB || got.PSKFile != c.PSKFile || got.MDNS != c.MDNS ||
 		strings.Join(got.Listen, ",") != strings.Join(c.Listen, ",") ||
-		strings.Join(got.Bootstrap, ",") != strings.Join(c.Bootstrap, ",") {
+		strings.Join(got.Bootstrap, ",") != strings.Join(c.Bootstrap, ",") ||
+		got.GPU != c.GPU || got.GPUCore != c.GPUCore || fmt.Sprint(got.GPUDevices) != fmt.Sprint(c.GPUDevices) {
 		t.Fatalf("round trip: got %+v, want %+v", got, c)
 	}
 	if err := got.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"data_dir", "network", "listen", "bootstrap", "mdns", "psk_file", "api", "threads", "memory_mb", "log_level"} {
+	for _, key := range []string{"data_dir", "network", "listen", "bootstrap", "mdns", "psk_file", "api", "threads", "memory_mb", "log_level", "gpu", "gpu_core", "gpu_devices"} {
 		if !strings.Contains(Template(c), "\n"+key+" = ") {
 			t.Errorf("template lacks %s", key)
 		}
@@ -43,6 +46,8 @@ func TestLoadFileErrors(t *testing.T) {
 		{"unknown key", "colour = 'blue'\n", "colour"},
 		{"wrong type", "threads = 'many'\n", "threads"},
 		{"syntax", "network = \n", "parse config"},
+		{"gpu devices not integers", "gpu_devices = ['0']\n", "gpu_devices"},
+		{"gpu not a string", "gpu = true\n", "gpu"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,19 +70,23 @@ func TestLoadFileErrors(t *testing.T) {
 
 func TestEnvOverlay(t *testing.T) {
 	env := map[string]string{
-		"AIRANODE_NETWORK":   "lab",
-		"AIRANODE_THREADS":   "3",
-		"AIRANODE_MDNS":      "false",
-		"AIRANODE_BOOTSTRAP": " /ip4/1.2.3.4/tcp/1/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25 , ",
+		"AIRANODE_NETWORK":     "lab",
+		"AIRANODE_THREADS":     "3",
+		"AIRANODE_MDNS":        "false",
+		"AIRANODE_BOOTSTRAP":   " /ip4/1.2.3.4/tcp/1/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25 , ",
+		"AIRANODE_GPU":         "off",
+		"AIRANODE_GPU_CORE":    "/usr/local/bin/airanode-cuda",
+		"AIRANODE_GPU_DEVICES": " 2, 0 ,",
 	}
 	c := Default()
 	if err := LoadEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Network != "lab" || c.Threads != 3 || c.MDNS || len(c.Bootstrap) != 1 {
+	if c.Network != "lab" || c.Threads != 3 || c.MDNS || len(c.Bootstrap) != 1 || c.GPU != GPUOff ||
+		c.GPUCore != "/usr/local/bin/airanode-cuda" || fmt.Sprint(c.GPUDevices) != "[2 0]" {
 		t.Fatalf("env overlay: %+v", c)
 	}
-	for k, v := range map[string]string{"AIRANODE_THREADS": "x", "AIRANODE_MDNS": "maybe"} {
+	for k, v := range map[string]string{"AIRANODE_THREADS": "x", "AIRANODE_MDNS": "maybe", "AIRANODE_GPU_DEVICES": "0,one"} {
 		c := Default()
 		err := LoadEnv(&c, func(key string) (string, bool) { return v, key == k })
 		if err == nil || !strings.Contains(err.Error(), k) {
@@ -101,6 +110,16 @@ func TestValidate(t *testing.T) {
 		{"threads", func(c *Config) { c.Threads = 0 }, "threads"},
 		{"memory", func(c *Config) { c.MemoryMB = 1 }, "memory_mb"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+		{"gpu off ok", func(c *Config) { c.GPU, c.GPUDevices = GPUOff, []int{0} }, ""},
+		{"gpu devices ok", func(c *Config) { c.GPUDevices, c.GPUCore = []int{3, 0, 63}, "bin/airanode-cuda" }, ""},
+		{"gpu empty", func(c *Config) { c.GPU = "" }, `gpu "": want "auto" or "off"`},
+		{"gpu on", func(c *Config) { c.GPU = "on" }, `gpu "on"`},
+		{"gpu core control", func(c *Config) { c.GPUCore = "bin/airanode-cuda\n" }, "gpu_core"},
+		{"gpu core invalid utf8", func(c *Config) { c.GPUCore = "\xff" }, "gpu_core"},
+		{"gpu device negative", func(c *Config) { c.GPUDevices = []int{-1} }, "gpu_devices: ordinal -1, want 0-63"},
+		{"gpu device too large", func(c *Config) { c.GPUDevices = []int{64} }, "ordinal 64"},
+		{"gpu device twice", func(c *Config) { c.GPUDevices = []int{1, 0, 1} }, "ordinal 1 listed twice"},
+		{"gpu devices too many", func(c *Config) { c.GPUDevices = make([]int, MaxGPUDevices+1) }, "at most 64"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ func FuzzLoadFile(f *testing.F) {
 	f.Add([]byte("threads = 3\nnetwork = \"lab\"\n"))
 	f.Add([]byte("listen = [1, 2]\n"))
 	f.Add([]byte("[x]\ny = 1\n"))
+	f.Add([]byte("gpu = \"off\"\ngpu_core = \"/opt/airanode-cuda\"\ngpu_devices = [1, 0]\n"))
+	f.Add([]byte("gpu_devices = [0, 0, -1, 99]\ngpu = \"on\"\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		path := filepath.Join(dir, "c.toml")

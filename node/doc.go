@@ -29,6 +29,10 @@
 //     protocol objects and calling bench.Evaluate with one CPU thread per model; its checkpoints
 //     are the evaluation state plus the model checkpoints bench stores at every segment boundary.
 //
+//   - tasks → GPU cores: with config gpu = "auto" and NVIDIA devices found, a router runs each
+//     task on an idle airanode-cuda core (tasks/gpucore.Supervisor) and otherwise on the CPU
+//     Trainer (gpu.go; docs/gpu.md). Without devices, or with gpu = "off", the CPU only.
+//
 //   - verification: the node recomputes a task's verdict (consensus.Verdict through the registry)
 //     whenever a result arrives; final verdicts go into the persisted consensus.Reputation, whose
 //     AppScore is gossipsub's application score and whose RankWeight weighs the claim ranking; a

@@ -27,6 +27,7 @@ import (
 	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/store"
 	"github.com/airanode/airanode/tasks"
+	"github.com/airanode/airanode/tasks/gpucore"
 )
 
 // Errors. Errors from New wrap ErrStart and the error of the step that failed.
@@ -57,6 +58,8 @@ type options struct {
 	liarDelay      time.Duration
 	searchInFlight int
 	searchPoll     time.Duration
+
+	gpuEdit func(*gpucore.Config)
 }
 
 // WithLogger sets the node's logger (default slog.Default()).
@@ -120,9 +123,9 @@ type Node struct {
 	rep      *consensus.Reputation
 	verifier *verifier
 	searches *searches
-	reg     *prometheus.Registry
-	stats   *stats
-	workers int
+	reg      *prometheus.Registry
+	stats    *stats
+	workers  int
 
 	ctx    context.Context // cancelled by Close: stops the node's own goroutines
 	cancel context.CancelFunc
@@ -209,6 +212,8 @@ func (n *Node) start(ctx context.Context) error {
 	n.stats = newStats()
 	n.registry = registry.New(st, n.log.With("component", "registry"))
 	n.rep = consensus.NewReputation(consensus.StoreKV(st), n.log.With("component", "reputation"))
+	// Sync (started with the host) and the gossip readers hand search objects to n.searches.
+	n.searches = newSearches(n, n.registry)
 
 	h, err := p2p.New(ctx, pcfg, p2p.Deps{
 		Blocks: blockStore{st},
@@ -230,6 +235,7 @@ func (n *Node) start(ctx context.Context) error {
 	}
 
 	exec := n.o.executor
+	var gpuBlocks *gpucore.StoreBlocks
 	if exec == nil {
 		n.trainer = &Trainer{
 			Store: st, Fetch: func(ctx context.Context, cids []cid.Cid) error { return n.fetch(ctx, "", cids) }, Threads: n.o.modelThreads, Retention: tasks.DefaultRetention,
@@ -239,6 +245,15 @@ func (n *Node) start(ctx context.Context) error {
 		if n.o.demoLiar {
 			n.log.Warn("DEMO LIAR: this node fabricates its results (demo and tests only)")
 			exec = &demoLiar{x: n.trainer, delay: n.o.liarDelay}
+		} else {
+			// GPU compute cores, when there are any: the router runs each task on an idle core,
+			// else on the CPU trainer (gpu.go); a core that does not start leaves the node CPU-only.
+			gpuBlocks = &gpucore.StoreBlocks{Store: st, Fetch: n.trainer.Fetch}
+			if r := n.startGPU(n.trainer, gpuBlocks); r != nil {
+				n.push("gpu cores", r.close)
+				exec = r
+				n.workers += r.cores
+			}
 		}
 	}
 	n.verifier = newVerifier(n, n.registry, n.rep)
@@ -258,6 +273,9 @@ func (n *Node) start(ctx context.Context) error {
 		if n.trainer.Retention == 0 {
 			n.trainer.Retention = tasks.DefaultRetention
 		}
+		if gpuBlocks != nil {
+			gpuBlocks.Retention = n.trainer.Retention
+		}
 	}
 	m, err := tasks.New(tcfg)
 	if err != nil {
@@ -271,7 +289,6 @@ func (n *Node) start(ctx context.Context) error {
 
 	h.Sync().Follow(TasksSyncKey)
 	n.group.Go(func() { n.verifier.run(n.ctx) })
-	n.searches = newSearches(n, n.registry)
 	n.push("searches", n.searches.close)
 	if err := n.searches.resume(); err != nil {
 		return err

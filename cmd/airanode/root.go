@@ -61,6 +61,9 @@ func addConfigFlags(fl *pflag.FlagSet) {
 	fl.Int("threads", d.Threads, "most CPU threads used for training")
 	fl.Int("memory-mb", d.MemoryMB, "most memory (MiB) planned for tasks")
 	fl.String("log-level", d.LogLevel, "log level: debug, info, warn, error")
+	fl.String("gpu", d.GPU, "train on NVIDIA GPUs too: auto (a compute core per device found) or off")
+	fl.String("gpu-core", d.GPUCore, "path of the compute core binary (airanode-cuda; empty: next to this binary, then PATH)")
+	fl.IntSlice("gpu-devices", d.GPUDevices, "CUDA ordinals to run a core on (empty: every device found)")
 }
 
 // loadConfig resolves the configuration: defaults, then the config file, then AIRANODE_* variables,
@@ -112,6 +115,12 @@ func loadConfig(cmd *cobra.Command) (config.Config, error) {
 			c.MemoryMB, err = flags.GetInt(f.Name)
 		case "log-level":
 			c.LogLevel, err = flags.GetString(f.Name)
+		case "gpu":
+			c.GPU, err = flags.GetString(f.Name)
+		case "gpu-core":
+			c.GPUCore, err = flags.GetString(f.Name)
+		case "gpu-devices":
+			c.GPUDevices, err = flags.GetIntSlice(f.Name)
 		}
 		if err != nil && ferr == nil {
 			ferr = fmt.Errorf("flag --%s: %w", f.Name, err)

@@ -57,6 +57,8 @@ func Config(dir string, bootstrap ...string) config.Config {
 	c.Threads = 1
 	c.MemoryMB = 1024
 	c.LogLevel = "error"
+	// Test nodes never start compute cores, even on a machine with a GPU and airanode-cuda.
+	c.GPU = config.GPUOff
 	return c
 }
 

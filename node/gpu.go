@@ -1,0 +1,200 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/airanode/airanode/config"
+	"github.com/airanode/airanode/gpu"
+	"github.com/airanode/airanode/object"
+	"github.com/airanode/airanode/tasks"
+	"github.com/airanode/airanode/tasks/gpucore"
+)
+
+// WithGPUCores edits the configuration of the node's GPU compute cores (a gpucore.Supervisor)
+// after the node filled it from the Config: Binary from gpu_core, Blocks over the node's store,
+// Logger. Devices left nil are found under ProcRoot (gpu.DetectNVIDIA) and narrowed to
+// gpu_devices; an empty, non-nil Devices starts no core. It applies only with gpu = "auto", and
+// only when the node trains itself (not with WithExecutor or WithDemoLiar). Tests use it to run a
+// fake core on the CPU device.
+func WithGPUCores(edit func(*gpucore.Config)) Option {
+	return func(o *options) { o.gpuEdit = edit }
+}
+
+// startGPU starts a compute core per NVIDIA device when the configuration asks for it (gpu =
+// "auto") and the machine has devices, and returns the executor that routes tasks between those
+// cores and cpu. It returns nil, and the node trains on the CPU only, when gpu is "off", when no
+// device is found or chosen, and when no core starts (a missing binary, a core that fails its
+// handshake): those are logged, never fatal. blocks is the cores' block storage; its Retention
+// may be set until the first task runs.
+func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks) *router {
+	if n.cfg.GPU == config.GPUOff {
+		n.log.Debug("gpu: off in the configuration: training on the CPU only")
+		return nil
+	}
+	log := n.log.With("component", "gpu")
+	gc := gpucore.Config{Binary: n.cfg.GPUCore, Blocks: blocks, Logger: log}
+	if n.o.gpuEdit != nil {
+		n.o.gpuEdit(&gc)
+	}
+	if gc.Devices == nil {
+		root := gc.ProcRoot
+		if root == "" {
+			root = gpu.DefaultProcRoot
+		}
+		devs, drv, err := gpu.DetectNVIDIA(root)
+		if err != nil {
+			log.Warn("gpu: cannot list NVIDIA devices: training on the CPU only", "err", err)
+			return nil
+		}
+		gc.Devices = chooseDevices(len(devs), n.cfg.GPUDevices, log)
+		if len(devs) > 0 {
+			log.Info("gpu: NVIDIA devices found", "devices", len(devs), "driver", drv.Version, "using", gc.Devices)
+		}
+	}
+	if len(gc.Devices) == 0 {
+		log.Info("gpu: no NVIDIA device to use: training on the CPU only")
+		return nil
+	}
+	sup, err := gpucore.New(gc)
+	if err != nil {
+		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
+		return nil
+	}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, log: log}
+	for _, st := range sup.Status() {
+		switch st.State {
+		case gpucore.StateReady, gpucore.StateBusy:
+			r.cores++
+			log.Info("gpu: compute core ready", "device", st.Ordinal, "name", st.Info.Name, "class", st.Info.Class, "pid", st.PID)
+		default:
+			log.Warn("gpu: compute core not started: retrying in the background", "device", st.Ordinal, "state", st.State, "err", st.LastError)
+		}
+	}
+	return r
+}
+
+// chooseDevices returns the CUDA ordinals to run a core on among the found devices (ordinals
+// 0..found-1): want when it is not empty, less the ordinals no device has (logged), or else all.
+func chooseDevices(found int, want []int, log *slog.Logger) []int {
+	out := []int{}
+	if len(want) == 0 {
+		for i := range found {
+			out = append(out, i)
+		}
+		return out
+	}
+	for _, d := range want {
+		if d < 0 || d >= found {
+			log.Warn("gpu: gpu_devices names a device this machine does not have: skipped", "ordinal", d, "devices", found)
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// router is the node's executor when it has GPU compute cores: it runs each task either on an
+// idle core (through the Supervisor) or on the CPU trainer. The rule, decided when the task
+// starts (and again at each re-run: the Manager re-runs a task after a core crashed):
+//
+//  1. A task resumed from a CPU trainer's state runs on the CPU while fewer tasks run there than
+//     the node has CPU workers, so that it continues where it stopped.
+//  2. Otherwise it runs on a core when one is idle: the cores up (ready or busy) outnumber the
+//     tasks this router runs on cores.
+//  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores started)
+//     bound the tasks that run at once, so the CPU takes more than its workers only while cores
+//     are down (restarting, or given up).
+//
+// A resume state that the chosen side did not write is ignored by it (the run starts over): the
+// CPU trainer and the cores keep different state formats, and a core resumes only states of its
+// own class. A core that dies between the choice and the task reaching it makes the Supervisor
+// wait for its restart; every device given up makes it refuse the task at once (ErrUnavailable,
+// before anything ran), and the router then runs the task on the CPU.
+//
+// Results name their reproducibility class: the CPU trainer's is cpu.Class, a core's the class
+// its device declares.
+//
+// A router is safe for concurrent use, one Execute per running task.
+type router struct {
+	cpu      tasks.Executor
+	sup      *gpucore.Supervisor
+	cpuSlots int // the node's CPU workers
+	cores    int // cores that started with the node
+	log      *slog.Logger
+
+	mu            sync.Mutex
+	onCore, onCPU int // tasks running on each side
+}
+
+var _ tasks.Executor = (*router)(nil)
+
+// Execute implements tasks.Executor.
+func (r *router) Execute(ctx context.Context, task object.Task, resume *tasks.Checkpoint, progress func(tasks.Progress) error) (object.Result, error) {
+	if r.take(resume) {
+		res, err := r.sup.Execute(ctx, task, resume, progress)
+		r.mu.Lock()
+		r.onCore--
+		r.mu.Unlock()
+		if !errors.Is(err, gpucore.ErrUnavailable) {
+			return res, err
+		}
+		r.log.Warn("gpu: every compute core was given up: the task runs on the CPU", "err", err)
+		r.mu.Lock()
+		r.onCPU++
+		r.mu.Unlock()
+	}
+	defer func() {
+		r.mu.Lock()
+		r.onCPU--
+		r.mu.Unlock()
+	}()
+	return r.cpu.Execute(ctx, task, resume, progress)
+}
+
+// take picks the side a task runs on (true: a core) and counts it there.
+func (r *router) take(resume *tasks.Checkpoint) bool {
+	up := 0
+	for _, st := range r.sup.Status() {
+		if st.State == gpucore.StateReady || st.State == gpucore.StateBusy {
+			up++
+		}
+	}
+	kind := stateKind(resume)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	core := r.onCore < up && !(kind == stateCPU && r.onCPU < r.cpuSlots)
+	if core {
+		r.onCore++
+	} else {
+		r.onCPU++
+	}
+	return core
+}
+
+// Kinds of resume state.
+const (
+	stateNone = iota // no state: a fresh run
+	stateCPU         // the CPU trainer's (bench.EvalState in JSON)
+	stateCore        // a compute core's (gpucore.StateFormat)
+)
+
+// stateKind tells which side wrote a resume state.
+func stateKind(c *tasks.Checkpoint) int {
+	if c == nil || len(c.Data) == 0 {
+		return stateNone
+	}
+	var h struct {
+		Format string `json:"format"`
+	}
+	if json.Unmarshal(c.Data, &h) == nil && h.Format == gpucore.StateFormat {
+		return stateCore
+	}
+	return stateCPU
+}
+
+// close stops the cores (idempotent).
+func (r *router) close() error { return r.sup.Close() }
