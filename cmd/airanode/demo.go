@@ -55,7 +55,7 @@ func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetF
 	fmt.Fprintf(w, "search %q launched on node 0: %s\n  budget %d evaluations, replicas %d, agents %s\n",
 		l.Search.Name, l.CID, l.Search.Budget, l.Search.Policy.Replicas, agentNames(l.Search))
 	if len(liars) > 0 {
-		fmt.Fprintf(w, "  %d of %d nodes are DEMO LIARS: they never train and report the score %s for every task\n",
+		fmt.Fprintf(w, "  %d of %d nodes are demo liars: they never train and report the score %s for every task\n",
 			len(liars), len(d.Nodes()), search.FormatScore(node.DemoLiarScore))
 	}
 	sc, err := cid.Parse(l.CID)
@@ -93,8 +93,12 @@ func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetF
 		}
 		if time.Since(lastLine) >= 10*time.Second {
 			lastLine = time.Now()
-			fmt.Fprintf(w, "%s %s: %d/%d evaluations started, %d verified, %d disputed, %d pending\n",
-				clock(start), st.State, st.Used, st.Budget, st.Verified, st.Disputed, st.Pending)
+			rejected := "?"
+			if rep, err := first.API.Verification(ctx); err == nil {
+				rejected = fmt.Sprint(rep.Rejected)
+			}
+			fmt.Fprintf(w, "%s %s: %d/%d evaluations started, %d verified, %d disputed, %d pending; %s results rejected\n",
+				clock(start), st.State, st.Used, st.Budget, st.Verified, st.Disputed, st.Pending, rejected)
 		}
 		if f.exitWhenDone && (st.State == search.StateDone || st.State == search.StateExhausted) {
 			return printSearchSummary(ctx, w, d, f, l, sc, liars, time.Since(start))

@@ -100,7 +100,7 @@ func runDevnet(cmd *cobra.Command, f devnetFlags) error {
 	args := []string{"--lease", f.lease.String(), "--rank-delay", f.rankDelay.String(),
 		"--warmup", f.warmup.String(), "--capability-interval", f.capability.String()}
 	if f.liars > 0 {
-		fmt.Fprintf(out, "starting %d nodes and %d demo liars...\n", f.nodes, f.liars)
+		fmt.Fprintf(out, "starting %d nodes and %d demo liar(s)...\n", f.nodes, f.liars)
 	} else {
 		fmt.Fprintf(out, "starting %d nodes...\n", f.nodes)
 	}
