@@ -147,6 +147,24 @@ func TestVerifiedSearchWithLiar(t *testing.T) {
 			}
 		}
 	}
+	// The reputation is gossipsub's application score: node 0 scores the liar below zero and
+	// below every honest peer.
+	nodetest.WaitFor(t, 20*time.Second, func() error {
+		scores := map[string]api.Peer{}
+		for _, p := range nodes[0].Peers() {
+			scores[p.ID] = p
+		}
+		lp := scores[liar.String()]
+		if !lp.Scored || lp.Score >= 0 {
+			return fmt.Errorf("node 0 scores the liar %+v, want below 0", lp)
+		}
+		for _, n := range nodes[1:3] {
+			if hp := scores[n.ID().String()]; !hp.Scored || hp.Score <= lp.Score {
+				return fmt.Errorf("node 0 scores honest %s at %+v, the liar at %.1f", n.ID().ShortString(), hp, lp.Score)
+			}
+		}
+		return nil
+	})
 	t.Logf("liar voted on %d of %d tasks; all its results rejected", liarVotes, budget)
 }
 
