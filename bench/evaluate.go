@@ -655,21 +655,30 @@ func (pl *evalPlan) cancelled(t *train.Trainer, ri int, st *EvalState, segLoss f
 	return stopped
 }
 
-// restoreCut loads the checkpoint of a cut and checks that it is at the cut's step.
-func (pl *evalPlan) restoreCut(t *train.Trainer, ri int, cut *EvalCut) error {
-	c, err := object.ParseCID(cut.Checkpoint)
+// loadCheckpoint loads the checkpoint block named ref into t, checking it against its CID.
+func (pl *evalPlan) loadCheckpoint(t *train.Trainer, ref string) (cid.Cid, error) {
+	c, err := object.ParseCID(ref)
 	if err != nil {
-		return err
+		return cid.Undef, err
 	}
 	data, err := pl.o.Checkpoints.Get(c)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
+		return c, fmt.Errorf("checkpoint %s: %w", c, err)
 	}
 	if err := object.VerifyBlock(c, data); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
+		return c, fmt.Errorf("checkpoint %s: %w", c, err)
 	}
 	if err := t.LoadCheckpoint(bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
+		return c, fmt.Errorf("checkpoint %s: %w", c, err)
+	}
+	return c, nil
+}
+
+// restoreCut loads the checkpoint of a cut and checks that it is at the cut's step.
+func (pl *evalPlan) restoreCut(t *train.Trainer, ri int, cut *EvalCut) error {
+	c, err := pl.loadCheckpoint(t, cut.Checkpoint)
+	if err != nil {
+		return err
 	}
 	if want := cut.Step - pl.offsets[ri]; int64(t.Step()) != want {
 		return fmt.Errorf("checkpoint %s is at step %d of the run, the cut says %d", c, t.Step(), want)
@@ -680,19 +689,9 @@ func (pl *evalPlan) restoreCut(t *train.Trainer, ri int, cut *EvalCut) error {
 // restore loads the checkpoint of the last segment done and checks that it reproduces the segment's
 // digest.
 func (pl *evalPlan) restore(t *train.Trainer, last object.Segment) error {
-	c, err := object.ParseCID(last.Checkpoint)
+	c, err := pl.loadCheckpoint(t, last.Checkpoint)
 	if err != nil {
 		return err
-	}
-	data, err := pl.o.Checkpoints.Get(c)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
-	}
-	if err := object.VerifyBlock(c, data); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
-	}
-	if err := t.LoadCheckpoint(bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", c, err)
 	}
 	d, err := t.Digest()
 	if err != nil {
