@@ -27,9 +27,11 @@ const (
 	maxLatencies = 10_000
 	// reannounce is how long a task this node offered may wait unclaimed before its offer is
 	// published again (gossip drops messages sent before a peer joined the topic; sync catches up
-	// only every minute). maxReannounce bounds the offers re-published per recheck.
-	reannounce    = 10 * time.Second
-	maxReannounce = 64
+	// only every minute); the wait doubles after each re-announcement up to maxReannounceWait.
+	// maxReannounce bounds the offers re-published per recheck.
+	reannounce        = 10 * time.Second
+	maxReannounceWait = 5 * time.Minute
+	maxReannounce     = 64
 )
 
 // verifier applies the verification rules to the tasks this node holds results for (package
@@ -58,7 +60,7 @@ type verifier struct {
 	lat    []float64                  // seconds from first result to final verdict
 	extra  int                        // extra executions asked for
 	counts map[consensus.State]int    // final verdicts reached since start
-	own    map[string]time.Time       // tasks this node offered, unsettled: last announcement
+	own    map[string]*announcement   // tasks this node offered, unsettled
 }
 
 func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *verifier {
@@ -66,7 +68,7 @@ func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *ve
 		n: n, reg: reg, rep: rep, log: n.log.With("component", "verify"),
 		wake:  make(chan struct{}, 1),
 		dirty: map[string]cid.Cid{}, open: map[string]cid.Cid{}, first: map[string]time.Time{},
-		final: map[string]consensus.State{}, counts: map[consensus.State]int{}, own: map[string]time.Time{},
+		final: map[string]consensus.State{}, counts: map[consensus.State]int{}, own: map[string]*announcement{},
 	}
 }
 
@@ -89,10 +91,18 @@ func (v *verifier) touch(task cid.Cid) {
 	}
 }
 
-// announced records that this node offered (or re-offered) a task.
+// announcement is when this node last announced one of its offers, and how long it waits before
+// the next re-announcement.
+type announcement struct {
+	last time.Time
+	wait time.Duration
+}
+
+// announced records that this node offered (or re-offered) a task: the re-announcement wait
+// starts over.
 func (v *verifier) announced(task cid.Cid) {
 	v.mu.Lock()
-	v.own[task.KeyString()] = time.Now()
+	v.own[task.KeyString()] = &announcement{last: time.Now(), wait: reannounce}
 	v.mu.Unlock()
 }
 
@@ -120,12 +130,12 @@ func (v *verifier) reannounceStale(ctx context.Context) {
 	now := time.Now()
 	var due []cid.Cid
 	v.mu.Lock()
-	for k, last := range v.own {
+	for k, a := range v.own {
 		if _, done := v.final[k]; done {
 			delete(v.own, k)
 			continue
 		}
-		if now.Sub(last) >= reannounce && len(due) < maxReannounce {
+		if now.Sub(a.last) >= a.wait && len(due) < maxReannounce {
 			c, err := cid.Cast([]byte(k))
 			if err == nil {
 				due = append(due, c)
@@ -139,7 +149,9 @@ func (v *verifier) reannounceStale(ctx context.Context) {
 			continue
 		}
 		v.mu.Lock()
-		v.own[tc.KeyString()] = now
+		if a := v.own[tc.KeyString()]; a != nil {
+			a.last, a.wait = now, min(2*a.wait, maxReannounceWait)
+		}
 		v.mu.Unlock()
 		if st.State != tasks.StatePending || len(st.Results) >= st.Replicas {
 			continue // claimed or done: nothing to announce now
@@ -273,7 +285,7 @@ func (v *verifier) askMore(ctx context.Context, tc cid.Cid, out consensus.Outcom
 		return
 	}
 	v.mu.Lock()
-	v.own[tc.KeyString()] = time.Now()
+	v.own[tc.KeyString()] = &announcement{last: time.Now(), wait: reannounce}
 	v.extra++
 	v.mu.Unlock()
 	v.log.Info("results disagree: asking for another execution", "task", tc, "replicas", want,
