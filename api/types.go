@@ -56,6 +56,26 @@ type Status struct {
 	Running []Progress `json:"running"`
 	// Measures are the node's counters since start.
 	Measures Measures `json:"measures"`
+	// GPU lists the node's GPU compute cores (empty when it runs on the CPU only).
+	GPU []GPUCore `json:"gpu,omitempty"`
+}
+
+// GPUCore is one GPU compute core (an airanode-cuda process) of a node.
+type GPUCore struct {
+	Ordinal int `json:"ordinal"`
+	// State is the supervisor's: starting, idle, busy, restarting, failed, ...
+	State string `json:"state"`
+	// Name and Class are what the core declared: its device and its reproducibility class.
+	Name  string `json:"name,omitempty"`
+	Class string `json:"class,omitempty"`
+	// Memory is the device memory in bytes (0: unknown).
+	Memory int64 `json:"memory,omitempty"`
+	// Task is the task it runs, if any.
+	Task string `json:"task,omitempty"`
+	// Restarts counts its restarts; LastError says why it last failed.
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since"`
 }
 
 // Measures are a node's counters since start: what training cost and how fast the node claims.

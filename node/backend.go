@@ -67,6 +67,13 @@ func (n *Node) Status() api.Status {
 		GossipLatencyMeanMS: float64(ms.GossipLatencyMean()) / float64(time.Millisecond),
 		GossipLatencyMaxMS:  float64(ms.GossipLatencyMax) / float64(time.Millisecond),
 	}
+	if n.gpu != nil {
+		for _, c := range n.gpu.sup.Status() {
+			s.GPU = append(s.GPU, api.GPUCore{Ordinal: c.Ordinal, State: c.State, Name: c.Info.Name,
+				Class: c.Info.Class, Memory: c.Info.Memory, Task: c.Task, Restarts: c.Restarts,
+				LastError: c.LastError, Since: c.Since})
+		}
+	}
 	if st.Running > 0 {
 		for _, t := range m.List() {
 			if l := t.Local; l != nil && l.State == tasks.RunRunning {

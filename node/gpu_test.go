@@ -220,6 +220,14 @@ func TestGPURouting(t *testing.T) {
 		if ran[0] == ids[0] {
 			other = ids[1]
 		}
+		// The status API shows the core and the task it runs.
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if len(st.GPU) != 1 || st.GPU[0].Task != ran[0] || st.GPU[0].Class == "" {
+			return fmt.Errorf("status lists cores %+v, want one running %s", st.GPU, ran[0])
+		}
 		if d := taskState(t, cl, other); d.Local == nil || (d.Local.Step == 0 && d.Local.State != tasks.RunDone) {
 			return fmt.Errorf("the other task makes no progress on the CPU: %+v", d.Local)
 		}

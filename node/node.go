@@ -119,6 +119,7 @@ type Node struct {
 	trainer *Trainer
 	api     *api.Server
 
+	gpu      *router // the GPU cores, nil when the node runs on the CPU only
 	registry *registry.Registry
 	rep      *consensus.Reputation
 	verifier *verifier
@@ -251,6 +252,7 @@ func (n *Node) start(ctx context.Context) error {
 			gpuBlocks = &gpucore.StoreBlocks{Store: st, Fetch: n.trainer.Fetch}
 			if r := n.startGPU(n.trainer, gpuBlocks); r != nil {
 				n.push("gpu cores", r.close)
+				n.gpu = r
 				exec = r
 				n.workers += r.cores
 			}

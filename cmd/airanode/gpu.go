@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/gpu"
 )
 
@@ -72,11 +74,27 @@ func newGPUCmd() *cobra.Command {
 			if len(gpus) > 0 {
 				core = probeCore(cmd.Context(), findCore())
 			}
+			// The cores of the node running on the data directory, if one runs.
+			var cores []api.GPUCore
+			nodeRuns := false
+			if cl, _, _, err := runningNode(cmd); err == nil && cl != nil {
+				if st, err := cl.Status(cmd.Context()); err == nil {
+					cores, nodeRuns = st.GPU, true
+				}
+				cl.CloseIdle()
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"devices": gpus, "driver": drv, "core": core})
+				v := map[string]any{"devices": gpus, "driver": drv, "core": core}
+				if nodeRuns {
+					v["node_cores"] = cores
+				}
+				return enc.Encode(v)
+			}
+			if nodeRuns {
+				defer printNodeCores(out, cores)
 			}
 			if len(gpus) == 0 {
 				fmt.Fprintln(out, "no NVIDIA GPU found (no /proc/driver/nvidia/gpus); training runs on the CPU device")
@@ -101,4 +119,23 @@ func newGPUCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// printNodeCores prints the compute cores of the running node.
+func printNodeCores(w io.Writer, cores []api.GPUCore) {
+	if len(cores) == 0 {
+		fmt.Fprintln(w, "running node: no GPU compute core (it trains on the CPU)")
+		return
+	}
+	fmt.Fprintln(w, "running node's compute cores:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ORDINAL\tSTATE\tDEVICE\tCLASS\tTASK\tRESTARTS\tLAST ERROR")
+	for _, c := range cores {
+		task := c.Task
+		if task == "" {
+			task = "-"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Ordinal, c.State, c.Name, c.Class, short(task), c.Restarts, c.LastError)
+	}
+	_ = tw.Flush()
 }
