@@ -232,14 +232,22 @@ func (r *Registry) loadTask(c cid.Cid) (object.Task, error) {
 
 // searchTasks lists the tasks filed under a search, in CID order.
 func (r *Registry) searchTasks(ctx context.Context, search cid.Cid) ([]taskRef, error) {
-	cs, err := r.scan(ctx, store.IndexSearch, search.String(), 8*MaxTasks)
+	// A search's index also lists its offers, results and proposals: scan further.
+	return r.tasksUnder(ctx, store.IndexSearch, search.String(), 8*MaxTasks,
+		func(t object.Task) bool { return t.Search == search.String() })
+}
+
+// tasksUnder lists the tasks among the first limit CIDs filed under key in ix that keep accepts,
+// at most MaxTasks of them, in index order.
+func (r *Registry) tasksUnder(ctx context.Context, ix store.IndexName, key string, limit int, keep func(object.Task) bool) ([]taskRef, error) {
+	cs, err := r.scan(ctx, ix, key, limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []taskRef
 	for _, c := range cs {
 		cl, err := r.classify(c)
-		if err != nil || cl.kind != kindTask || cl.task.Search != search.String() {
+		if err != nil || cl.kind != kindTask || !keep(cl.task) {
 			continue
 		}
 		out = append(out, taskRef{c, cl.task})
@@ -285,19 +293,8 @@ func (r *Registry) allTasks(ctx context.Context) ([]taskRef, error) {
 
 // archTasks lists the tasks of one architecture.
 func (r *Registry) archTasks(ctx context.Context, a cid.Cid) ([]taskRef, error) {
-	cs, err := r.scan(ctx, store.IndexArch, a.String(), MaxTasks)
-	if err != nil {
-		return nil, err
-	}
-	var out []taskRef
-	for _, c := range cs {
-		cl, err := r.classify(c)
-		if err != nil || cl.kind != kindTask || cl.task.Arch != a.String() {
-			continue
-		}
-		out = append(out, taskRef{c, cl.task})
-	}
-	return out, nil
+	return r.tasksUnder(ctx, store.IndexArch, a.String(), MaxTasks,
+		func(t object.Task) bool { return t.Arch == a.String() })
 }
 
 // policyOf returns the verification policy of a task: its search's, or the default one outside
