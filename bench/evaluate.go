@@ -352,15 +352,7 @@ func planEval(o EvalOptions) (*evalPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		a := base
-		a.Vocab = b.Vocab()
-		if a.Pos == arch.PosLearned {
-			a.Context = b.SeqLen()
-		}
-		a, err = arch.Normalize(a)
-		if err == nil {
-			err = arch.Validate(a)
-		}
+		a, err := BindSetting(base, b.Vocab(), b.SeqLen())
 		if err != nil {
 			return nil, fmt.Errorf("%w: architecture bound to setting %d (%s): %w", ErrEvalOptions, i, s, err)
 		}
@@ -406,6 +398,43 @@ func planEval(o EvalOptions) (*evalPlan, error) {
 }
 
 // checkKinds rejects primitives the engine does not build, before anything is allocated.
+// BindSetting returns a bound to a setting with the given vocabulary and row length: the
+// vocabulary set, the context set to seqLen for learned positions, normalised and validated.
+func BindSetting(a arch.Arch, vocab, seqLen int) (arch.Arch, error) {
+	a.Vocab = vocab
+	if a.Pos == arch.PosLearned {
+		a.Context = seqLen
+	}
+	a, err := arch.Normalize(a)
+	if err == nil {
+		err = arch.Validate(a)
+	}
+	return a, err
+}
+
+// CheckArch reports whether Evaluate would build a (any spelling) under every setting of p: its
+// layer kinds are the engine's and the architecture bound to each setting (BindSetting) is valid.
+// data holds the text protocol's dataset (unused for MAD protocols). It trains nothing. Errors
+// wrap ErrEvalOptions, or the batcher's error for a setting whose data is missing.
+func CheckArch(a arch.Arch, p *Protocol, data BlockStore) error {
+	if p == nil {
+		return fmt.Errorf("%w: no protocol", ErrEvalOptions)
+	}
+	if err := checkKinds(a); err != nil {
+		return err
+	}
+	for i, s := range p.Settings {
+		b, err := NewBatcher(p, i, data)
+		if err != nil {
+			return fmt.Errorf("protocol setting %d: %w", i, err)
+		}
+		if _, err := BindSetting(a, b.Vocab(), b.SeqLen()); err != nil {
+			return fmt.Errorf("%w: architecture bound to setting %d (%s): %w", ErrEvalOptions, i, s, err)
+		}
+	}
+	return nil
+}
+
 func checkKinds(a arch.Arch) error {
 	for i, l := range a.Layers {
 		switch l.Kind {

@@ -388,6 +388,13 @@ func TestEvaluateBadInput(t *testing.T) {
 			st := newCountingStore()
 			o := evalOpts(t, good, st)
 			tc.edit(&o)
+			// CheckArch finds the same problems without training (it does not validate the
+			// protocol itself: that is the caller's, as for Evaluate's ErrInvalidProtocol).
+			if tc.want != ErrInvalidProtocol {
+				if err := CheckArch(o.Arch, o.Protocol, o.Data); !errors.Is(err, tc.want) {
+					t.Fatalf("CheckArch: got %v, want %v", err, tc.want)
+				}
+			}
 			_, err := Evaluate(context.Background(), o)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
@@ -396,6 +403,9 @@ func TestEvaluateBadInput(t *testing.T) {
 				t.Fatalf("%d checkpoints written", st.count())
 			}
 		})
+	}
+	if err := CheckArch(tinyArch(t), good, nil); err != nil {
+		t.Fatalf("CheckArch(good) = %v", err)
 	}
 	// A failing checkpoint store stops the evaluation.
 	st := newCountingStore()

@@ -15,7 +15,6 @@ import (
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/store"
 	"github.com/airanode/airanode/tasks"
-	"github.com/airanode/airanode/train"
 )
 
 // Submit checks a task request and announces the task: it resolves the architecture (normalised,
@@ -136,30 +135,8 @@ func ResolveProtocol(name string, obj json.RawMessage, data string) (*bench.Prot
 // learned positions, its row length) is valid. A text protocol's dataset must be readable from
 // st. Errors wrap api.ErrInvalid.
 func CheckBuild(a arch.Arch, p *bench.Protocol, st bench.BlockStore) error {
-	for i, l := range a.Layers {
-		switch l.Kind {
-		case train.KindAttention, train.KindSwiGLU, train.KindGELU, train.KindMamba:
-		default:
-			return fmt.Errorf("%w: arch layer %d: the engine does not build %q", api.ErrInvalid, i, l.Kind)
-		}
-	}
-	for i := range p.Settings {
-		b, err := bench.NewBatcher(p, i, st)
-		if err != nil {
-			return fmt.Errorf("%w: protocol setting %d: %w", api.ErrInvalid, i, err)
-		}
-		bound := a
-		bound.Vocab = b.Vocab()
-		if bound.Pos == arch.PosLearned {
-			bound.Context = b.SeqLen()
-		}
-		bound, err = arch.Normalize(bound)
-		if err == nil {
-			err = arch.Validate(bound)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: arch bound to setting %d (%s): %w", api.ErrInvalid, i, p.Settings[i], err)
-		}
+	if err := bench.CheckArch(a, p, st); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	return nil
 }

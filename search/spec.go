@@ -256,16 +256,7 @@ func Check(s object.Search, p *bench.Protocol) error {
 // setting's vocabulary (and, with learned positions, its example length) it is a valid model.
 func Binds(a arch.Arch, p *bench.Protocol) error {
 	for i, st := range p.Settings {
-		b := a
-		b.Vocab = st.Vocab
-		if b.Pos == arch.PosLearned {
-			b.Context = st.ExampleLen()
-		}
-		b, err := arch.Normalize(b)
-		if err == nil {
-			err = arch.Validate(b)
-		}
-		if err != nil {
+		if _, err := bench.BindSetting(a, st.Vocab, st.ExampleLen()); err != nil {
 			return fmt.Errorf("architecture %s does not build under protocol setting %d (%s): %w", arch.Print(a), i, st, err)
 		}
 	}
