@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/airanode/airanode/bench"
 	"github.com/airanode/airanode/gpu/cpu"
@@ -24,8 +27,12 @@ const DemoLiarScore = 990_000
 // whose score is DemoLiarScore. Only verification can tell it from honest work, which is what the
 // demo shows: its results lose every vote, its reputation falls, and none of its scores is ever
 // verified.
+//
+// Its made-up digests depend on its own identity, so two demo liars fabricate different results
+// for the same task: they lie independently (lazy executors), they do not collude.
 type demoLiar struct {
 	x     *Trainer // to read (or fetch) the task's protocol
+	self  peer.ID
 	delay time.Duration
 }
 
@@ -48,7 +55,7 @@ func (l *demoLiar) Execute(ctx context.Context, task object.Task, _ *tasks.Check
 	if err := progress(tasks.Progress{Step: total, Of: total}); err != nil {
 		return object.Result{}, err
 	}
-	seed := sha256.Sum256(append([]byte("airanode/demo-liar/1\x00"), tc.Bytes()...))
+	seed := sha256.Sum256(slices.Concat([]byte("airanode/demo-liar/1\x00"), tc.Bytes(), []byte(l.self)))
 	res := object.Result{Task: tc.String(), Class: cpu.Class, Engine: bench.EvalEngine, Steps: total,
 		Score: DemoLiarScore}
 	segs := max(1, p.Segments)

@@ -245,7 +245,7 @@ func (n *Node) start(ctx context.Context) error {
 		exec = n.trainer
 		if n.o.demoLiar {
 			n.log.Warn("DEMO LIAR: this node fabricates its results (demo and tests only)")
-			exec = &demoLiar{x: n.trainer, delay: n.o.liarDelay}
+			exec = &demoLiar{x: n.trainer, self: n.id, delay: n.o.liarDelay}
 		} else {
 			// GPU compute cores, when there are any: the router runs each task on an idle core,
 			// else on the CPU trainer (gpu.go); a core that does not start leaves the node CPU-only.
@@ -312,6 +312,14 @@ func (n *Node) start(ctx context.Context) error {
 }
 
 // p2pConfig maps the node Config onto the p2p layer's.
+//
+// A node whose listen addresses are all on loopback can be reached from this machine only. Its
+// NAT switches (port mapping, hole punching, AutoRelay, relay service) are turned off whatever the
+// config says: there is no router to map, no NAT to punch, and go-libp2p's relay service waits
+// for a public reachability that loopback never gets. Its DHT mode "autoserver" (the default)
+// becomes "server", so that loopback clusters serve each other the DHT; an explicit "auto",
+// "server" or "client" is kept (a test may want a client-mode node). Announce addresses and the
+// connection manager settings always apply.
 func (n *Node) p2pConfig() (p2p.Config, error) {
 	cfg := n.cfg
 	pc := p2p.DefaultConfig()
@@ -319,8 +327,12 @@ func (n *Node) p2pConfig() (p2p.Config, error) {
 	pc.Version = n.o.version
 	pc.Identity = n.key
 	pc.ListenAddrs = cfg.Listen
+	pc.AnnounceAddrs = cfg.Announce
 	pc.Bootstrap = cfg.Bootstrap
 	pc.MDNS = cfg.MDNS
+	pc.DHTMode = p2p.DHTMode(cfg.DHTMode)
+	pc.ConnLow, pc.ConnHigh, pc.ConnGrace = cfg.ConnLow, cfg.ConnHigh, time.Duration(cfg.ConnGrace)
+	pc.NATPortMap, pc.HolePunching, pc.AutoRelay, pc.RelayService = cfg.NATPortMap, cfg.HolePunching, cfg.AutoRelay, cfg.RelayService
 	pc.Logger = n.log // p2p adds its component itself
 	if cfg.PSKFile != "" {
 		psk, err := p2p.LoadPSK(cfg.PSKFile)
@@ -331,8 +343,13 @@ func (n *Node) p2pConfig() (p2p.Config, error) {
 	}
 	if loopbackOnly(cfg.Listen) {
 		// Nothing outside this machine can reach the node: NAT traversal and relaying are moot.
+		if pc.NATPortMap || pc.HolePunching || pc.AutoRelay || pc.RelayService {
+			n.log.Debug("listening on loopback only: NAT port mapping, hole punching and relaying off")
+		}
 		pc.NATPortMap, pc.HolePunching, pc.AutoRelay, pc.RelayService = false, false, false, false
-		pc.DHTMode = p2p.DHTServer
+		if pc.DHTMode == p2p.DHTAutoServer {
+			pc.DHTMode = p2p.DHTServer
+		}
 	}
 	if n.o.p2pEdit != nil {
 		n.o.p2pEdit(&pc)

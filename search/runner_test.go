@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/airanode/airanode/arch"
+	"github.com/airanode/airanode/consensus"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/registry/registrytest"
@@ -328,4 +329,59 @@ func (e executeAtOnce) Submit(ctx context.Context, task object.Task, replicas in
 	c, err := e.n.Submit(ctx, task, replicas)
 	e.n.Execute(1)
 	return c, err
+}
+
+// TestRunnerRerunsDisputed: a disputed task (two honest executions that disagree, no extra vote
+// allowed) is re-run once as a new task with the next seed; its score never reaches the history,
+// the re-run's verified score does, and a re-run is not re-run again.
+func TestRunnerRerunsDisputed(t *testing.T) {
+	spec := simSpec(evolution, 10, 5)
+	spec.Policy.MaxExtra = 0
+	s := newSim(t, spec, 4, patternObjective)
+	splitArchs := map[string]bool{}
+	s.net.split = func(task object.Task) bool {
+		// Every third candidate disagrees on its first run, and on its re-run too for one of them.
+		ac, _ := object.ParseCID(task.Arch)
+		h := ac.Bytes()[len(ac.Bytes())-1]
+		if task.Seed == spec.Seed && h%3 == 0 {
+			splitArchs[task.Arch] = true
+			return true
+		}
+		return task.Seed == spec.Seed+1 && h%3 == 0 && h%2 == 0
+	}
+	s.run(t, 2, 400)
+	outs, err := s.reg.Outcomes(context.Background(), s.l.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySeed := map[string]map[uint64]registry.TaskOutcome{}
+	for _, o := range outs {
+		if bySeed[o.Spec.Arch] == nil {
+			bySeed[o.Spec.Arch] = map[uint64]registry.TaskOutcome{}
+		}
+		bySeed[o.Spec.Arch][o.Spec.Seed] = o
+		if o.Spec.Seed > spec.Seed+1 {
+			t.Errorf("task %s has seed %d: a re-run was re-run", o.Task, o.Spec.Seed)
+		}
+	}
+	if len(splitArchs) == 0 {
+		t.Fatal("no candidate was split: the test proves nothing")
+	}
+	for a := range splitArchs {
+		first, again := bySeed[a][spec.Seed], bySeed[a][spec.Seed+1]
+		if first.State != consensus.Disputed {
+			t.Errorf("arch %s: first run %s, want disputed", a, first.State)
+		}
+		if again.Task == "" || !again.Final() {
+			t.Errorf("arch %s: re-run %+v, want a settled task with seed %d", a, again, spec.Seed+1)
+		}
+	}
+	for _, c := range s.runner.History() {
+		if c.Task.String() == bySeed[c.Arch.String()][spec.Seed].Task && splitArchs[c.Arch.String()] {
+			t.Errorf("history holds the disputed task of %s", arch.Print(c.Model))
+		}
+	}
+	if st := s.runner.Status(); st.Disputed < len(splitArchs) {
+		t.Errorf("status %+v: want at least %d disputed", st, len(splitArchs))
+	}
 }

@@ -26,6 +26,9 @@ type fakeNetwork struct {
 	honest    []registrytest.Peer
 	liar      *registrytest.Peer
 	liarOnly  func(arch.Arch) bool
+	// split, when set, makes the two honest peers disagree on the tasks it picks (the second
+	// reports the score + 1): with no extra votes allowed, such a task is disputed.
+	split     func(object.Task) bool
 	objective func(arch.Arch) int64
 
 	mu       sync.Mutex
@@ -91,8 +94,12 @@ func (n *fakeNetwork) Execute(k int) int {
 				continue
 			}
 		}
-		for _, p := range n.honest[:min(replicas(n, task), len(n.honest))] {
-			registrytest.PutResult(n.t, n.st, p, task, tc, score)
+		for i, p := range n.honest[:min(replicas(n, task), len(n.honest))] {
+			s := score
+			if i == 1 && n.split != nil && n.split(task) {
+				s++
+			}
+			registrytest.PutResult(n.t, n.st, p, task, tc, s)
 		}
 	}
 	return len(run)
