@@ -6,11 +6,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -33,6 +35,25 @@ type Config struct {
 	Bootstrap []string `toml:"bootstrap"`
 	// MDNS enables LAN discovery.
 	MDNS bool `toml:"mdns"`
+	// Announce, if set, replaces the addresses the node advertises to peers (what they dial): a
+	// port forward or the public IP of a 1:1 NAT. Multiaddrs without the /p2p/<peer id> part.
+	Announce []string `toml:"announce"`
+	// DHTMode is the kad-dht mode: DHTAutoServer, DHTAuto, DHTServer or DHTClient.
+	DHTMode string `toml:"dht_mode"`
+	// ConnLow, ConnHigh and ConnGrace configure the connection manager: above ConnHigh
+	// connections it trims down to ConnLow, sparing connections younger than ConnGrace and
+	// bootstrap peers.
+	ConnLow   int      `toml:"conn_low"`
+	ConnHigh  int      `toml:"conn_high"`
+	ConnGrace Duration `toml:"conn_grace"`
+	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP).
+	NATPortMap bool `toml:"nat_portmap"`
+	// HolePunching enables DCUtR hole punching (it needs AutoRelay for the first, relayed connection).
+	HolePunching bool `toml:"hole_punching"`
+	// AutoRelay makes a node behind NAT reserve slots on relays it finds through the DHT.
+	AutoRelay bool `toml:"auto_relay"`
+	// RelayService lets a publicly reachable node act as a (limited) relay for others.
+	RelayService bool `toml:"relay_service"`
 	// PSKFile, when set, makes the node join only the private network sharing this pre-shared key.
 	PSKFile string `toml:"psk_file"`
 	// API is the local control API address (host:port on loopback).
@@ -60,6 +81,34 @@ const (
 	GPUOff  = "off"  // the CPU only
 )
 
+// Values of Config.DHTMode; they are p2p.DHTMode's.
+const (
+	DHTAutoServer = "autoserver" // serve while reachability is unknown or public (the default)
+	DHTAuto       = "auto"       // serve only once the node learns it is publicly reachable
+	DHTServer     = "server"     // always serve (bootstrap nodes, private networks, LANs)
+	DHTClient     = "client"     // never serve
+)
+
+// Duration is a time.Duration written in the config file and the environment as a Go duration
+// string ("90s", "1m30s").
+type Duration time.Duration
+
+// String returns the duration as time.Duration writes it.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration such as \"90s\" or \"1m\": %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
 // MaxGPUDevices bounds gpu_devices: its length, and every ordinal is below it.
 const MaxGPUDevices = 64
 
@@ -79,6 +128,15 @@ func Default() Config {
 		MemoryMB: 2048,
 		LogLevel: "info",
 		GPU:      GPUAuto,
+		// The p2p settings below are p2p.DefaultConfig()'s (a test in node/ checks it).
+		DHTMode:      DHTAutoServer,
+		ConnLow:      100,
+		ConnHigh:     400,
+		ConnGrace:    Duration(time.Minute),
+		NATPortMap:   true,
+		HolePunching: true,
+		AutoRelay:    true,
+		RelayService: true,
 	}
 }
 
@@ -110,6 +168,21 @@ func Template(c Config) string {
 	fmt.Fprintf(&b, "# libp2p listen addresses (TCP and QUIC). Port 0 picks a free port.\nlisten = %s\n\n", list(c.Listen))
 	fmt.Fprintf(&b, "# Peers to join through, as multiaddrs ending in /p2p/<peer id>.\nbootstrap = %s\n\n", list(c.Bootstrap))
 	fmt.Fprintf(&b, "# Discover peers on the local network with mDNS.\nmdns = %t\n\n", c.MDNS)
+	fmt.Fprintf(&b, "# Addresses to advertise instead of the detected ones (a port forward, a public IP), as\n"+
+		"# multiaddrs without /p2p/<peer id>, e.g. [\"/ip4/203.0.113.7/tcp/4001\"]; [] advertises the detected ones.\n"+
+		"announce = %s\n\n", list(c.Announce))
+	fmt.Fprintf(&b, "# DHT mode: \"autoserver\" serves the DHT unless the node learns it is behind NAT; \"auto\" serves\n"+
+		"# only once it learns it is publicly reachable; \"server\" always (bootstrap nodes, LANs, private\n"+
+		"# networks); \"client\" never. A node listening on loopback only runs \"autoserver\" as \"server\".\n"+
+		"dht_mode = %s\n\n", q(c.DHTMode))
+	fmt.Fprintf(&b, "# Connection manager: above conn_high connections it trims down to conn_low, sparing\n"+
+		"# connections younger than conn_grace (a duration such as \"1m\") and bootstrap peers.\n"+
+		"conn_low = %d\nconn_high = %d\nconn_grace = %s\n\n", c.ConnLow, c.ConnHigh, q(c.ConnGrace.String()))
+	fmt.Fprintf(&b, "# NAT traversal: ask the router for a port mapping (UPnP, NAT-PMP); open direct connections\n"+
+		"# through NATs (hole punching, needs auto_relay); reserve slots on relays when behind NAT; relay\n"+
+		"# for others when publicly reachable. A node listening on loopback only turns all four off.\n"+
+		"nat_portmap = %t\nhole_punching = %t\nauto_relay = %t\nrelay_service = %t\n\n",
+		c.NATPortMap, c.HolePunching, c.AutoRelay, c.RelayService)
 	fmt.Fprintf(&b, "# Pre-shared key file: when set, only peers with the same key can connect (private network).\npsk_file = %s\n\n", q(c.PSKFile))
 	fmt.Fprintf(&b, "# Local control API (loopback only), used by `airanode task`, `peers` and others.\napi = %s\n\n", q(c.API))
 	fmt.Fprintf(&b, "# Most CPU threads the worker uses for training.\nthreads = %d\n\n", c.Threads)
@@ -157,6 +230,16 @@ func envKeys(c *Config) map[string]func(string) error {
 			return nil
 		}
 	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not a boolean: %q", v)
+			}
+			*p = b
+			return nil
+		}
+	}
 	list := func(p *[]string) func(string) error {
 		return func(v string) error {
 			*p = nil
@@ -173,21 +256,25 @@ func envKeys(c *Config) map[string]func(string) error {
 		"AIRANODE_NETWORK":   str(&c.Network),
 		"AIRANODE_LISTEN":    list(&c.Listen),
 		"AIRANODE_BOOTSTRAP": list(&c.Bootstrap),
-		"AIRANODE_MDNS": func(v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("not a boolean: %q", v)
-			}
-			c.MDNS = b
-			return nil
+		"AIRANODE_MDNS":      boolean(&c.MDNS),
+		"AIRANODE_ANNOUNCE":  list(&c.Announce),
+		"AIRANODE_DHT_MODE":  str(&c.DHTMode),
+		"AIRANODE_CONN_LOW":  num(&c.ConnLow),
+		"AIRANODE_CONN_HIGH": num(&c.ConnHigh),
+		"AIRANODE_CONN_GRACE": func(v string) error {
+			return c.ConnGrace.UnmarshalText([]byte(v))
 		},
-		"AIRANODE_PSK_FILE":  str(&c.PSKFile),
-		"AIRANODE_API":       str(&c.API),
-		"AIRANODE_THREADS":   num(&c.Threads),
-		"AIRANODE_MEMORY_MB": num(&c.MemoryMB),
-		"AIRANODE_LOG_LEVEL": str(&c.LogLevel),
-		"AIRANODE_GPU":       str(&c.GPU),
-		"AIRANODE_GPU_CORE":  str(&c.GPUCore),
+		"AIRANODE_NAT_PORTMAP":   boolean(&c.NATPortMap),
+		"AIRANODE_HOLE_PUNCHING": boolean(&c.HolePunching),
+		"AIRANODE_AUTO_RELAY":    boolean(&c.AutoRelay),
+		"AIRANODE_RELAY_SERVICE": boolean(&c.RelayService),
+		"AIRANODE_PSK_FILE":      str(&c.PSKFile),
+		"AIRANODE_API":           str(&c.API),
+		"AIRANODE_THREADS":       num(&c.Threads),
+		"AIRANODE_MEMORY_MB":     num(&c.MemoryMB),
+		"AIRANODE_LOG_LEVEL":     str(&c.LogLevel),
+		"AIRANODE_GPU":           str(&c.GPU),
+		"AIRANODE_GPU_CORE":      str(&c.GPUCore),
 		"AIRANODE_GPU_DEVICES": func(v string) error {
 			c.GPUDevices = nil
 			for _, s := range strings.Split(v, ",") {
@@ -245,6 +332,26 @@ func (c Config) Validate() error {
 			bad("bootstrap address %q: needs a /p2p/<peer id> part", a)
 		}
 	}
+	for _, a := range c.Announce {
+		if err := checkAnnounce(a); err != nil {
+			bad("announce address %q: %v", a, err)
+		}
+	}
+	switch c.DHTMode {
+	case DHTAutoServer, DHTAuto, DHTServer, DHTClient:
+	default:
+		bad("dht_mode %q: want %q, %q, %q or %q", c.DHTMode, DHTAutoServer, DHTAuto, DHTServer, DHTClient)
+	}
+	if c.ConnLow < 1 {
+		bad("conn_low %d: want at least 1", c.ConnLow)
+	}
+	if c.ConnHigh <= c.ConnLow {
+		bad("conn_high %d: want more than conn_low (%d)", c.ConnHigh, c.ConnLow)
+	}
+	if g := time.Duration(c.ConnGrace); g < 0 || (g > 0 && g < time.Second) {
+		// A bare integer in the file decodes as nanoseconds: catch it here.
+		bad("conn_grace %v: want 0 or at least 1s, written with a unit (\"30s\", \"1m\")", g)
+	}
 	if c.Threads < 1 || c.Threads > 1024 {
 		bad("threads %d: want 1-1024", c.Threads)
 	}
@@ -285,4 +392,32 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// checkAnnounce reports why s cannot be advertised to peers: it must parse as a multiaddr, name a
+// concrete address (not 0.0.0.0 or ::) and port (not 0), and leave out the node's own /p2p/<id>
+// (the node appends it). Relay addresses (.../p2p/<relay>/p2p-circuit) are fine.
+func checkAnnounce(s string) error {
+	m, err := multiaddr.NewMultiaddr(s)
+	if err != nil {
+		return err
+	}
+	if len(m) > 0 && m[len(m)-1].Code() == multiaddr.P_P2P {
+		return errors.New("leave out the /p2p/<peer id> part: the node adds its own")
+	}
+	var problem error
+	multiaddr.ForEach(m, func(c multiaddr.Component) bool {
+		switch c.Code() {
+		case multiaddr.P_IP4, multiaddr.P_IP6:
+			if ip := net.ParseIP(c.Value()); ip != nil && ip.IsUnspecified() {
+				problem = errors.New("an unspecified IP (0.0.0.0, ::) cannot be dialled; announce the address peers should dial")
+			}
+		case multiaddr.P_TCP, multiaddr.P_UDP:
+			if c.Value() == "0" {
+				problem = errors.New("port 0 cannot be dialled; announce the port peers should dial")
+			}
+		}
+		return problem == nil
+	})
+	return problem
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTemplateRoundTrips(t *testing.T) {
@@ -14,6 +15,9 @@ func TestTemplateRoundTrips(t *testing.T) {
 	c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25"}
 	c.PSKFile = "/etc/airanode/psk"
 	c.GPU, c.GPUCore, c.GPUDevices = GPUOff, "/opt/airanode/bin/airanode-cuda", []int{1, 0}
+	c.Announce = []string{"/ip4/203.0.113.7/tcp/4001", "/dns4/node.example.org/udp/4001/quic-v1"}
+	c.DHTMode, c.ConnLow, c.ConnHigh, c.ConnGrace = DHTClient, 20, 50, Duration(90*time.Second)
+	c.NATPortMap, c.HolePunching, c.AutoRelay, c.RelayService = false, true, false, true
 	path := filepath.Join(t.TempDir(), FileName)
 	if err := os.WriteFile(path, []byte(Template(c)), 0o600); err != nil {
 		t.Fatal(err)
@@ -26,13 +30,18 @@ func TestTemplateRoundTrips(t *testing.T) {
 		got.MemoryMB != c.MemoryMB || got.PSKFile != c.PSKFile || got.MDNS != c.MDNS ||
 		strings.Join(got.Listen, ",") != strings.Join(c.Listen, ",") ||
 		strings.Join(got.Bootstrap, ",") != strings.Join(c.Bootstrap, ",") ||
-		got.GPU != c.GPU || got.GPUCore != c.GPUCore || fmt.Sprint(got.GPUDevices) != fmt.Sprint(c.GPUDevices) {
+		got.GPU != c.GPU || got.GPUCore != c.GPUCore || fmt.Sprint(got.GPUDevices) != fmt.Sprint(c.GPUDevices) ||
+		strings.Join(got.Announce, ",") != strings.Join(c.Announce, ",") || got.DHTMode != c.DHTMode ||
+		got.ConnLow != c.ConnLow || got.ConnHigh != c.ConnHigh || got.ConnGrace != c.ConnGrace ||
+		got.NATPortMap != c.NATPortMap || got.HolePunching != c.HolePunching ||
+		got.AutoRelay != c.AutoRelay || got.RelayService != c.RelayService {
 		t.Fatalf("round trip: got %+v, want %+v", got, c)
 	}
 	if err := got.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"data_dir", "network", "listen", "bootstrap", "mdns", "psk_file", "api", "threads", "memory_mb", "log_level", "gpu", "gpu_core", "gpu_devices"} {
+	for _, key := range []string{"data_dir", "network", "listen", "bootstrap", "mdns", "psk_file", "api", "threads", "memory_mb", "log_level", "gpu", "gpu_core", "gpu_devices",
+		"announce", "dht_mode", "conn_low", "conn_high", "conn_grace", "nat_portmap", "hole_punching", "auto_relay", "relay_service"} {
 		if !strings.Contains(Template(c), "\n"+key+" = ") {
 			t.Errorf("template lacks %s", key)
 		}
@@ -48,6 +57,10 @@ func TestLoadFileErrors(t *testing.T) {
 		{"syntax", "network = \n", "parse config"},
 		{"gpu devices not integers", "gpu_devices = ['0']\n", "gpu_devices"},
 		{"gpu not a string", "gpu = true\n", "gpu"},
+		{"conn grace not a duration", "conn_grace = '1 minute'\n", "not a duration"},
+		{"conn low not an integer", "conn_low = '100'\n", "conn_low"},
+		{"announce not a list", "announce = '/ip4/1.2.3.4/tcp/1'\n", "announce"},
+		{"nat portmap not a boolean", "nat_portmap = 'yes'\n", "nat_portmap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,13 +83,22 @@ func TestLoadFileErrors(t *testing.T) {
 
 func TestEnvOverlay(t *testing.T) {
 	env := map[string]string{
-		"AIRANODE_NETWORK":     "lab",
-		"AIRANODE_THREADS":     "3",
-		"AIRANODE_MDNS":        "false",
-		"AIRANODE_BOOTSTRAP":   " /ip4/1.2.3.4/tcp/1/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25 , ",
-		"AIRANODE_GPU":         "off",
-		"AIRANODE_GPU_CORE":    "/usr/local/bin/airanode-cuda",
-		"AIRANODE_GPU_DEVICES": " 2, 0 ,",
+		"AIRANODE_NETWORK":       "lab",
+		"AIRANODE_THREADS":       "3",
+		"AIRANODE_MDNS":          "false",
+		"AIRANODE_BOOTSTRAP":     " /ip4/1.2.3.4/tcp/1/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25 , ",
+		"AIRANODE_GPU":           "off",
+		"AIRANODE_GPU_CORE":      "/usr/local/bin/airanode-cuda",
+		"AIRANODE_GPU_DEVICES":   " 2, 0 ,",
+		"AIRANODE_ANNOUNCE":      "/ip4/203.0.113.7/tcp/4001, /ip4/203.0.113.7/udp/4001/quic-v1",
+		"AIRANODE_DHT_MODE":      "server",
+		"AIRANODE_CONN_LOW":      "10",
+		"AIRANODE_CONN_HIGH":     "30",
+		"AIRANODE_CONN_GRACE":    "2m30s",
+		"AIRANODE_NAT_PORTMAP":   "false",
+		"AIRANODE_HOLE_PUNCHING": "0",
+		"AIRANODE_AUTO_RELAY":    "false",
+		"AIRANODE_RELAY_SERVICE": "true",
 	}
 	c := Default()
 	if err := LoadEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
@@ -86,11 +108,28 @@ func TestEnvOverlay(t *testing.T) {
 		c.GPUCore != "/usr/local/bin/airanode-cuda" || fmt.Sprint(c.GPUDevices) != "[2 0]" {
 		t.Fatalf("env overlay: %+v", c)
 	}
-	for k, v := range map[string]string{"AIRANODE_THREADS": "x", "AIRANODE_MDNS": "maybe", "AIRANODE_GPU_DEVICES": "0,one"} {
+	if fmt.Sprint(c.Announce) != "[/ip4/203.0.113.7/tcp/4001 /ip4/203.0.113.7/udp/4001/quic-v1]" || c.DHTMode != DHTServer ||
+		c.ConnLow != 10 || c.ConnHigh != 30 || c.ConnGrace != Duration(150*time.Second) ||
+		c.NATPortMap || c.HolePunching || c.AutoRelay || !c.RelayService {
+		t.Fatalf("env overlay of the p2p settings: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"AIRANODE_THREADS": "x", "AIRANODE_MDNS": "maybe", "AIRANODE_GPU_DEVICES": "0,one",
+		"AIRANODE_CONN_LOW": "many", "AIRANODE_CONN_HIGH": "1e3", "AIRANODE_CONN_GRACE": "60",
+		"AIRANODE_NAT_PORTMAP": "on", "AIRANODE_HOLE_PUNCHING": "", "AIRANODE_AUTO_RELAY": "no", "AIRANODE_RELAY_SERVICE": "2",
+	} {
 		c := Default()
 		err := LoadEnv(&c, func(key string) (string, bool) { return v, key == k })
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Fatalf("%s=%s: err = %v", k, v, err)
+		}
+		// A bad value leaves the field as it was.
+		if d := Default(); c.ConnLow != d.ConnLow || c.ConnHigh != d.ConnHigh || c.ConnGrace != d.ConnGrace ||
+			c.NATPortMap != d.NATPortMap || c.HolePunching != d.HolePunching || c.AutoRelay != d.AutoRelay || c.RelayService != d.RelayService {
+			t.Fatalf("%s=%s changed the config: %+v", k, v, c)
 		}
 	}
 }
@@ -120,6 +159,31 @@ func TestValidate(t *testing.T) {
 		{"gpu device too large", func(c *Config) { c.GPUDevices = []int{64} }, "ordinal 64"},
 		{"gpu device twice", func(c *Config) { c.GPUDevices = []int{1, 0, 1} }, "ordinal 1 listed twice"},
 		{"gpu devices too many", func(c *Config) { c.GPUDevices = make([]int, MaxGPUDevices+1) }, "at most 64"},
+		{"announce ok", func(c *Config) {
+			c.Announce = []string{"/ip4/203.0.113.7/tcp/4001", "/ip6/2001:db8::7/udp/4001/quic-v1", "/dns4/node.example.org/tcp/4001",
+				"/ip4/198.51.100.1/tcp/4001/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25/p2p-circuit"}
+		}, ""},
+		{"announce not a multiaddr", func(c *Config) { c.Announce = []string{"203.0.113.7:4001"} }, `announce address "203.0.113.7:4001"`},
+		{"announce own peer id", func(c *Config) {
+			c.Announce = []string{"/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWMzNx81p7TD7cg1PqtG23XBZtJA1cF4jToUA7YmPgnh25"}
+		}, "leave out the /p2p/<peer id> part"},
+		{"announce unspecified ip4", func(c *Config) { c.Announce = []string{"/ip4/0.0.0.0/tcp/4001"} }, "unspecified IP"},
+		{"announce unspecified ip6", func(c *Config) { c.Announce = []string{"/ip6/::/udp/4001/quic-v1"} }, "unspecified IP"},
+		{"announce port 0", func(c *Config) { c.Announce = []string{"/ip4/203.0.113.7/tcp/0"} }, "port 0"},
+		{"dht modes ok", func(c *Config) { c.DHTMode = DHTClient }, ""},
+		{"dht mode server ok", func(c *Config) { c.DHTMode = DHTServer }, ""},
+		{"dht mode auto ok", func(c *Config) { c.DHTMode = DHTAuto }, ""},
+		{"dht mode empty", func(c *Config) { c.DHTMode = "" }, `dht_mode "": want "autoserver", "auto", "server" or "client"`},
+		{"dht mode unknown", func(c *Config) { c.DHTMode = "Server" }, `dht_mode "Server"`},
+		{"conn small ok", func(c *Config) { c.ConnLow, c.ConnHigh, c.ConnGrace = 1, 2, 0 }, ""},
+		{"conn low zero", func(c *Config) { c.ConnLow = 0 }, "conn_low 0: want at least 1"},
+		{"conn low equals high", func(c *Config) { c.ConnLow, c.ConnHigh = 50, 50 }, "conn_high 50: want more than conn_low (50)"},
+		{"conn low above high", func(c *Config) { c.ConnLow, c.ConnHigh = 500, 400 }, "conn_high 400: want more than conn_low (500)"},
+		{"conn grace negative", func(c *Config) { c.ConnGrace = Duration(-time.Second) }, "conn_grace -1s"},
+		{"conn grace bare integer", func(c *Config) { c.ConnGrace = 60 }, "conn_grace 60ns: want 0 or at least 1s"},
+		{"nat off ok", func(c *Config) {
+			c.NATPortMap, c.HolePunching, c.AutoRelay, c.RelayService = false, false, false, false
+		}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

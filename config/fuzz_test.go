@@ -15,6 +15,10 @@ func FuzzLoadFile(f *testing.F) {
 	f.Add([]byte("[x]\ny = 1\n"))
 	f.Add([]byte("gpu = \"off\"\ngpu_core = \"/opt/airanode-cuda\"\ngpu_devices = [1, 0]\n"))
 	f.Add([]byte("gpu_devices = [0, 0, -1, 99]\ngpu = \"on\"\n"))
+	f.Add([]byte("announce = [\"/ip4/203.0.113.7/tcp/4001\"]\ndht_mode = \"server\"\nconn_low = 10\nconn_high = 20\n" +
+		"conn_grace = \"30s\"\nnat_portmap = false\nhole_punching = false\nauto_relay = false\nrelay_service = false\n"))
+	f.Add([]byte("announce = [\"/ip4/0.0.0.0/tcp/0/p2p/x\", 7]\ndht_mode = \"\"\nconn_low = 400\nconn_high = 100\nconn_grace = 60\n"))
+	f.Add([]byte("conn_grace = \"-1h\"\nconn_low = -1\nnat_portmap = \"yes\"\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		path := filepath.Join(dir, "c.toml")

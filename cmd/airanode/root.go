@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,6 +57,15 @@ func addConfigFlags(fl *pflag.FlagSet) {
 	fl.StringSlice("listen", d.Listen, "libp2p listen multiaddrs")
 	fl.StringSlice("bootstrap", nil, "bootstrap peer multiaddrs (with /p2p/<id>)")
 	fl.Bool("mdns", d.MDNS, "discover peers on the LAN with mDNS")
+	fl.StringSlice("announce", nil, "multiaddrs to advertise instead of the detected ones (a port forward, a public IP; no /p2p/<id>)")
+	fl.String("dht-mode", d.DHTMode, "DHT mode: autoserver, auto, server or client")
+	fl.Int("conn-low", d.ConnLow, "connection manager low water mark: trim down to this many connections")
+	fl.Int("conn-high", d.ConnHigh, "connection manager high water mark: trim when above this many connections")
+	fl.Duration("conn-grace", time.Duration(d.ConnGrace), "connections younger than this are never trimmed")
+	fl.Bool("nat-portmap", d.NATPortMap, "ask the router for a port mapping (UPnP, NAT-PMP)")
+	fl.Bool("hole-punching", d.HolePunching, "open direct connections through NATs (DCUtR; needs --auto-relay)")
+	fl.Bool("auto-relay", d.AutoRelay, "when behind NAT, reserve slots on relays and advertise relayed addresses")
+	fl.Bool("relay-service", d.RelayService, "when publicly reachable, relay for nodes behind NAT")
 	fl.String("psk-file", "", "pre-shared key file for a private network")
 	fl.String("api", d.API, "local control API address")
 	fl.Int("threads", d.Threads, "most CPU threads used for training")
@@ -105,6 +115,27 @@ func loadConfig(cmd *cobra.Command) (config.Config, error) {
 			c.Bootstrap, err = flags.GetStringSlice(f.Name)
 		case "mdns":
 			c.MDNS, err = flags.GetBool(f.Name)
+		case "announce":
+			c.Announce, err = flags.GetStringSlice(f.Name)
+		case "dht-mode":
+			c.DHTMode, err = flags.GetString(f.Name)
+		case "conn-low":
+			c.ConnLow, err = flags.GetInt(f.Name)
+		case "conn-high":
+			c.ConnHigh, err = flags.GetInt(f.Name)
+		case "conn-grace":
+			var d time.Duration
+			if d, err = flags.GetDuration(f.Name); err == nil {
+				c.ConnGrace = config.Duration(d)
+			}
+		case "nat-portmap":
+			c.NATPortMap, err = flags.GetBool(f.Name)
+		case "hole-punching":
+			c.HolePunching, err = flags.GetBool(f.Name)
+		case "auto-relay":
+			c.AutoRelay, err = flags.GetBool(f.Name)
+		case "relay-service":
+			c.RelayService, err = flags.GetBool(f.Name)
 		case "psk-file":
 			c.PSKFile, err = flags.GetString(f.Name)
 		case "api":
