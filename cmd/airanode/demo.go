@@ -63,7 +63,7 @@ func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetF
 		return err
 	}
 	var lastBoard string
-	var lastLine time.Time
+	var lastLine, doneAt time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -100,7 +100,14 @@ func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetF
 			fmt.Fprintf(w, "%s %s: %d/%d evaluations started, %d verified, %d disputed, %d pending; %s results rejected\n",
 				clock(start), st.State, st.Used, st.Budget, st.Verified, st.Disputed, st.Pending, rejected)
 		}
-		if f.exitWhenDone && (st.State == search.StateDone || st.State == search.StateExhausted) {
+		// Done: the budget is spent and every task settled. A settled task can become pending
+		// again when a late result arrives (a vote more, against it), so wait for that too, up to
+		// a minute after the runner finished.
+		finished := st.State == search.StateDone || st.State == search.StateExhausted
+		if finished && doneAt.IsZero() {
+			doneAt = time.Now()
+		}
+		if f.exitWhenDone && finished && (st.Pending == 0 || time.Since(doneAt) > time.Minute) {
 			return printSearchSummary(ctx, w, d, f, l, sc, liars, time.Since(start))
 		}
 	}
