@@ -59,8 +59,9 @@ func (m *Manager) acceptOffer(o object.Offer, env []byte, local bool) (cid.Cid, 
 		m.mu.Unlock()
 		return tc, ErrClosed
 	case t != nil && t.offered && int(o.Replicas) <= t.replicas:
+		r := t.replicas // read under the lock: a re-offer may raise it at any time
 		m.mu.Unlock()
-		return tc, fmt.Errorf("%w: task %s already offered with %d replicas", ErrIgnored, tc, t.replicas)
+		return tc, fmt.Errorf("%w: task %s already offered with %d replicas", ErrIgnored, tc, r)
 	case (t == nil || !t.offered) && m.offered >= m.cfg.MaxTasks:
 		m.mu.Unlock()
 		return tc, fmt.Errorf("%w: %d tasks tracked (MaxTasks)", ErrIgnored, m.offered)
