@@ -191,6 +191,7 @@ func (n *Node) newRegistry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		n.stats.claimHist,
 		n.stats.gossipHist,
+		n.verifier.latency,
 		nodeCollector{n},
 	)
 	return reg
@@ -210,6 +211,8 @@ var (
 	descDelivered = prometheus.NewDesc("airanode_envelopes_total", "Task envelopes from the network, by outcome.", []string{"outcome"}, nil)
 	descPublished = prometheus.NewDesc("airanode_published_total", "Task envelopes published, by kind.", []string{"kind"}, nil)
 	descFetched   = prometheus.NewDesc("airanode_blocks_fetched_total", "Blocks fetched from peers.", nil, nil)
+	descVerdicts  = prometheus.NewDesc("airanode_verdicts_total", "Final verdicts this node reached since start, by state (verified, disputed).", []string{"state"}, nil)
+	descExtra     = prometheus.NewDesc("airanode_extra_executions_total", "Extra executions this node asked for after results disagreed.", nil, nil)
 )
 
 // nodeCollector exports the Manager's stats and the node's Measures at scrape time.
@@ -217,7 +220,8 @@ type nodeCollector struct{ n *Node }
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPeers, descTaskPeers, descTasks, descRunning, descWorkers, descPaused,
-		descDraining, descOutcomes, descTrainCPU, descTrainWall, descDelivered, descPublished, descFetched} {
+		descDraining, descOutcomes, descTrainCPU, descTrainWall, descDelivered, descPublished, descFetched,
+		descVerdicts, descExtra} {
 		ch <- d
 	}
 }
@@ -265,4 +269,10 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPublished, float64(v), string(k))
 	}
 	counter(descFetched, float64(ms.Fetched))
+	if v := n.verifier; v != nil {
+		verified, disputed, extra := v.counters()
+		counter(descVerdicts, float64(verified), "verified")
+		counter(descVerdicts, float64(disputed), "disputed")
+		counter(descExtra, float64(extra))
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/consensus"
@@ -61,6 +62,8 @@ type verifier struct {
 	extra  int                        // extra executions asked for
 	counts map[consensus.State]int    // final verdicts reached since start
 	own    map[string]*announcement   // tasks this node offered, unsettled
+
+	latency prometheus.Histogram // seconds from first result to final verdict
 }
 
 func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *verifier {
@@ -69,6 +72,11 @@ func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *ve
 		wake:  make(chan struct{}, 1),
 		dirty: map[string]cid.Cid{}, open: map[string]cid.Cid{}, first: map[string]time.Time{},
 		final: map[string]consensus.State{}, counts: map[consensus.State]int{}, own: map[string]*announcement{},
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "airanode_verdict_seconds",
+			Help:    "Time from the first result of a task this node held to its final verdict.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 14), // 0.1 s to about 14 min
+		}),
 	}
 }
 
@@ -235,8 +243,12 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 		if !seen {
 			v.final[k] = out.State
 			v.counts[out.State]++
-			if t0, ok := v.first[k]; ok && len(v.lat) < maxLatencies {
-				v.lat = append(v.lat, time.Since(t0).Seconds())
+			if t0, ok := v.first[k]; ok {
+				sec := time.Since(t0).Seconds()
+				v.latency.Observe(sec)
+				if len(v.lat) < maxLatencies {
+					v.lat = append(v.lat, sec)
+				}
 			}
 			delete(v.open, k)
 			delete(v.first, k)
@@ -346,6 +358,13 @@ func (v *verifier) report(ctx context.Context) (api.VerificationReport, error) {
 	}
 	r.Peers = peers
 	return r, nil
+}
+
+// counters returns the final verdicts reached since start and the extra executions asked for.
+func (v *verifier) counters() (verified, disputed, extra int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.counts[consensus.Verified], v.counts[consensus.Disputed], v.extra
 }
 
 // reputation lists every peer with a verification record.

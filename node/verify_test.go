@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +201,23 @@ func runLiarSearch(t *testing.T, nLiars int, maxExtra int64) {
 		}
 		return nil
 	})
+	// The verdicts are in the node's metrics.
+	res, err := http.Get("http://" + nodes[0].APIAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{fmt.Sprintf("airanode_verdicts_total{state=\"verified\"} %d", budget),
+		"airanode_verdicts_total{state=\"disputed\"} 0", "airanode_extra_executions_total ",
+		fmt.Sprintf("airanode_verdict_seconds_count %d", budget)} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	t.Logf("fabricated results by liar: %v (of %d tasks); all rejected", votes, budget)
 }
 
