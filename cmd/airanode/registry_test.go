@@ -291,7 +291,7 @@ func TestSearchRegistryViaAPI(t *testing.T) {
 		}
 	}
 	checkBad("store")
-	for _, q := range []string{"registry peers", "registry verification"} {
+	for _, q := range []string{"registry peers", "registry verification", "search join demo"} {
 		_, err := runSearchCLI(t, append(strings.Fields(q), "--data-dir", f.dir)...)
 		if !errors.Is(err, errNoRunningNode) || !strings.Contains(err.Error(), "no running node on "+f.dir) {
 			t.Fatalf("%s without a node: %v", q, err)
@@ -317,6 +317,14 @@ func TestSearchRegistryViaAPI(t *testing.T) {
 	out, err := runSearchCLI(t, "search", "status", "nosuch", "--data-dir", f.dir)
 	if !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown search (API): %v\n%s", err, out)
+	}
+	// Join: the node runs the search's agents too; an unknown search is not found.
+	out, err = runSearchCLI(t, "search", "join", "demo", "--data-dir", f.dir)
+	if err != nil || !strings.Contains(out, "now runs the agents of search demo") {
+		t.Fatalf("join (API): %v\n%s", err, out)
+	}
+	if _, err := runSearchCLI(t, "search", "join", "nosuch", "--data-dir", f.dir); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("join unknown (API): %v", err)
 	}
 
 	// Launch through the node: it stores and runs the search.
