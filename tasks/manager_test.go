@@ -375,30 +375,51 @@ func TestRestartPublishesUnsentResult(t *testing.T) {
 // Two managers split by a partition both claim the same task; when the partition heals, the one
 // with the lower rendezvous score abandons, whoever claimed first.
 func TestConflictSettledByRank(t *testing.T) {
+	t.Run("plain score", func(t *testing.T) { conflict(t, false) })
+	// A Weight (the node's reputation) settles conflicts too: the peer with the better plain
+	// score but a tiny weight gives way to the trusted one, and both sides agree on it.
+	t.Run("weighted", func(t *testing.T) { conflict(t, true) })
+}
+
+func conflict(t *testing.T, distrustBest bool) {
 	net := taskstest.NewNetwork()
 	cfg := fastConfig()
 	cfg.Workers = 1
+	var distrusted peer.ID
+	if distrustBest {
+		cfg.Weight = func(p peer.ID) float64 {
+			if p == distrusted {
+				return 1e-9 // clamped to the minimum weight
+			}
+			return 1
+		}
+	}
 	mk := func() *taskstest.CounterExecutor {
 		return &taskstest.CounterExecutor{Steps: 100, Every: 10, Delay: 10 * time.Millisecond}
 	}
 	a, b := newGatedNode(t, net, mk(), cfg), newGatedNode(t, net, mk(), cfg)
 	task := testTask(55)
-	var tc cid.Cid
+	_, tc, err := object.Encode(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	winner, loser := a, b
+	if tasks.Score(tc, b.id) > tasks.Score(tc, a.id) {
+		winner, loser = b, a
+	}
+	if distrustBest {
+		distrusted = winner.id
+		winner, loser = loser, winner
+	}
 	for _, n := range []*node{a, b} {
-		c, err := n.m.Submit(t.Context(), task, 1)
-		if err != nil {
+		if _, err := n.m.Submit(t.Context(), task, 1); err != nil {
 			t.Fatal(err)
 		}
-		tc = c
 	}
 	waitFor(t, 10*time.Second, "both sides of the partition to run the task", func() bool {
 		la, lb := a.status(tc).Local, b.status(tc).Local
 		return la != nil && lb != nil && la.Step >= 2 && lb.Step >= 2
 	})
-	winner, loser := a, b
-	if tasks.Score(tc, b.id) > tasks.Score(tc, a.id) {
-		winner, loser = b, a
-	}
 	a.gate.open()
 	b.gate.open()
 	waitFor(t, 15*time.Second, "the task to complete", func() bool {
@@ -709,57 +730,5 @@ func TestExecutorFailure(t *testing.T) {
 	}
 	if st := n.m.Stats(); st.Failed != 2 || st.Pending != 1 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-// A Weight (the node's reputation) settles conflicts too: the peer with the better plain score
-// but a tiny weight gives way to the trusted one, and both sides agree on it.
-func TestConflictSettledByWeight(t *testing.T) {
-	net := taskstest.NewNetwork()
-	cfg := fastConfig()
-	cfg.Workers = 1
-	mk := func() *taskstest.CounterExecutor {
-		return &taskstest.CounterExecutor{Steps: 100, Every: 10, Delay: 10 * time.Millisecond}
-	}
-	task := testTask(56)
-	_, tc, err := object.Encode(task)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var distrusted peer.ID
-	cfg.Weight = func(p peer.ID) float64 {
-		if p == distrusted {
-			return 1e-9 // clamped to the minimum weight
-		}
-		return 1
-	}
-	a, b := newGatedNode(t, net, mk(), cfg), newGatedNode(t, net, mk(), cfg)
-	winner, loser := a, b
-	if tasks.Score(tc, b.id) > tasks.Score(tc, a.id) {
-		winner, loser = b, a
-	}
-	// Distrust the peer plain ranking prefers: the other one must keep the task.
-	distrusted = winner.id
-	winner, loser = loser, winner
-	for _, n := range []*node{a, b} {
-		if _, err := n.m.Submit(t.Context(), task, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, 10*time.Second, "both sides of the partition to run the task", func() bool {
-		la, lb := a.status(tc).Local, b.status(tc).Local
-		return la != nil && lb != nil && la.Step >= 2 && lb.Step >= 2
-	})
-	a.gate.open()
-	b.gate.open()
-	waitFor(t, 15*time.Second, "the task to complete", func() bool {
-		return a.status(tc).State == tasks.StateDone && b.status(tc).State == tasks.StateDone
-	})
-	results := publishedResults(t, net, tc)
-	if len(results) != 1 || results[0].Executor != winner.id.String() {
-		t.Fatalf("%d results, want one by the trusted %s", len(results), winner.id)
-	}
-	if loser.m.Stats().Abandoned != 1 {
-		t.Fatalf("distrusted peer's stats %+v, want one abandoned run", loser.m.Stats())
 	}
 }
