@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +16,14 @@ import (
 
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/consensus"
+	"github.com/airanode/airanode/identity"
 	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/node/nodetest"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
+	"github.com/airanode/airanode/registry/registrytest"
 	"github.com/airanode/airanode/search"
+	"github.com/airanode/airanode/store"
 	"github.com/airanode/airanode/tasks"
 )
 
@@ -296,6 +300,49 @@ func TestJoinSearch(t *testing.T) {
 	for _, n := range nodes {
 		if proposers[n.ID().String()] == 0 {
 			t.Errorf("node %s proposed nothing (proposals by peer: %v)", n.ID().ShortString(), proposers)
+		}
+	}
+}
+
+// A search launched offline (the CLI writing the store, no node running) with the node's identity
+// is run by the node when it starts; one launched with another identity is only followed.
+func TestOfflineLaunchedSearchRuns(t *testing.T) {
+	dir := t.TempDir()
+	key, _, err := identity.LoadOrCreate(filepath.Join(dir, identity.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := registrytest.NewPeer(t)
+	st, err := store.Open(filepath.Join(dir, node.StoreDir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := liarSpec(4), liarSpec(4)
+	mine.Name, theirs.Name = "mine", "theirs"
+	lm, err := search.Launch(st, key, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := search.Launch(st, other.Key, theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Config(dir), nodetest.Options("0", nodetest.Fast)...)
+	cl := nodetest.Client(t, n)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cid  string
+		want bool
+	}{{lm.CID.String(), true}, {lt.CID.String(), false}} {
+		d, err := cl.Search(ctx, tc.cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Running != tc.want {
+			t.Errorf("search %s: running %v, want %v", d.Search.Name, d.Running, tc.want)
 		}
 	}
 }

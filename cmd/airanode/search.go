@@ -60,7 +60,8 @@ func newSearchLaunchCmd() *cobra.Command {
 			"prints without storing anything.\n\n" +
 			"With a node running on --data-dir, the node does it (through its control API): it stores the\n" +
 			"search, gossips it to the network and runs its agents. With none running, launch writes the\n" +
-			"store directly; a node started later on the data directory follows the search.",
+			"store directly; a node started later on the data directory (same identity) offers the search\n" +
+			"to its peers by sync and runs its agents.",
 		Example: "  airanode search launch --preset mad-lite-small\n" +
 			"  airanode search launch spec.json --json\n" +
 			"  airanode search launch --preset demo --dry-run",
@@ -139,8 +140,8 @@ func newSearchLaunchCmd() *cobra.Command {
 			}
 			var note string
 			if !dryRun {
-				note = fmt.Sprintf("stored in %s. No node runs on this data directory: one started there follows the search; "+
-					"launch while it runs to have it gossip the search and run its agents.", filepath.Join(c.DataDir, searchStoreDir))
+				note = fmt.Sprintf("stored in %s. No node runs on this data directory: one started there offers the search "+
+					"to its peers (by sync) and runs its agents.", filepath.Join(c.DataDir, searchStoreDir))
 			}
 			resp := api.LaunchResponse{CID: l.CID.String(), Search: l.Search, Protocol: l.Protocol.String(), Stored: !dryRun}
 			return searchPrintLaunch(out, resp, asJSON, note)
