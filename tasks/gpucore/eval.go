@@ -100,16 +100,15 @@ func evaluate(ctx context.Context, dev gpu.Device, job *Job, a arch.Arch, p *ben
 	o := bench.EvalOptions{
 		Arch: a, Protocol: p, Seed: job.Task.Seed, Search: job.Task.Search,
 		Device: dev, Data: blocks, Checkpoints: blocks, Resume: state, Logger: job.Log,
+		// A cancelled run (the node stops it or shuts down) saves the step it reached, not only
+		// the last segment boundary; the node decides whether to keep it.
+		CheckpointOnCancel: true,
 		OnState: func(s *bench.EvalState) error {
 			data, err := json.Marshal(savedState{Format: StateFormat, Class: dev.Class(), Engine: bench.EvalEngine, State: s})
 			if err != nil {
 				return err
 			}
-			var step int64
-			if len(s.Segments) > 0 {
-				step = s.Segments[len(s.Segments)-1].Step
-			}
-			return job.SaveState(step, total, data)
+			return job.SaveState(s.Step(), total, data)
 		},
 		Progress: func(pr bench.Progress) {
 			if pr.Run < 0 || pr.Run >= len(offsets) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
@@ -251,7 +252,7 @@ func (s *server) start(ctx context.Context, m *Run) {
 	jctx, cancel := context.WithCancel(ctx)
 	j := &Job{ID: m.ID, Task: task, TaskCID: tc, Arch: m.Arch, Protocol: m.Protocol, Resume: m.Resume,
 		ResumeStep: m.ResumeStep, Log: s.log.With("task", tc.String(), "id", m.ID),
-		s: s, ctx: jctx, cancel: cancel, waiters: map[uint64]chan Message{}, inflight: map[uint64]struct{}{},
+		s: s, ctx: jctx, cancel: cancel, parent: ctx, waiters: map[uint64]chan Message{}, inflight: map[uint64]struct{}{},
 		window: make(chan struct{}, 1)}
 	s.cur = j
 	j.Log.Info("core: run", "resume_step", m.ResumeStep)
@@ -349,6 +350,7 @@ type Job struct {
 	s      *server
 	ctx    context.Context
 	cancel context.CancelFunc
+	parent context.Context // the server's: ends at shutdown
 
 	mu       sync.Mutex
 	seq      uint64
@@ -427,7 +429,7 @@ func lossMicro(loss float64) int64 {
 }
 
 // request sends m (whose Seq is seq) and waits for the node's reply.
-func (j *Job) request(seq uint64, m Message) (Message, error) {
+func (j *Job) request(seq uint64, m Message, late bool) (Message, error) {
 	ch := make(chan Message, 1)
 	j.mu.Lock()
 	j.waiters[seq] = ch
@@ -437,22 +439,46 @@ func (j *Job) request(seq uint64, m Message) (Message, error) {
 		delete(j.waiters, seq)
 		j.mu.Unlock()
 	}
-	if err := j.ctx.Err(); err != nil {
+	// A late request (the checkpoint and state of a cancelled run) goes out after the run was
+	// cancelled too, and waits for its answer up to LateGrace after that.
+	stop := j.ctx.Done()
+	if late {
+		stop = j.parent.Done()
+	}
+	if j.ctx.Err() != nil && !late || j.parent.Err() != nil {
 		drop()
-		return nil, err
+		return nil, context.Cause(j.ctx)
 	}
 	if err := j.s.send(m); err != nil {
 		drop()
 		return nil, err
 	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-j.ctx.Done():
-		drop()
-		return nil, j.ctx.Err()
+	cancelled := j.ctx.Done()
+	if !late {
+		cancelled = nil
+	}
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-stop:
+			drop()
+			return nil, context.Cause(j.ctx)
+		case <-cancelled:
+			cancelled = nil
+			t := time.NewTimer(LateGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			drop()
+			return nil, fmt.Errorf("no answer within %v of the cancellation: %w", LateGrace, context.Cause(j.ctx))
+		}
 	}
 }
+
+// LateGrace is how long a cancelled run waits for the node to take its last checkpoint and state.
+const LateGrace = 5 * time.Second
 
 // PutBlock hands the node a block to keep (a model checkpoint) and waits until it has stored it.
 // data must hash to c.
@@ -461,7 +487,7 @@ func (j *Job) PutBlock(c cid.Cid, data []byte) error {
 		return fmt.Errorf("core: put block: %w", err)
 	}
 	seq := j.next()
-	r, err := j.request(seq, &Checkpoint{ID: j.ID, Seq: seq, CID: c.String(), Data: data})
+	r, err := j.request(seq, &Checkpoint{ID: j.ID, Seq: seq, CID: c.String(), Data: data}, true)
 	if err != nil {
 		return fmt.Errorf("core: put block %s: %w", c, err)
 	}
@@ -474,7 +500,7 @@ func (j *Job) SaveState(step, of int64, data []byte) error {
 	seq := j.next()
 	of = min(max(of, 0), object.MaxCounter)
 	step = min(max(step, 0), of)
-	r, err := j.request(seq, &State{ID: j.ID, Seq: seq, Step: step, Of: of, Data: data})
+	r, err := j.request(seq, &State{ID: j.ID, Seq: seq, Step: step, Of: of, Data: data}, true)
 	if err != nil {
 		return fmt.Errorf("core: save state: %w", err)
 	}
@@ -496,7 +522,7 @@ func ackErr(r Message, what string) error {
 // its bytes, verified against c.
 func (j *Job) GetBlock(c cid.Cid) ([]byte, error) {
 	seq := j.next()
-	r, err := j.request(seq, &Get{ID: j.ID, Seq: seq, CID: c.String()})
+	r, err := j.request(seq, &Get{ID: j.ID, Seq: seq, CID: c.String()}, false)
 	if err != nil {
 		return nil, fmt.Errorf("core: get %s: %w", c, err)
 	}

@@ -681,27 +681,27 @@ func (h *handler) handle(m Message) (done bool, res object.Result, healthy bool,
 		if m.ID != id {
 			return violation("checkpoint of run %d during run %d", m.ID, id)
 		}
-		msg := "run stopped"
-		if *h.stopErr == nil {
-			msg = ""
-			c, _ := object.ParseCID(m.CID) // checked by ReadMessage
-			if err := h.s.cfg.Blocks.PutCheckpoint(h.ctx, h.tc, c, m.Data); err != nil {
-				h.log.Warn("core: cannot store a checkpoint", "cid", m.CID, "err", err)
-				msg = "store checkpoint: " + err.Error()
-			}
+		// Stored also after the run was stopped: the state a cancelled run saves last names it.
+		msg := ""
+		c, _ := object.ParseCID(m.CID) // checked by ReadMessage
+		if err := h.s.cfg.Blocks.PutCheckpoint(context.WithoutCancel(h.ctx), h.tc, c, m.Data); err != nil {
+			h.log.Warn("core: cannot store a checkpoint", "cid", m.CID, "err", err)
+			msg = "store checkpoint: " + err.Error()
 		}
 		h.ack(id, m.Seq, msg)
 	case *State:
 		if m.ID != id {
 			return violation("state of run %d during run %d", m.ID, id)
 		}
-		msg := "run stopped"
-		if *h.stopErr == nil {
-			msg = ""
-			ck := &tasks.Checkpoint{Step: m.Step, Data: m.Data}
-			if err := h.progress(tasks.Progress{Step: m.Step, Of: m.Of, Checkpoint: ck}); err != nil {
+		// Handed to the node also after the run was stopped: a cancelled run's last state is the
+		// step it reached, which the node keeps when it shuts down (tasks.Executor) and drops
+		// when it gave the task up.
+		msg := ""
+		ck := &tasks.Checkpoint{Step: m.Step, Data: m.Data}
+		if err := h.progress(tasks.Progress{Step: m.Step, Of: m.Of, Checkpoint: ck}); err != nil {
+			msg = "run stopped"
+			if *h.stopErr == nil {
 				h.stop(err)
-				msg = "run stopped"
 			}
 		}
 		h.ack(id, m.Seq, msg)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -496,4 +497,50 @@ func TestProbe(t *testing.T) {
 // processGone reports whether pid no longer exists (exited and reaped).
 func processGone(pid int) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// TestSupervisorCancelCut cancels a run mid-segment: the core saves the step it reached (a cut,
+// not the last segment boundary) and hands it over although the run was stopped, and a run
+// resumed from it ends with the uninterrupted result, starting right after it.
+func TestSupervisorCancelCut(t *testing.T) {
+	t.Parallel()
+	// One run of 240 steps in two segments: the cancellation reaches the core long before the
+	// boundary at step 120, so only a cut can save the step it reached.
+	p := tinyProtocol()
+	p.Settings = p.Settings[:1]
+	p.Settings[0].Steps = 240
+	f, err := newFixture("width=16: A M", p, 43, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSupervisor(t, f.blocks, []string{"serve"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := recorder{onStep: func(step int64) error {
+		if step == 10 {
+			cancel()
+		}
+		return nil
+	}}
+	if _, err := s.Execute(ctx, f.task, nil, rec.progress); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	cut := rec.last()
+	rec.mu.Lock()
+	seen := slices.Max(rec.steps)
+	rec.mu.Unlock()
+	if cut == nil || cut.Step < seen || cut.Step >= 120 {
+		t.Fatalf("last state at step %v, want a cut at step %d or later, before the boundary at 120", cut, seen)
+	}
+	var rec2 recorder
+	res, err := s.Execute(context.Background(), f.task, cut, rec2.progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, res, f.want)
+	if len(rec2.steps) == 0 || rec2.steps[0] != cut.Step+1 {
+		t.Fatalf("the resumed run reported steps from %v, the state was at %d", rec2.steps[:min(1, len(rec2.steps))], cut.Step)
+	}
 }
