@@ -21,11 +21,11 @@ import (
 // With a liar set, the liar also reports a fabricated score for every task, and alone for the
 // tasks liarOnly picks (so those never verify).
 type fakeNetwork struct {
-	t         testing.TB
-	st        *store.Store
-	honest    []registrytest.Peer
-	liar      *registrytest.Peer
-	liarOnly  func(arch.Arch) bool
+	t        testing.TB
+	st       *store.Store
+	honest   []registrytest.Peer
+	liar     *registrytest.Peer
+	liarOnly func(arch.Arch) bool
 	// split, when set, makes the two honest peers disagree on the tasks it picks (the second
 	// reports the score + 1): with no extra votes allowed, such a task is disputed.
 	split     func(object.Task) bool
