@@ -211,6 +211,18 @@ func normalizeGlobals(a Arch) (Arch, error) {
 	return a, nil
 }
 
+// Unbound returns the normal form of a with its vocabulary unbound (Vocab 0): the architecture a
+// task names, whatever vocabulary a protocol setting later binds it to. a is normalised first, so
+// that a spelling with a vocabulary is checked against it before the vocabulary is dropped.
+func Unbound(a Arch) (Arch, error) {
+	a, err := Normalize(a)
+	if err != nil {
+		return Arch{}, err
+	}
+	a.Vocab = 0
+	return Normalize(a)
+}
+
 // Normalize returns the normal form of a: global defaults filled in (width 128, norm rms, pos none),
 // aliases replaced by canonical names, every option of every layer present (defaults filled in),
 // options that have no effect set to their defaults, and everything validated against the bounds.

@@ -373,3 +373,36 @@ func TestKinds(t *testing.T) {
 		t.Fatalf("Kinds = %s", got)
 	}
 }
+
+func TestUnbound(t *testing.T) {
+	bound, err := Parse("vocab=64 width=32: A M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := Parse("width=32: A M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := Unbound(bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf, err := Unbound(free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := CID(ub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := CID(uf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ub.Vocab != 0 || !cb.Equals(cf) {
+		t.Fatalf("Unbound(bound) = %+v, Unbound(free) = %+v: want the same unbound normal form", ub, uf)
+	}
+	if _, err := Unbound(Arch{}); err == nil {
+		t.Fatal("Unbound of an empty architecture passed")
+	}
+}

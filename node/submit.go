@@ -82,11 +82,7 @@ func (n *Node) Submit(ctx context.Context, req api.SubmitRequest) (api.SubmitRes
 func ResolveArch(spec string) (arch.Arch, error) {
 	a, err := arch.ParseAny(spec)
 	if err == nil {
-		a, err = arch.Normalize(a)
-	}
-	if err == nil {
-		a.Vocab = 0
-		a, err = arch.Normalize(a)
+		a, err = arch.Unbound(a)
 	}
 	if err != nil {
 		return arch.Arch{}, fmt.Errorf("%w: arch: %w", api.ErrInvalid, err)

@@ -156,11 +156,7 @@ func registryArch(args []string) (cid.Cid, error) {
 	}
 	a, err := arch.ParseAny(ref)
 	if err == nil {
-		a, err = arch.Normalize(a)
-	}
-	if err == nil {
-		a.Vocab = 0
-		a, err = arch.Normalize(a)
+		a, err = arch.Unbound(a)
 	}
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: %q is neither an architecture CID nor a valid architecture: %w", registry.ErrInvalid, ref, err)
