@@ -128,7 +128,7 @@ func newRunCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.lease, "lease", 0, "lease of a claim, renewed by heartbeats (0: 60s)")
 	fl.DurationVar(&f.rankDelay, "rank-delay", 0, "wait per rank below the top R before claiming (0: 10s)")
-	fl.DurationVar(&f.warmup, "warmup", 0, "listen this long after start before claiming new tasks (0: one lease)")
+	fl.DurationVar(&f.warmup, "warmup", 0, "listen this long after start before claiming new tasks (0: one heartbeat, a quarter of the lease)")
 	fl.DurationVar(&f.capability, "capability-interval", 0, "how often the node re-advertises what it can take (0: 30s)")
 	fl.IntVar(&f.modelThreads, "model-threads", 1, "CPU threads per model; the node trains threads/model-threads models at once")
 	fl.StringVar(&f.status, "status", "auto", "status display: line (live status line), log (log lines), auto (line on a terminal)")
