@@ -195,24 +195,23 @@ func (s *searches) close() error {
 	return nil
 }
 
-// status is a search's progress: the runner's when this node runs it, else from the store.
+// status is a search's progress from the store (current, where the runner's is as of its last
+// poll), with the runner's own view (in flight, agents, state) when this node runs it.
 func (s *searches) status(ctx context.Context, info registry.SearchInfo) (search.Status, bool, error) {
 	c, err := object.ParseCID(info.CID)
 	if err != nil {
 		return search.Status{}, false, err
 	}
-	if r := s.running(c); r != nil {
-		st := r.Status()
-		// The runner's view is as of its last poll; the store may hold newer verdicts.
-		fresh, err := search.StatusOf(ctx, s.n.store, s.reg, info)
-		if err == nil && fresh.Settled > st.Settled {
-			fresh.InFlight, fresh.Agents, fresh.State = st.InFlight, st.Agents, st.State
-			return fresh, true, nil
-		}
-		return st, true, nil
-	}
 	st, err := search.StatusOf(ctx, s.n.store, s.reg, info)
-	return st, false, err
+	if err != nil {
+		return st, false, err
+	}
+	r := s.running(c)
+	if r != nil {
+		rs := r.Status()
+		st.InFlight, st.Agents, st.State = rs.InFlight, rs.Agents, rs.State
+	}
+	return st, r != nil, nil
 }
 
 // LaunchSearch signs a search with the node's identity, stores it, gossips it to the network and

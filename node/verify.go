@@ -53,15 +53,14 @@ type verifier struct {
 
 	wake chan struct{}
 
-	mu     sync.Mutex
-	dirty  map[string]cid.Cid         // tasks to look at
-	open   map[string]cid.Cid         // tasks with results and no final verdict yet
-	first  map[string]time.Time       // when this node first held a result of an open task
-	final  map[string]consensus.State // tasks with a final verdict
-	lat    []float64                  // seconds from first result to final verdict
-	extra  int                        // extra executions asked for
-	counts map[consensus.State]int    // final verdicts reached since start
-	own    map[string]*announcement   // tasks this node offered, unsettled
+	mu    sync.Mutex
+	dirty map[string]cid.Cid         // tasks to look at
+	open  map[string]cid.Cid         // tasks with results and no final verdict yet
+	first map[string]time.Time       // when this node first held a result of an open task
+	final map[string]consensus.State // tasks with a final verdict
+	lat   []float64                  // seconds from first result to final verdict
+	extra int                        // extra executions asked for
+	own   map[string]*announcement   // tasks this node offered, unsettled
 
 	latency prometheus.Histogram // seconds from first result to final verdict
 }
@@ -71,7 +70,7 @@ func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *ve
 		n: n, reg: reg, rep: rep, log: n.log.With("component", "verify"),
 		wake:  make(chan struct{}, 1),
 		dirty: map[string]cid.Cid{}, open: map[string]cid.Cid{}, first: map[string]time.Time{},
-		final: map[string]consensus.State{}, counts: map[consensus.State]int{}, own: map[string]*announcement{},
+		final: map[string]consensus.State{}, own: map[string]*announcement{},
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "airanode_verdict_seconds",
 			Help:    "Time from the first result of a task this node held to its final verdict.",
@@ -234,15 +233,9 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 			return
 		}
 		v.mu.Lock()
-		prev, seen := v.final[k]
-		if seen && prev != out.State {
-			v.counts[prev]--
-			v.counts[out.State]++
-			v.final[k] = out.State
-		}
+		_, seen := v.final[k]
+		v.final[k] = out.State // a late result may turn a verified task into a disputed one
 		if !seen {
-			v.final[k] = out.State
-			v.counts[out.State]++
 			if t0, ok := v.first[k]; ok {
 				sec := time.Since(t0).Seconds()
 				v.latency.Observe(sec)
@@ -264,15 +257,14 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 			v.log.Info("task settled", "task", tc, "state", out.State, "score", to.Score, "votes", out.Votes,
 				"rejected", rejected)
 		}
-	case out.State == consensus.NeedsMore:
+	default: // pending or needs more votes; a settled task a late result reopened is open again
 		v.mu.Lock()
 		v.open[k] = tc
+		delete(v.final, k)
 		v.mu.Unlock()
-		v.askMore(ctx, tc, out)
-	default:
-		v.mu.Lock()
-		v.open[k] = tc
-		v.mu.Unlock()
+		if out.State == consensus.NeedsMore {
+			v.askMore(ctx, tc, out)
+		}
 	}
 }
 
@@ -360,11 +352,20 @@ func (v *verifier) report(ctx context.Context) (api.VerificationReport, error) {
 	return r, nil
 }
 
-// counters returns the final verdicts reached since start and the extra executions asked for.
+// counters returns the tasks with a final verdict this node reached since start, by their latest
+// state, and the extra executions it asked for.
 func (v *verifier) counters() (verified, disputed, extra int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.counts[consensus.Verified], v.counts[consensus.Disputed], v.extra
+	for _, s := range v.final {
+		switch s {
+		case consensus.Verified:
+			verified++
+		case consensus.Disputed:
+			disputed++
+		}
+	}
+	return verified, disputed, v.extra
 }
 
 // reputation lists every peer with a verification record.
