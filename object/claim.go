@@ -257,86 +257,69 @@ func validPeer(s string) error {
 	return nil
 }
 
-// checkSmall checks the size of a claim, offer or capability payload.
-func checkSmall(kind Kind, n int) error {
-	if n > MaxSmallEnvelope {
-		return fmt.Errorf("open %s: %d bytes, cap %d: %w", kind, n, MaxSmallEnvelope, ErrTooLarge)
+// checkSize refuses n bytes of a kind whose cap is limit.
+func checkSize(kind Kind, n, limit int) error {
+	if n > limit {
+		return fmt.Errorf("open %s: %d bytes, cap %d: %w", kind, n, limit, ErrTooLarge)
 	}
 	return nil
 }
 
-// decodeSigned checks an opened envelope's kind, decodes its payload strictly into v, validates
-// it and requires the signer to be the author the object names.
-func decodeSigned(s Signed, kind Kind, v interface{ Validate() error }, author func() string) error {
+// signedOf decodes the object of kind inside an opened envelope: it checks the payload against
+// limit, checks the kind, decodes strictly, validates, and requires the signer to be the author
+// the object names.
+func signedOf[T any, PT interface {
+	*T
+	Validate() error
+}](s Signed, kind Kind, limit int, author func(*T) string) (T, error) {
+	var zero, v T
+	if err := checkSize(kind, len(s.Data), limit); err != nil {
+		return zero, err
+	}
 	if s.Kind != kind {
-		return fmt.Errorf("open envelope: %w: want %s, got %q", ErrKind, kind, s.Kind)
+		return zero, fmt.Errorf("open envelope: %w: want %s, got %q", ErrKind, kind, s.Kind)
 	}
-	if err := Unmarshal(s.Data, v); err != nil {
-		return fmt.Errorf("open %s: %w", kind, err)
+	if err := Unmarshal(s.Data, &v); err != nil {
+		return zero, fmt.Errorf("open %s: %w", kind, err)
 	}
-	if err := v.Validate(); err != nil {
-		return err
+	if err := PT(&v).Validate(); err != nil {
+		return zero, err
 	}
-	if s.Author.String() != author() {
-		return fmt.Errorf("open %s: %w: signed by %s, names %s", kind, ErrSigner, s.Author, author())
+	if s.Author.String() != author(&v) {
+		return zero, fmt.Errorf("open %s: %w: signed by %s, names %s", kind, ErrSigner, s.Author, author(&v))
 	}
-	return nil
+	return v, nil
 }
 
 // ClaimOf decodes the claim inside an opened envelope (see OpenAny): it checks the kind and the
 // size cap, decodes strictly, validates, and requires the signer to be the claimer. Errors wrap
 // ErrKind, ErrTooLarge, a decoding sentinel, ErrInvalid or ErrSigner.
 func ClaimOf(s Signed) (Claim, error) {
-	var c Claim
-	if err := checkSmall(KindClaim, len(s.Data)); err != nil {
-		return Claim{}, err
-	}
-	if err := decodeSigned(s, KindClaim, &c, func() string { return c.Claimer }); err != nil {
-		return Claim{}, err
-	}
-	return c, nil
+	return signedOf(s, KindClaim, MaxSmallEnvelope, func(c *Claim) string { return c.Claimer })
 }
 
 // OfferOf decodes the offer inside an opened envelope, as ClaimOf does a claim; the signer must be
 // the submitter.
 func OfferOf(s Signed) (Offer, error) {
-	var o Offer
-	if err := checkSmall(KindOffer, len(s.Data)); err != nil {
-		return Offer{}, err
-	}
-	if err := decodeSigned(s, KindOffer, &o, func() string { return o.Submitter }); err != nil {
-		return Offer{}, err
-	}
-	return o, nil
+	return signedOf(s, KindOffer, MaxSmallEnvelope, func(o *Offer) string { return o.Submitter })
 }
 
 // CapabilityOf decodes the capability inside an opened envelope, as ClaimOf does a claim; the
 // signer must be the advertised peer.
 func CapabilityOf(s Signed) (Capability, error) {
-	var c Capability
-	if err := checkSmall(KindCapability, len(s.Data)); err != nil {
-		return Capability{}, err
-	}
-	if err := decodeSigned(s, KindCapability, &c, func() string { return c.Peer }); err != nil {
-		return Capability{}, err
-	}
-	return c, nil
+	return signedOf(s, KindCapability, MaxSmallEnvelope, func(c *Capability) string { return c.Peer })
 }
 
-// ResultOf decodes the result inside an opened envelope: kind, strict decoding, Validate, and the
-// signer must be the executor.
+// ResultOf decodes the result inside an opened envelope: size cap (MaxSize), kind, strict decoding,
+// Validate, and the signer must be the executor.
 func ResultOf(s Signed) (Result, error) {
-	var r Result
-	if err := decodeSigned(s, KindResult, &r, func() string { return r.Executor }); err != nil {
-		return Result{}, err
-	}
-	return r, nil
+	return signedOf(s, KindResult, MaxSize, func(r *Result) string { return r.Executor })
 }
 
-// openSmall verifies an envelope of a small kind, refusing oversized bytes before any signature
-// check.
-func openSmall(env []byte, kind Kind) (Signed, error) {
-	if err := checkSmall(kind, len(env)); err != nil {
+// openCapped verifies an envelope of a kind whose cap is limit, refusing oversized bytes before
+// any signature check.
+func openCapped(env []byte, kind Kind, limit int) (Signed, error) {
+	if err := checkSize(kind, len(env), limit); err != nil {
 		return Signed{}, err
 	}
 	return OpenAny(env)
@@ -344,7 +327,7 @@ func openSmall(env []byte, kind Kind) (Signed, error) {
 
 // OpenClaim opens a claim envelope: size cap, signature, then ClaimOf.
 func OpenClaim(env []byte) (Claim, error) {
-	s, err := openSmall(env, KindClaim)
+	s, err := openCapped(env, KindClaim, MaxSmallEnvelope)
 	if err != nil {
 		return Claim{}, err
 	}
@@ -353,7 +336,7 @@ func OpenClaim(env []byte) (Claim, error) {
 
 // OpenOffer opens an offer envelope: size cap, signature, then OfferOf.
 func OpenOffer(env []byte) (Offer, error) {
-	s, err := openSmall(env, KindOffer)
+	s, err := openCapped(env, KindOffer, MaxSmallEnvelope)
 	if err != nil {
 		return Offer{}, err
 	}
@@ -362,7 +345,7 @@ func OpenOffer(env []byte) (Offer, error) {
 
 // OpenCapability opens a capability envelope: size cap, signature, then CapabilityOf.
 func OpenCapability(env []byte) (Capability, error) {
-	s, err := openSmall(env, KindCapability)
+	s, err := openCapped(env, KindCapability, MaxSmallEnvelope)
 	if err != nil {
 		return Capability{}, err
 	}

@@ -2,7 +2,6 @@ package object
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 
@@ -30,11 +29,7 @@ func capabilityFixture(id peer.ID) Capability {
 
 func TestClaimValidate(t *testing.T) {
 	_, id := newKey(t, crypto.Ed25519)
-	tests := []struct {
-		name   string
-		mutate func(*Claim)
-		want   string
-	}{
+	runValidate(t, func() Claim { return claimFixture(id) }, []validateCase[Claim]{
 		{"ok", func(*Claim) {}, ""},
 		{"claimed", func(c *Claim) { c.State = ClaimClaimed; c.Step = 0 }, ""},
 		{"released", func(c *Claim) { c.State = ClaimReleased; c.LeaseMillis = 0 }, ""},
@@ -58,75 +53,35 @@ func TestClaimValidate(t *testing.T) {
 		{"unknown state", func(c *Claim) { c.State = "stolen" }, "state"},
 		{"done without result", func(c *Claim) { c.State, c.LeaseMillis = ClaimDone, 0 }, "result"},
 		{"result while live", func(c *Claim) { c.Result = ObjectCID([]byte("r")).String() }, "result"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := claimFixture(id)
-			tc.mutate(&c)
-			err := c.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestOfferAndCapabilityValidate(t *testing.T) {
 	_, id := newKey(t, crypto.Ed25519)
-	offers := []struct {
-		name   string
-		mutate func(*Offer)
-		want   string
-	}{
-		{"ok", func(*Offer) {}, ""},
-		{"bad arch", func(o *Offer) { o.Task.Arch = "" }, "arch"},
-		{"zero replicas", func(o *Offer) { o.Replicas = 0 }, "replicas"},
-		{"too many replicas", func(o *Offer) { o.Replicas = MaxReplicas + 1 }, "replicas"},
-		{"negative memory", func(o *Offer) { o.Need.Memory = -1 }, "need"},
-		{"huge compute", func(o *Offer) { o.Need.Compute = MaxCompute + 1 }, "need"},
-		{"bad submitter", func(o *Offer) { o.Submitter = "x" }, "submitter"},
-		{"negative time", func(o *Offer) { o.Time = -5 }, "time"},
-	}
-	for _, tc := range offers {
-		t.Run("offer/"+tc.name, func(t *testing.T) {
-			o := offerFixture(id)
-			tc.mutate(&o)
-			err := o.Validate()
-			if (tc.want == "") != (err == nil) || (err != nil && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want))) {
-				t.Fatalf("Validate = %v, want %q", err, tc.want)
-			}
+	t.Run("offer", func(t *testing.T) {
+		runValidate(t, func() Offer { return offerFixture(id) }, []validateCase[Offer]{
+			{"ok", func(*Offer) {}, ""},
+			{"bad arch", func(o *Offer) { o.Task.Arch = "" }, "arch"},
+			{"zero replicas", func(o *Offer) { o.Replicas = 0 }, "replicas"},
+			{"too many replicas", func(o *Offer) { o.Replicas = MaxReplicas + 1 }, "replicas"},
+			{"negative memory", func(o *Offer) { o.Need.Memory = -1 }, "need"},
+			{"huge compute", func(o *Offer) { o.Need.Compute = MaxCompute + 1 }, "need"},
+			{"bad submitter", func(o *Offer) { o.Submitter = "x" }, "submitter"},
+			{"negative time", func(o *Offer) { o.Time = -5 }, "time"},
 		})
-	}
-	caps := []struct {
-		name   string
-		mutate func(*Capability)
-		want   string
-	}{
-		{"ok", func(*Capability) {}, ""},
-		{"no limits", func(c *Capability) { c.Memory, c.Workers, c.Class = 0, 0, "" }, ""},
-		{"bad peer", func(c *Capability) { c.Peer = "" }, "peer"},
-		{"zero seq", func(c *Capability) { c.Seq = 0 }, "seq"},
-		{"negative memory", func(c *Capability) { c.Memory = -1 }, "memory"},
-		{"negative compute", func(c *Capability) { c.Compute = -1 }, "compute"},
-		{"many workers", func(c *Capability) { c.Workers = MaxWorkers + 1 }, "workers"},
-		{"long class", func(c *Capability) { c.Class = strings.Repeat("c", 200) }, "class"},
-	}
-	for _, tc := range caps {
-		t.Run("capability/"+tc.name, func(t *testing.T) {
-			c := capabilityFixture(id)
-			tc.mutate(&c)
-			err := c.Validate()
-			if (tc.want == "") != (err == nil) || (err != nil && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want))) {
-				t.Fatalf("Validate = %v, want %q", err, tc.want)
-			}
+	})
+	t.Run("capability", func(t *testing.T) {
+		runValidate(t, func() Capability { return capabilityFixture(id) }, []validateCase[Capability]{
+			{"ok", func(*Capability) {}, ""},
+			{"no limits", func(c *Capability) { c.Memory, c.Workers, c.Class = 0, 0, "" }, ""},
+			{"bad peer", func(c *Capability) { c.Peer = "" }, "peer"},
+			{"zero seq", func(c *Capability) { c.Seq = 0 }, "seq"},
+			{"negative memory", func(c *Capability) { c.Memory = -1 }, "memory"},
+			{"negative compute", func(c *Capability) { c.Compute = -1 }, "compute"},
+			{"many workers", func(c *Capability) { c.Workers = MaxWorkers + 1 }, "workers"},
+			{"long class", func(c *Capability) { c.Class = strings.Repeat("c", 200) }, "class"},
 		})
-	}
+	})
 }
 
 func TestCapabilityFits(t *testing.T) {
@@ -149,74 +104,55 @@ func TestCapabilityFits(t *testing.T) {
 func TestOpenClaimFamily(t *testing.T) {
 	sk, id := newKey(t, crypto.Ed25519)
 	other, otherID := newKey(t, crypto.Ed25519)
-	seal := func(sk crypto.PrivKey, kind Kind, v any) []byte {
-		t.Helper()
-		env, err := Seal(sk, kind, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
 	claim, offer, capa := claimFixture(id), offerFixture(id), capabilityFixture(id)
 	result := validResult()
 	result.Executor = id.String()
 
 	// Round trips.
-	if got, err := OpenClaim(seal(sk, KindClaim, claim)); err != nil || got != claim {
+	if got, err := OpenClaim(seal(t, sk, KindClaim, claim)); err != nil || got != claim {
 		t.Fatalf("OpenClaim = %+v, %v", got, err)
 	}
-	if got, err := OpenOffer(seal(sk, KindOffer, offer)); err != nil || got != offer {
+	if got, err := OpenOffer(seal(t, sk, KindOffer, offer)); err != nil || got != offer {
 		t.Fatalf("OpenOffer = %+v, %v", got, err)
 	}
-	if got, err := OpenCapability(seal(sk, KindCapability, capa)); err != nil || got != capa {
+	if got, err := OpenCapability(seal(t, sk, KindCapability, capa)); err != nil || got != capa {
 		t.Fatalf("OpenCapability = %+v, %v", got, err)
 	}
-	if got, err := OpenResult(seal(sk, KindResult, result)); err != nil || got.Executor != id.String() || got.Score != result.Score {
+	if got, err := OpenResult(seal(t, sk, KindResult, result)); err != nil || got.Executor != id.String() || got.Score != result.Score {
 		t.Fatalf("OpenResult = %+v, %v", got, err)
 	}
 
 	badClaim := claim
 	badClaim.Seq = 0
-	tampered := seal(sk, KindClaim, claim)
+	tampered := seal(t, sk, KindClaim, claim)
 	tampered[len(tampered)-1] ^= 1
 	big := claim
 	big.Task = strings.Repeat("b", MaxSmallEnvelope)
 	otherResult := result
 	otherResult.Executor = otherID.String()
-	tests := []struct {
-		name string
-		open func() error
-		want error
-	}{
-		{"claim wrong signer", func() error { _, err := OpenClaim(seal(other, KindClaim, claim)); return err }, ErrSigner},
-		{"offer wrong signer", func() error { _, err := OpenOffer(seal(other, KindOffer, offer)); return err }, ErrSigner},
-		{"capability wrong signer", func() error { _, err := OpenCapability(seal(other, KindCapability, capa)); return err }, ErrSigner},
-		{"result wrong signer", func() error { _, err := OpenResult(seal(sk, KindResult, otherResult)); return err }, ErrSigner},
-		{"claim as offer", func() error { _, err := OpenOffer(seal(sk, KindClaim, claim)); return err }, ErrKind},
-		{"offer as claim", func() error { _, err := OpenClaim(seal(sk, KindOffer, offer)); return err }, ErrKind},
-		{"invalid claim", func() error { _, err := OpenClaim(seal(sk, KindClaim, badClaim)); return err }, ErrInvalid},
+	runErrors(t, []errCase{
+		{"claim wrong signer", func() error { _, err := OpenClaim(seal(t, other, KindClaim, claim)); return err }, ErrSigner},
+		{"offer wrong signer", func() error { _, err := OpenOffer(seal(t, other, KindOffer, offer)); return err }, ErrSigner},
+		{"capability wrong signer", func() error { _, err := OpenCapability(seal(t, other, KindCapability, capa)); return err }, ErrSigner},
+		{"result wrong signer", func() error { _, err := OpenResult(seal(t, sk, KindResult, otherResult)); return err }, ErrSigner},
+		{"claim as offer", func() error { _, err := OpenOffer(seal(t, sk, KindClaim, claim)); return err }, ErrKind},
+		{"offer as claim", func() error { _, err := OpenClaim(seal(t, sk, KindOffer, offer)); return err }, ErrKind},
+		{"invalid claim", func() error { _, err := OpenClaim(seal(t, sk, KindClaim, badClaim)); return err }, ErrInvalid},
 		{"tampered", func() error { _, err := OpenClaim(tampered); return err }, ErrSignature},
 		{"garbage", func() error { _, err := OpenClaim([]byte("garbage")); return err }, ErrSignature},
 		{"empty", func() error { _, err := OpenClaim(nil); return err }, ErrSignature},
-		{"oversized", func() error { _, err := OpenClaim(seal(sk, KindClaim, big)); return err }, ErrTooLarge},
+		{"oversized", func() error { _, err := OpenClaim(seal(t, sk, KindClaim, big)); return err }, ErrTooLarge},
 		{"oversized payload", func() error {
 			s := Signed{Author: id, Kind: KindClaim, Data: make([]byte, MaxSmallEnvelope+1)}
 			_, err := ClaimOf(s)
 			return err
 		}, ErrTooLarge},
 		{"unknown field", func() error {
-			env := seal(sk, KindClaim, map[string]any{"task": claim.Task, "claimer": claim.Claimer, "evil": 1})
+			env := seal(t, sk, KindClaim, map[string]any{"task": claim.Task, "claimer": claim.Claimer, "evil": 1})
 			_, err := OpenClaim(env)
 			return err
 		}, ErrMalformed},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.open(); !errors.Is(err, tc.want) {
-				t.Fatalf("error %v, want %v", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // FuzzOpenClaim: the claim decoders never panic on arbitrary envelopes or payloads, everything they

@@ -272,41 +272,18 @@ func (p Proposal) Validate() error {
 // decoding, Validate, and the signer must be the launcher. Errors wrap ErrKind, ErrTooLarge, a
 // decoding sentinel, ErrInvalid or ErrSigner.
 func SearchOf(s Signed) (Search, error) {
-	var v Search
-	if len(s.Data) > MaxSearchEnvelope {
-		return Search{}, fmt.Errorf("open %s: %d bytes, cap %d: %w", KindSearch, len(s.Data), MaxSearchEnvelope, ErrTooLarge)
-	}
-	if err := decodeSigned(s, KindSearch, &v, func() string { return v.Launcher }); err != nil {
-		return Search{}, err
-	}
-	return v, nil
+	return signedOf(s, KindSearch, MaxSearchEnvelope, func(v *Search) string { return v.Launcher })
 }
 
 // ProposalOf decodes the proposal inside an opened envelope, as SearchOf does a search; the
 // signer must be the proposer.
 func ProposalOf(s Signed) (Proposal, error) {
-	var v Proposal
-	if len(s.Data) > MaxSearchEnvelope {
-		return Proposal{}, fmt.Errorf("open %s: %d bytes, cap %d: %w", KindProposal, len(s.Data), MaxSearchEnvelope, ErrTooLarge)
-	}
-	if err := decodeSigned(s, KindProposal, &v, func() string { return v.Proposer }); err != nil {
-		return Proposal{}, err
-	}
-	return v, nil
-}
-
-// openSearchKind verifies an envelope of a search kind, refusing oversized bytes before any
-// signature check.
-func openSearchKind(env []byte, kind Kind) (Signed, error) {
-	if len(env) > MaxSearchEnvelope {
-		return Signed{}, fmt.Errorf("open %s: %d bytes, cap %d: %w", kind, len(env), MaxSearchEnvelope, ErrTooLarge)
-	}
-	return OpenAny(env)
+	return signedOf(s, KindProposal, MaxSearchEnvelope, func(v *Proposal) string { return v.Proposer })
 }
 
 // OpenSearch opens a search envelope: size cap, signature, then SearchOf.
 func OpenSearch(env []byte) (Search, error) {
-	s, err := openSearchKind(env, KindSearch)
+	s, err := openCapped(env, KindSearch, MaxSearchEnvelope)
 	if err != nil {
 		return Search{}, err
 	}
@@ -315,7 +292,7 @@ func OpenSearch(env []byte) (Search, error) {
 
 // OpenProposal opens a proposal envelope: size cap, signature, then ProposalOf.
 func OpenProposal(env []byte) (Proposal, error) {
-	s, err := openSearchKind(env, KindProposal)
+	s, err := openCapped(env, KindProposal, MaxSearchEnvelope)
 	if err != nil {
 		return Proposal{}, err
 	}

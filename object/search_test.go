@@ -2,7 +2,6 @@ package object
 
 import (
 	"bytes"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -34,11 +33,7 @@ func proposalFixture(id peer.ID) Proposal {
 
 func TestSearchValidate(t *testing.T) {
 	_, id := newKey(t, crypto.Ed25519)
-	tests := []struct {
-		name   string
-		mutate func(*Search)
-		want   string
-	}{
+	runValidate(t, func() Search { return searchFixture(id) }, []validateCase[Search]{
 		{"ok", func(*Search) {}, ""},
 		{"free width, no budget", func(s *Search) { s.Space.MinWidth, s.Space.MaxWidth, s.Space.MaxParams = 0, 0, 0 }, ""},
 		{"every primitive", func(s *Search) { s.Space.Primitives = nil }, ""},
@@ -83,32 +78,12 @@ func TestSearchValidate(t *testing.T) {
 				s.Agents[0].Params["p"+strings.Repeat("x", i)] = 1
 			}
 		}, "parameters"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := searchFixture(id)
-			tc.mutate(&s)
-			err := s.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestProposalValidate(t *testing.T) {
 	_, id := newKey(t, crypto.Ed25519)
-	tests := []struct {
-		name   string
-		mutate func(*Proposal)
-		want   string
-	}{
+	runValidate(t, func() Proposal { return proposalFixture(id) }, []validateCase[Proposal]{
 		{"ok", func(*Proposal) {}, ""},
 		{"no parents, no rationale", func(p *Proposal) { p.Parents, p.Rationale = nil, "" }, ""},
 		{"bad search", func(p *Proposal) { p.Search = "" }, "search"},
@@ -126,41 +101,17 @@ func TestProposalValidate(t *testing.T) {
 		{"long rationale", func(p *Proposal) { p.Rationale = strings.Repeat("x", MaxRationale+1) }, "rationale"},
 		{"control in rationale", func(p *Proposal) { p.Rationale = "\x1b[31m" }, "rationale"},
 		{"bad proposer", func(p *Proposal) { p.Proposer = "x" }, "proposer"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := proposalFixture(id)
-			tc.mutate(&p)
-			err := p.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestOpenSearchAndProposal(t *testing.T) {
 	sk, id := newKey(t, crypto.Ed25519)
 	other, _ := newKey(t, crypto.Ed25519)
-	seal := func(sk crypto.PrivKey, kind Kind, v any) []byte {
-		t.Helper()
-		env, err := Seal(sk, kind, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
 	s, p := searchFixture(id), proposalFixture(id)
-	if got, err := OpenSearch(seal(sk, KindSearch, s)); err != nil || !reflect.DeepEqual(got, s) {
+	if got, err := OpenSearch(seal(t, sk, KindSearch, s)); err != nil || !reflect.DeepEqual(got, s) {
 		t.Fatalf("OpenSearch = %+v, %v", got, err)
 	}
-	if got, err := OpenProposal(seal(sk, KindProposal, p)); err != nil || !reflect.DeepEqual(got, p) {
+	if got, err := OpenProposal(seal(t, sk, KindProposal, p)); err != nil || !reflect.DeepEqual(got, p) {
 		t.Fatalf("OpenProposal = %+v, %v", got, err)
 	}
 	if a, ok := s.Agent("evolution"); !ok || a.Params["population"] != 16 {
@@ -174,45 +125,34 @@ func TestOpenSearchAndProposal(t *testing.T) {
 	badSearch.Budget = 0
 	big := s
 	big.Description = strings.Repeat("x", MaxSearchEnvelope)
-	tampered := seal(sk, KindProposal, p)
+	tampered := seal(t, sk, KindProposal, p)
 	tampered[len(tampered)-3] ^= 1
-	tests := []struct {
-		name string
-		open func() error
-		want error
-	}{
-		{"search wrong signer", func() error { _, err := OpenSearch(seal(other, KindSearch, s)); return err }, ErrSigner},
-		{"proposal wrong signer", func() error { _, err := OpenProposal(seal(other, KindProposal, p)); return err }, ErrSigner},
-		{"search as proposal", func() error { _, err := OpenProposal(seal(sk, KindSearch, s)); return err }, ErrKind},
-		{"result as search", func() error { _, err := OpenSearch(seal(sk, KindResult, validResult())); return err }, ErrKind},
-		{"invalid search", func() error { _, err := OpenSearch(seal(sk, KindSearch, badSearch)); return err }, ErrInvalid},
+	runErrors(t, []errCase{
+		{"search wrong signer", func() error { _, err := OpenSearch(seal(t, other, KindSearch, s)); return err }, ErrSigner},
+		{"proposal wrong signer", func() error { _, err := OpenProposal(seal(t, other, KindProposal, p)); return err }, ErrSigner},
+		{"search as proposal", func() error { _, err := OpenProposal(seal(t, sk, KindSearch, s)); return err }, ErrKind},
+		{"result as search", func() error { _, err := OpenSearch(seal(t, sk, KindResult, validResult())); return err }, ErrKind},
+		{"invalid search", func() error { _, err := OpenSearch(seal(t, sk, KindSearch, badSearch)); return err }, ErrInvalid},
 		{"tampered", func() error { _, err := OpenProposal(tampered); return err }, ErrSignature},
 		{"garbage", func() error { _, err := OpenSearch([]byte("garbage")); return err }, ErrSignature},
 		{"empty", func() error { _, err := OpenProposal(nil); return err }, ErrSignature},
-		{"oversized", func() error { _, err := OpenSearch(seal(sk, KindSearch, big)); return err }, ErrTooLarge},
+		{"oversized", func() error { _, err := OpenSearch(seal(t, sk, KindSearch, big)); return err }, ErrTooLarge},
 		{"oversized payload", func() error {
 			_, err := ProposalOf(Signed{Author: id, Kind: KindProposal, Data: make([]byte, MaxSearchEnvelope+1)})
 			return err
 		}, ErrTooLarge},
 		{"unknown field", func() error {
-			env := seal(sk, KindProposal, map[string]any{"search": p.Search, "arch": p.Arch, "agent": "x", "proposer": p.Proposer, "evil": 1})
+			env := seal(t, sk, KindProposal, map[string]any{"search": p.Search, "arch": p.Arch, "agent": "x", "proposer": p.Proposer, "evil": 1})
 			_, err := OpenProposal(env)
 			return err
 		}, ErrMalformed},
 		{"explicit zero optional", func() error {
-			env := seal(sk, KindProposal, map[string]any{"search": p.Search, "arch": p.Arch, "agent": "x",
+			env := seal(t, sk, KindProposal, map[string]any{"search": p.Search, "arch": p.Arch, "agent": "x",
 				"proposer": p.Proposer, "rationale": ""})
 			_, err := OpenProposal(env)
 			return err
 		}, ErrNotCanonical},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.open(); !errors.Is(err, tc.want) {
-				t.Fatalf("error %v, want %v", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestSearchCIDStable: the sealed CID of a search depends on its content only (not on map

@@ -2,7 +2,6 @@ package object
 
 import (
 	"errors"
-	"strings"
 	"testing"
 )
 
@@ -18,11 +17,7 @@ func validResult() Result {
 }
 
 func TestResultValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Result)
-		want   string
-	}{
+	runValidate(t, func() Result { return validResult() }, []validateCase[Result]{
 		{"ok", func(*Result) {}, ""},
 		{"bad task", func(r *Result) { r.Task = "Qm" }, "task"},
 		{"no executor", func(r *Result) { r.Executor = "" }, "executor"},
@@ -34,23 +29,7 @@ func TestResultValidate(t *testing.T) {
 		{"bad checkpoint", func(r *Result) { r.Segments[1].Checkpoint = "x" }, "checkpoint"},
 		{"duplicate metric", func(r *Result) { r.Metrics = append(r.Metrics, Metric{Name: "recall"}) }, "twice"},
 		{"empty metric name", func(r *Result) { r.Metrics[0].Name = "" }, "metric name"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := validResult()
-			tc.mutate(&r)
-			err := r.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestResultRoundTrip(t *testing.T) {

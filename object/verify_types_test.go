@@ -21,11 +21,7 @@ func validAttestation() Attestation {
 }
 
 func TestAttestationValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Attestation)
-		want   string
-	}{
+	runValidate(t, func() Attestation { return validAttestation() }, []validateCase[Attestation]{
 		{"ok", func(*Attestation) {}, ""},
 		{"ok disagree with digest", func(a *Attestation) { a.Verdict = Disagree }, ""},
 		{"ok disagree could not run", func(a *Attestation) { a.Verdict, a.Digest = Disagree, nil }, ""},
@@ -42,31 +38,11 @@ func TestAttestationValidate(t *testing.T) {
 		{"agree without digest", func(a *Attestation) { a.Digest = nil }, "agree"},
 		{"agree short digest", func(a *Attestation) { a.Digest = []byte{1} }, "agree"},
 		{"disagree short digest", func(a *Attestation) { a.Verdict, a.Digest = Disagree, []byte{1, 2} }, "disagree"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			a := validAttestation()
-			tc.mutate(&a)
-			err := a.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestPolicyValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Policy)
-		want   string
-	}{
+	runValidate(t, func() Policy { return DefaultPolicy() }, []validateCase[Policy]{
 		{"default", func(*Policy) {}, ""},
 		{"single trusted swarm", func(p *Policy) { *p = Policy{Replicas: 1, Quorum: 1} }, ""},
 		{"max", func(p *Policy) {
@@ -82,23 +58,7 @@ func TestPolicyValidate(t *testing.T) {
 		{"tolerance over 1", func(p *Policy) { p.Tolerance = 2 * Fixed }, "tolerance"},
 		{"negative extra", func(p *Policy) { p.MaxExtra = -1 }, "max extra"},
 		{"too many extra", func(p *Policy) { p.MaxExtra = MaxReplicas + 1 }, "max extra"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := DefaultPolicy()
-			tc.mutate(&p)
-			err := p.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestVerifyTypesRoundTrip(t *testing.T) {

@@ -35,21 +35,20 @@ func PutSearch(st *store.Store, env []byte, sync bool) (cid.Cid, object.Search, 
 	if err != nil {
 		return cid.Undef, object.Search{}, err
 	}
+	return putSearch(st, env, sg, sync)
+}
+
+// putSearch is PutSearch for an envelope already opened (sg) and checked against the size cap.
+func putSearch(st *store.Store, env []byte, sg object.Signed, sync bool) (cid.Cid, object.Search, error) {
 	s, err := object.SearchOf(sg)
 	if err != nil {
 		return cid.Undef, object.Search{}, err
 	}
 	c := object.ObjectCID(sg.Data) // the sealed CID
-	if err := st.PutWith(c, env, store.PutOptions{Sync: sync}); err != nil {
-		return cid.Undef, object.Search{}, fmt.Errorf("store search: %w", err)
-	}
-	for _, ix := range []struct {
-		ix  store.IndexName
-		key string
-	}{{IndexSearches, s.Name}, {store.IndexSearch, c.String()}, {store.IndexAuthor, s.Launcher}} {
-		if err := st.Index(ix.ix, ix.key, c); err != nil {
-			return cid.Undef, object.Search{}, fmt.Errorf("index search: %w", err)
-		}
+	err = putSealed(st, env, c, sync, "search",
+		indexEntry{IndexSearches, s.Name}, indexEntry{store.IndexSearch, c.String()}, indexEntry{store.IndexAuthor, s.Launcher})
+	if err != nil {
+		return cid.Undef, object.Search{}, err
 	}
 	return c, s, nil
 }
@@ -63,50 +62,82 @@ func PutProposal(st *store.Store, env []byte, sync bool) (cid.Cid, object.Propos
 	if err != nil {
 		return cid.Undef, object.Proposal{}, err
 	}
+	return putProposal(st, env, sg, sync)
+}
+
+// putProposal is PutProposal for an envelope already opened (sg) and checked against the size cap.
+func putProposal(st *store.Store, env []byte, sg object.Signed, sync bool) (cid.Cid, object.Proposal, error) {
 	p, err := object.ProposalOf(sg)
 	if err != nil {
 		return cid.Undef, object.Proposal{}, err
 	}
 	c := object.ObjectCID(sg.Data) // the sealed CID
-	if err := st.PutWith(c, env, store.PutOptions{Sync: sync}); err != nil {
-		return cid.Undef, object.Proposal{}, fmt.Errorf("store proposal: %w", err)
-	}
-	for _, ix := range []struct {
-		ix  store.IndexName
-		key string
-	}{{IndexProposals, p.Arch}, {store.IndexSearch, p.Search}, {store.IndexAuthor, p.Proposer}} {
-		if err := st.Index(ix.ix, ix.key, c); err != nil {
-			return cid.Undef, object.Proposal{}, fmt.Errorf("index proposal: %w", err)
-		}
+	err = putSealed(st, env, c, sync, "proposal",
+		indexEntry{IndexProposals, p.Arch}, indexEntry{store.IndexSearch, p.Search}, indexEntry{store.IndexAuthor, p.Proposer})
+	if err != nil {
+		return cid.Undef, object.Proposal{}, err
 	}
 	return c, p, nil
+}
+
+// indexEntry is one index key to file an object under.
+type indexEntry struct {
+	ix  store.IndexName
+	key string
+}
+
+// putSealed stores a checked envelope under its sealed CID c (synced when sync is set) and files c
+// under each entry. what names the object in errors.
+func putSealed(st *store.Store, env []byte, c cid.Cid, sync bool, what string, entries ...indexEntry) error {
+	if err := st.PutWith(c, env, store.PutOptions{Sync: sync}); err != nil {
+		return fmt.Errorf("store %s: %w", what, err)
+	}
+	for _, e := range entries {
+		if err := st.Index(e.ix, e.key, c); err != nil {
+			return fmt.Errorf("index %s: %w", what, err)
+		}
+	}
+	return nil
 }
 
 // openSmall opens a search or proposal envelope, refusing one over object.MaxSearchEnvelope
 // before checking its signature.
 func openSmall(env []byte) (object.Signed, error) {
-	if len(env) > object.MaxSearchEnvelope {
-		return object.Signed{}, fmt.Errorf("open envelope: %d bytes, cap %d: %w", len(env), object.MaxSearchEnvelope, object.ErrTooLarge)
+	if err := checkSmall(env); err != nil {
+		return object.Signed{}, err
 	}
 	return object.OpenAny(env)
 }
 
+// checkSmall refuses a search or proposal envelope over object.MaxSearchEnvelope.
+func checkSmall(env []byte) error {
+	if len(env) > object.MaxSearchEnvelope {
+		return fmt.Errorf("open envelope: %d bytes, cap %d: %w", len(env), object.MaxSearchEnvelope, object.ErrTooLarge)
+	}
+	return nil
+}
+
 // Ingest stores a search or proposal envelope from the network with PutSearch or PutProposal,
-// by its kind. Other kinds give an error wrapping object.ErrKind.
+// by its kind. Other kinds give an error wrapping object.ErrKind. The envelope's signature is
+// checked once.
 func Ingest(st *store.Store, env []byte) (object.Kind, cid.Cid, error) {
 	s, err := object.OpenAny(env)
 	if err != nil {
 		return "", cid.Undef, err
 	}
-	switch s.Kind {
-	case object.KindSearch:
-		c, _, err := PutSearch(st, env, false)
-		return s.Kind, c, err
-	case object.KindProposal:
-		c, _, err := PutProposal(st, env, false)
-		return s.Kind, c, err
+	if s.Kind != object.KindSearch && s.Kind != object.KindProposal {
+		return s.Kind, cid.Undef, fmt.Errorf("ingest: %w: %q is neither a search nor a proposal", object.ErrKind, s.Kind)
 	}
-	return s.Kind, cid.Undef, fmt.Errorf("ingest: %w: %q is neither a search nor a proposal", object.ErrKind, s.Kind)
+	if err := checkSmall(env); err != nil {
+		return s.Kind, cid.Undef, err
+	}
+	var c cid.Cid
+	if s.Kind == object.KindSearch {
+		c, _, err = putSearch(st, env, s, false)
+	} else {
+		c, _, err = putProposal(st, env, s, false)
+	}
+	return s.Kind, c, err
 }
 
 // Searches lists every search the store holds, by name and then CID.
@@ -139,11 +170,11 @@ func Searches(st *store.Store) ([]SearchInfo, error) {
 	return out, nil
 }
 
-// LoadSearch reads and opens the search named c.
+// LoadSearch reads and opens the search named c. One the store does not hold is ErrNotFound.
 func LoadSearch(st *store.Store, c cid.Cid) (object.Search, error) {
-	b, err := st.Get(c)
+	b, err := getBlock(st, c, "search")
 	if err != nil {
-		return object.Search{}, fmt.Errorf("%w: search %s: %w", ErrNotFound, c, err)
+		return object.Search{}, err
 	}
 	s, err := object.OpenSearch(b)
 	if err != nil {

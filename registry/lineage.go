@@ -141,12 +141,8 @@ func (r *Registry) bestVerified(ctx context.Context, a, search cid.Cid) (int64, 
 		if !o.Verified {
 			continue
 		}
-		lower := false
-		if pc, err := object.ParseCID(t.task.Protocol); err == nil {
-			if p, err := r.loadProtocol(pc); err == nil {
-				lower = LowerIsBetter(p)
-			}
-		}
+		p, _ := r.protocolOf(t.task.Protocol)
+		lower := LowerIsBetter(p)
 		if !found || Fitness(o.Score, lower) > Fitness(best, lower) {
 			best, found = o.Score, true
 		}

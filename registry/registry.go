@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 
 	"github.com/ipfs/go-cid"
 
@@ -69,12 +68,12 @@ type Registry struct {
 	st  *store.Store
 	log *slog.Logger
 
-	mu        sync.Mutex
-	kinds     map[string]classified
-	verdicts  map[string]*verdict
-	archs     map[string]arch.Arch
-	protocols map[string]*bench.Protocol
-	searches  map[string]object.Search
+	// Caches by CID key (searches by CID text); each is safe for concurrent use.
+	kinds     cache[classified]
+	verdicts  cache[*verdict]
+	archs     cache[arch.Arch]
+	protocols cache[*bench.Protocol]
+	searches  cache[object.Search]
 }
 
 // New returns a Registry over st. A nil logger discards logs.
@@ -82,11 +81,7 @@ func New(st *store.Store, log *slog.Logger) *Registry {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{
-		st: st, log: log,
-		kinds: map[string]classified{}, verdicts: map[string]*verdict{}, archs: map[string]arch.Arch{},
-		protocols: map[string]*bench.Protocol{}, searches: map[string]object.Search{},
-	}
+	return &Registry{st: st, log: log}
 }
 
 // TaskOutcome is the verification state of one task of a search.
@@ -183,10 +178,7 @@ func (r *Registry) scan(ctx context.Context, ix store.IndexName, key string, lim
 // classify reads what c names (cached).
 func (r *Registry) classify(c cid.Cid) (classified, error) {
 	k := c.KeyString()
-	r.mu.Lock()
-	cl, ok := r.kinds[k]
-	r.mu.Unlock()
-	if ok {
+	if cl, ok := r.kinds.get(k); ok {
 		return cl, nil
 	}
 	if c.Prefix().Codec == cid.Raw {
@@ -198,6 +190,7 @@ func (r *Registry) classify(c cid.Cid) (classified, error) {
 	}
 	// Plain objects hash to their CID; a signed one is an envelope (store.Get has verified it),
 	// whose kind computeVerdict reads when it opens it.
+	var cl classified
 	if object.ObjectCID(b).Equals(c) {
 		var t object.Task
 		if object.Unmarshal(b, &t) == nil && t.Validate() == nil {
@@ -206,12 +199,7 @@ func (r *Registry) classify(c cid.Cid) (classified, error) {
 	} else {
 		cl.kind = kindSealed
 	}
-	r.mu.Lock()
-	if len(r.kinds) >= maxCache {
-		clear(r.kinds)
-	}
-	r.kinds[k] = cl
-	r.mu.Unlock()
+	r.kinds.put(k, cl)
 	return cl, nil
 }
 
@@ -311,26 +299,18 @@ func (r *Registry) policyOf(t object.Task) object.Policy {
 
 // search returns the search named by a CID string, if held (cached).
 func (r *Registry) search(ref string) (object.Search, bool) {
-	r.mu.Lock()
-	s, ok := r.searches[ref]
-	r.mu.Unlock()
-	if ok {
+	if s, ok := r.searches.get(ref); ok {
 		return s, true
 	}
 	c, err := object.ParseCID(ref)
 	if err != nil {
 		return object.Search{}, false
 	}
-	s, err = LoadSearch(r.st, c)
+	s, err := LoadSearch(r.st, c)
 	if err != nil {
 		return object.Search{}, false
 	}
-	r.mu.Lock()
-	if len(r.searches) >= maxCache {
-		clear(r.searches)
-	}
-	r.searches[ref] = s
-	r.mu.Unlock()
+	r.searches.put(ref, s)
 	return s, true
 }
 
@@ -360,21 +340,14 @@ func (r *Registry) taskOutcome(ctx context.Context, tc cid.Cid, t object.Task) (
 	var fp [32]byte
 	h.Sum(fp[:0])
 	key := tc.KeyString()
-	r.mu.Lock()
-	v := r.verdicts[key]
-	r.mu.Unlock()
-	if v == nil || v.fp != fp {
+	v, ok := r.verdicts.get(key)
+	if !ok || v.fp != fp {
 		v, err = r.computeVerdict(tc, policy, objs)
 		if err != nil {
 			return TaskOutcome{}, nil, err
 		}
 		v.fp = fp
-		r.mu.Lock()
-		if len(r.verdicts) >= maxCache {
-			clear(r.verdicts)
-		}
-		r.verdicts[key] = v
-		r.mu.Unlock()
+		r.verdicts.put(key, v)
 	}
 	o := v.outcome
 	out := TaskOutcome{
@@ -440,18 +413,12 @@ func (r *Registry) computeVerdict(tc cid.Cid, policy object.Policy, objs []cid.C
 // loadArch reads the architecture object c (cached).
 func (r *Registry) loadArch(c cid.Cid) (arch.Arch, error) {
 	k := c.KeyString()
-	r.mu.Lock()
-	a, ok := r.archs[k]
-	r.mu.Unlock()
-	if ok {
+	if a, ok := r.archs.get(k); ok {
 		return a, nil
 	}
-	b, err := r.st.Get(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return arch.Arch{}, fmt.Errorf("%w: architecture %s is not held", ErrNotFound, c)
-	}
+	b, err := getBlock(r.st, c, "architecture")
 	if err != nil {
-		return arch.Arch{}, fmt.Errorf("architecture %s: %w", c, err)
+		return arch.Arch{}, err
 	}
 	a, got, err := arch.Decode(b)
 	if err != nil {
@@ -460,42 +427,49 @@ func (r *Registry) loadArch(c cid.Cid) (arch.Arch, error) {
 	if !got.Equals(c) {
 		return arch.Arch{}, fmt.Errorf("%w: architecture %s decodes as %s", object.ErrHashMismatch, c, got)
 	}
-	r.mu.Lock()
-	if len(r.archs) >= maxCache {
-		clear(r.archs)
-	}
-	r.archs[k] = a
-	r.mu.Unlock()
+	r.archs.put(k, a)
 	return a, nil
 }
 
 // loadProtocol reads the protocol object c (cached).
 func (r *Registry) loadProtocol(c cid.Cid) (*bench.Protocol, error) {
 	k := c.KeyString()
-	r.mu.Lock()
-	p, ok := r.protocols[k]
-	r.mu.Unlock()
-	if ok {
+	if p, ok := r.protocols.get(k); ok {
 		return p, nil
 	}
-	b, err := r.st.Get(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: protocol %s is not held", ErrNotFound, c)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("protocol %s: %w", c, err)
-	}
-	p, err = bench.DecodeProtocol(c, b)
+	b, err := getBlock(r.st, c, "protocol")
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	if len(r.protocols) >= maxCache {
-		clear(r.protocols)
+	p, err := bench.DecodeProtocol(c, b)
+	if err != nil {
+		return nil, err
 	}
-	r.protocols[k] = p
-	r.mu.Unlock()
+	r.protocols.put(k, p)
 	return p, nil
+}
+
+// protocolOf returns the protocol a task names by CID text, when it is held and decodes.
+func (r *Registry) protocolOf(ref string) (*bench.Protocol, bool) {
+	c, err := object.ParseCID(ref)
+	if err != nil {
+		return nil, false
+	}
+	p, err := r.loadProtocol(c)
+	return p, err == nil
+}
+
+// getBlock reads the block c, a what (for errors): one the store does not hold is ErrNotFound;
+// other store errors are wrapped as they are.
+func getBlock(st *store.Store, c cid.Cid, what string) ([]byte, error) {
+	b, err := st.Get(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s %s is not held", ErrNotFound, what, c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, c, err)
+	}
+	return b, nil
 }
 
 // LowerIsBetter reports whether lower scores are better under protocol p (bits per byte).

@@ -561,3 +561,24 @@ func FuzzIngest(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadSearchStoreError: a store that fails is not a search that is missing: LoadSearch wraps
+// the store's error, not ErrNotFound (which the API and CLI report as "no such search").
+func TestLoadSearchStoreError(t *testing.T) {
+	st := registrytest.Store(t)
+	p := registrytest.NewPeer(t)
+	c := registrytest.PutSearch(t, st, p, searchObject(object.ObjectCID([]byte("protocol"))))
+	if _, err := registry.LoadSearch(st, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.LoadSearch(st, object.ObjectCID([]byte("none"))); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("missing search: %v, want ErrNotFound", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := registry.LoadSearch(st, c)
+	if !errors.Is(err, store.ErrClosed) || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("closed store: %v, want store.ErrClosed and not ErrNotFound", err)
+	}
+}

@@ -149,10 +149,8 @@ func (r *Registry) taskDetail(ctx context.Context, t taskRef) (TaskDetail, error
 	if s, ok := r.search(t.task.Search); ok {
 		td.SearchName = s.Name
 	}
-	if pc, err := object.ParseCID(t.task.Protocol); err == nil {
-		if p, err := r.loadProtocol(pc); err == nil {
-			td.ProtocolName = p.Name
-		}
+	if p, ok := r.protocolOf(t.task.Protocol); ok {
+		td.ProtocolName = p.Name
 	}
 	for _, rv := range out.Results {
 		td.Results = append(td.Results, ResultInfo{CID: rv.CID.String(), Executor: rv.Executor.String(),

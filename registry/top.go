@@ -115,13 +115,11 @@ func (r *Registry) Top(ctx context.Context, q TopQuery) ([]Board, error) {
 		b := boards[t.task.Protocol]
 		if b == nil {
 			b = &board{Board: Board{Protocol: t.task.Protocol, Metric: bench.MetricAccuracy}, archs: map[string]*best{}}
-			if pc, err := object.ParseCID(t.task.Protocol); err == nil {
-				if p, err := r.loadProtocol(pc); err == nil {
-					b.ProtocolName = p.Name
-					b.lower = LowerIsBetter(p)
-					if b.lower {
-						b.Metric, b.LowerIsBetter = bench.MetricBPB, true
-					}
+			if p, ok := r.protocolOf(t.task.Protocol); ok {
+				b.ProtocolName = p.Name
+				b.lower = LowerIsBetter(p)
+				if b.lower {
+					b.Metric, b.LowerIsBetter = bench.MetricBPB, true
 				}
 			}
 			boards[t.task.Protocol] = b

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -40,15 +41,7 @@ type Peer struct {
 // NewPeer returns a fresh Ed25519 identity.
 func NewPeer(t testing.TB) Peer {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Peer{Key: sk, ID: id}
+	return peerFrom(t, rand.Reader)
 }
 
 // SeededPeer returns the identity derived from seed: the same seed gives the same key, so that
@@ -58,7 +51,13 @@ func SeededPeer(t testing.TB, seed uint64) Peer {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], seed)
 	k := sha256.Sum256(append([]byte("registrytest/peer/"), b[:]...))
-	sk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(k[:]))
+	return peerFrom(t, bytes.NewReader(k[:]))
+}
+
+// peerFrom returns the Ed25519 identity generated from the randomness src.
+func peerFrom(t testing.TB, src io.Reader) Peer {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +138,7 @@ func PutProtocol(t testing.TB, st *store.Store, p *bench.Protocol) cid.Cid {
 func PutSearch(t testing.TB, st *store.Store, p Peer, s object.Search) cid.Cid {
 	t.Helper()
 	s.Launcher = p.ID.String()
-	env, err := object.Seal(p.Key, object.KindSearch, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := p.seal(t, object.KindSearch, s)
 	c, _, err := registry.PutSearch(st, env, false)
 	if err != nil {
 		t.Fatal(err)
@@ -154,10 +150,7 @@ func PutSearch(t testing.TB, st *store.Store, p Peer, s object.Search) cid.Cid {
 func PutProposal(t testing.TB, st *store.Store, p Peer, pr object.Proposal) cid.Cid {
 	t.Helper()
 	pr.Proposer = p.ID.String()
-	env, err := object.Seal(p.Key, object.KindProposal, pr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := p.seal(t, object.KindProposal, pr)
 	c, _, err := registry.PutProposal(st, env, false)
 	if err != nil {
 		t.Fatal(err)
@@ -217,10 +210,7 @@ func Result(tc cid.Cid, executor peer.ID, score int64) object.Result {
 // Manager does (task, author, search). It returns the sealed result's CID.
 func PutResult(t testing.TB, st *store.Store, p Peer, task object.Task, tc cid.Cid, score int64) cid.Cid {
 	t.Helper()
-	env, err := object.Seal(p.Key, object.KindResult, Result(tc, p.ID, score))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := p.seal(t, object.KindResult, Result(tc, p.ID, score))
 	return putSealed(t, st, env, tc, task.Search, p.ID)
 }
 
@@ -233,13 +223,22 @@ func PutAttestation(t testing.TB, st *store.Store, p Peer, task object.Task, tc,
 	if score != resultScore {
 		a.Verdict = object.Disagree
 	}
-	env, err := object.Seal(p.Key, object.KindAttestation, a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := p.seal(t, object.KindAttestation, a)
 	return putSealed(t, st, env, tc, task.Search, p.ID)
 }
 
+// seal signs v as an object of kind with p's key.
+func (p Peer) seal(t testing.TB, kind object.Kind, v any) []byte {
+	t.Helper()
+	env, err := object.Seal(p.Key, kind, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// putSealed stores a sealed envelope under its sealed CID and files it under task tc, its author
+// and its search (when it has one), as the tasks Manager does.
 func putSealed(t testing.TB, st *store.Store, env []byte, tc cid.Cid, search string, author peer.ID) cid.Cid {
 	t.Helper()
 	c, _, err := object.SealedCID(env)
