@@ -131,32 +131,11 @@ func (b *Blocks) Close() error {
 func (b *Blocks) Config() BlocksConfig { return b.cfg }
 
 func (b *Blocks) handle(s network.Stream) {
-	if !b.life.enter() {
-		_ = s.Reset()
-		return
-	}
-	defer b.life.exit()
-	if err := b.serve(s); err != nil {
-		b.log.Debug("serve blocks", "peer", s.Conn().RemotePeer(), "err", err)
-		if !errors.Is(err, errAnswered) {
-			_ = s.Reset()
-			return
-		}
-	}
-	_ = s.Close()
+	serveStream(b.life, b.log, s, ServiceBlocks, b.cfg.RequestTimeout, b.serve)
 }
 
-func (b *Blocks) serve(s network.Stream) error {
-	if err := s.Scope().SetService(ServiceBlocks); err != nil {
-		return fmt.Errorf("attach to service: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(b.life.ctx, b.cfg.RequestTimeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) }) // Close aborts writes too
-	defer stop()
-
+// serve answers one request on s, which serveStream has bound to ctx.
+func (b *Blocks) serve(ctx context.Context, s network.Stream) error {
 	remote := s.Conn().RemotePeer()
 	r := bufio.NewReaderSize(s, 4096)
 	w := bufio.NewWriterSize(s, 64<<10)
@@ -219,21 +198,6 @@ func (b *Blocks) serveOne(ctx context.Context, s network.Stream, w *bufio.Writer
 	return nil
 }
 
-// errAnswered marks a serve error that was reported to the peer in an error frame: the stream is
-// closed gracefully so that the frame arrives.
-var errAnswered = errors.New("answered with an error frame")
-
-// refuse writes an error frame with err's text and returns err marked errAnswered.
-func refuse(w *bufio.Writer, st Status, err error) error {
-	if werr := writeFrame(w, frameError, errorFrame{st, err.Error()}.encode()); werr != nil {
-		return err
-	}
-	if werr := w.Flush(); werr != nil {
-		return err
-	}
-	return fmt.Errorf("%w: %w", errAnswered, err)
-}
-
 // Fetch asks p for cids (split into requests of MaxWant) and returns one Fetched per CID, in
 // order. Blocks already held locally are read from the store without asking. Every block
 // received is verified with object.VerifyBlock and stored before it is returned. The error is nil
@@ -243,12 +207,27 @@ func (b *Blocks) Fetch(ctx context.Context, p peer.ID, cids []cid.Cid) ([]Fetche
 		return nil, ErrClosed
 	}
 	out, want := b.local(cids)
-	for len(want) > 0 {
-		n := min(len(want), b.cfg.MaxWant)
-		b.fetchBatch(ctx, p, out, want[:n])
-		want = want[n:]
-	}
+	b.fetchFrom(ctx, p, out, want)
 	return out, summarise(out)
+}
+
+// fetchFrom asks p for out[want...], in requests of at most MaxWant CIDs, and returns the indexes
+// that still failed. Each out[i] it asks for gets either Data or Err.
+func (b *Blocks) fetchFrom(ctx context.Context, p peer.ID, out []Fetched, want []int) (failed []int) {
+	for _, i := range want {
+		out[i].Err = nil
+	}
+	for rest := want; len(rest) > 0; {
+		n := min(len(rest), b.cfg.MaxWant)
+		b.fetchBatch(ctx, p, out, rest[:n])
+		rest = rest[n:]
+	}
+	for _, i := range want {
+		if out[i].Err != nil {
+			failed = append(failed, i)
+		}
+	}
+	return failed
 }
 
 // local fills out with the blocks held locally and rejects disallowed CIDs; want lists the indexes
@@ -261,11 +240,9 @@ func (b *Blocks) local(cids []cid.Cid) (out []Fetched, want []int) {
 			out[i].Err = err
 			continue
 		}
-		if ok, _ := b.store.Has(c); ok {
-			if data, err := b.store.Get(c); err == nil {
-				out[i].Data = data
-				continue
-			}
+		if data, err := b.store.Get(c); err == nil {
+			out[i].Data = data
+			continue
 		}
 		want = append(want, i)
 	}
@@ -299,42 +276,18 @@ func (b *Blocks) fetchBatch(ctx context.Context, p peer.ID, out []Fetched, idx [
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	defer cancel()
-	s, err := b.h.NewStream(ctx, p, ProtocolBlocks)
-	if err != nil {
-		failRest(0, fmt.Errorf("open stream to %s: %w", p, err))
-		return
-	}
-	ok := false
-	defer func() {
-		if ok {
-			_ = s.Close()
-		} else {
-			_ = s.Reset()
-		}
-	}()
-	if err := s.Scope().SetService(ServiceBlocks); err != nil {
-		failRest(0, fmt.Errorf("attach to service: %w", err))
-		return
-	}
 	deadline, _ := ctx.Deadline()
-	_ = s.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
-	defer stop()
-
 	req := blockRequest{CIDs: make([]cid.Cid, len(idx))}
 	for k, i := range idx {
 		req.CIDs[k] = out[i].CID
 	}
-	w := bufio.NewWriter(s)
-	if err := writeFrame(w, frameBlockRequest, req.encode()); err != nil {
-		failRest(0, fmt.Errorf("send request: %w", err))
+	s, end, err := openRequest(ctx, b.h, p, ProtocolBlocks, ServiceBlocks, frameBlockRequest, req.encode())
+	if err != nil {
+		failRest(0, err)
 		return
 	}
-	if err := w.Flush(); err != nil {
-		failRest(0, fmt.Errorf("send request: %w", err))
-		return
-	}
-	_ = s.CloseWrite()
+	ok := false
+	defer func() { end(ok) }()
 
 	r := bufio.NewReaderSize(s, 64<<10)
 	for k, i := range idx {
@@ -415,19 +368,7 @@ func (b *Blocks) FetchAny(ctx context.Context, cids []cid.Cid, maxPeers int) ([]
 			break
 		}
 		asked++
-		todo := make([]cid.Cid, len(want))
-		for k, i := range want {
-			todo[k] = out[i].CID
-		}
-		got, _ := b.Fetch(ctx, p, todo)
-		var still []int
-		for k, f := range got {
-			out[want[k]] = f
-			if f.Err != nil {
-				still = append(still, want[k])
-			}
-		}
-		want = still
+		want = b.fetchFrom(ctx, p, out, want)
 	}
 	return out, summarise(out)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -389,17 +390,7 @@ func TestServeRejectsBadRequests(t *testing.T) {
 			cfg := testBlocksConfig()
 			cfg.MaxWant = 8
 			newTestBlocks(t, hs[1], NewMemBlockStore(), cfg)
-			s, err := hs[0].NewStream(context.Background(), hs[1].ID(), ProtocolBlocks)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Reset()
-			_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-			w := bufio.NewWriter(s)
-			_ = writeFrame(w, tt.typ, tt.payload)
-			_ = w.Flush()
-			_ = s.CloseWrite()
-			typ, p, err := readFrame(bufio.NewReader(s), 1024)
+			typ, p, err := rawRequest(t, hs[0], hs[1].ID(), ProtocolBlocks, tt.typ, tt.payload, 1024)
 			if err != nil {
 				t.Fatalf("no error frame: %v", err)
 			}
@@ -479,17 +470,10 @@ func TestFetchAny(t *testing.T) {
 // waitProtocols waits until h's peerstore knows that every peer speaks proto.
 func waitProtocols(t *testing.T, h host.Host, proto protocolID, peers ...host.Host) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, p := range peers {
-		for {
+		waitUntil(t, 10*time.Second, fmt.Sprintf("%s never learnt that %s speaks %s", h.ID(), p.ID(), proto), func() bool {
 			ps, _ := h.Peerstore().SupportsProtocols(p.ID(), proto)
-			if len(ps) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never learnt that %s speaks %s", h.ID(), p.ID(), proto)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return len(ps) > 0
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,7 @@ func EnvelopeDecoder(check func(object.Signed) (any, time.Time, error), kinds ..
 		if err != nil {
 			return Decoded{}, err
 		}
-		if len(kinds) > 0 && !containsKind(kinds, s.Kind) {
+		if len(kinds) > 0 && !slices.Contains(kinds, s.Kind) {
 			return Decoded{}, fmt.Errorf("%w: %q", object.ErrKind, s.Kind)
 		}
 		d := Decoded{Value: s, CID: c, Author: s.Author}
@@ -119,15 +120,6 @@ func EnvelopeDecoder(check func(object.Signed) (any, time.Time, error), kinds ..
 		}
 		return d, nil
 	}
-}
-
-func containsKind(kinds []object.Kind, k object.Kind) bool {
-	for _, x := range kinds {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // Message is a validated message delivered to a subscriber.

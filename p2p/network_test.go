@@ -60,6 +60,21 @@ func haveAll(t *testing.T, nodes []*p2ptest.Node, cids []cid.Cid, timeout time.D
 	})
 }
 
+// meshedCluster starts n nodes, waits until they are fully connected, has each follow search and
+// waits until they see each other on its topic. topics[i] is node i's topic.
+func meshedCluster(t *testing.T, n int) (c *p2ptest.Cluster, nodes []*p2ptest.Node, topics []*p2p.Topic) {
+	t.Helper()
+	c = p2ptest.NewCluster(t, n)
+	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
+	nodes = c.Running()
+	topics = make([]*p2p.Topic, len(nodes))
+	for i, node := range nodes {
+		topics[i] = p2ptest.Follow(t, node, search)
+	}
+	meshed(t, nodes)
+	return c, nodes, topics
+}
+
 func publish(t *testing.T, n *p2ptest.Node, topic *p2p.Topic, k int64) cid.Cid {
 	t.Helper()
 	env, c := p2ptest.Seal(t, n.Key, search, k, 64)
@@ -103,19 +118,12 @@ func TestDHTDiscoveryFromOneBootstrapAddress(t *testing.T) {
 }
 
 func TestGossipDeliveredToAll(t *testing.T) {
-	c := p2ptest.NewCluster(t, 4)
-	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
-	nodes := c.Running()
-	topics := make([]*p2p.Topic, len(nodes))
-	for i, n := range nodes {
-		topics[i] = p2ptest.Follow(t, n, search)
-	}
+	_, nodes, topics := meshedCluster(t, 4)
 	sub, err := topics[3].Subscribe(16)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Cancel()
-	meshed(t, nodes)
 	var cids []cid.Cid
 	for k := range 6 {
 		cids = append(cids, publish(t, nodes[k%3], topics[k%3], int64(k)))
@@ -162,11 +170,7 @@ func TestGossipDeliveredToAll(t *testing.T) {
 }
 
 func TestGossipRejectsBadMessagesAndPenalisesSender(t *testing.T) {
-	c := p2ptest.NewCluster(t, 2)
-	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
-	nodes := c.Running()
-	topics := []*p2p.Topic{p2ptest.Follow(t, nodes[0], search), p2ptest.Follow(t, nodes[1], search)}
-	meshed(t, nodes)
+	_, nodes, topics := meshedCluster(t, 2)
 	name := topics[0].Name()
 
 	rogue := p2ptest.NewRogue(t, false)
@@ -232,14 +236,7 @@ func TestGossipRejectsBadMessagesAndPenalisesSender(t *testing.T) {
 }
 
 func TestLateJoinerCatchesUp(t *testing.T) {
-	c := p2ptest.NewCluster(t, 3)
-	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
-	nodes := c.Running()
-	topics := make([]*p2p.Topic, len(nodes))
-	for i, n := range nodes {
-		topics[i] = p2ptest.Follow(t, n, search)
-	}
-	meshed(t, nodes)
+	c, nodes, topics := meshedCluster(t, 3)
 	var cids []cid.Cid
 	for k := range 6 {
 		cids = append(cids, publish(t, nodes[k%3], topics[k%3], int64(k)))
@@ -252,14 +249,7 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 }
 
 func TestRestartedNodeCatchesUp(t *testing.T) {
-	c := p2ptest.NewCluster(t, 3)
-	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
-	nodes := c.Running()
-	topics := make([]*p2p.Topic, len(nodes))
-	for i, n := range nodes {
-		topics[i] = p2ptest.Follow(t, n, search)
-	}
-	meshed(t, nodes)
+	c, nodes, topics := meshedCluster(t, 3)
 	cids := []cid.Cid{publish(t, nodes[0], topics[0], 0), publish(t, nodes[2], topics[2], 1)}
 	haveAll(t, nodes, cids, 20*time.Second)
 
@@ -275,14 +265,7 @@ func TestRestartedNodeCatchesUp(t *testing.T) {
 }
 
 func TestPartitionHeals(t *testing.T) {
-	c := p2ptest.NewCluster(t, 4)
-	p2ptest.WaitFor(t, 30*time.Second, c.FullyConnected)
-	nodes := c.Running()
-	topics := make([]*p2p.Topic, len(nodes))
-	for i, n := range nodes {
-		topics[i] = p2ptest.Follow(t, n, search)
-	}
-	meshed(t, nodes)
+	c, nodes, topics := meshedCluster(t, 4)
 	all := []cid.Cid{publish(t, nodes[0], topics[0], 0)}
 	haveAll(t, nodes, all, 20*time.Second)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -97,18 +98,8 @@ func (s *MemBlockStore) CIDs() []cid.Cid {
 		out = append(out, c)
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b cid.Cid) int { return cmpString(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b cid.Cid) int { return strings.Compare(a.String(), b.String()) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // MemIndex is an in-memory SearchIndex. The cursor is the string form of the last CID of a page.

@@ -278,26 +278,11 @@ func (s *Sync) run(ctx context.Context, j syncJob) {
 }
 
 func (s *Sync) handle(st network.Stream) {
-	if !s.life.enter() {
-		_ = st.Reset()
-		return
-	}
-	defer s.life.exit()
-	if err := s.serve(st); err != nil {
-		s.log.Debug("serve sync", "peer", st.Conn().RemotePeer(), "err", err)
-		if !errors.Is(err, errAnswered) {
-			_ = st.Reset()
-			return
-		}
-	}
-	_ = st.Close()
+	serveStream(s.life, s.log, st, ServiceSync, s.cfg.RequestTimeout, s.serve)
 }
 
-func (s *Sync) serve(st network.Stream) error {
-	if err := st.Scope().SetService(ServiceSync); err != nil {
-		return fmt.Errorf("attach to service: %w", err)
-	}
-	_ = st.SetDeadline(time.Now().Add(s.cfg.RequestTimeout))
+// serve answers one request on st, which serveStream has bound to a context.
+func (s *Sync) serve(_ context.Context, st network.Stream) error {
 	r := bufio.NewReader(st)
 	w := bufio.NewWriter(st)
 	typ, p, err := readFrame(r, syncRequestMax())
@@ -342,33 +327,12 @@ func (s *Sync) List(ctx context.Context, p peer.ID, search, after string, limit 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	st, err := s.h.NewStream(ctx, p, ProtocolSync)
+	st, end, err := openRequest(ctx, s.h, p, ProtocolSync, ServiceSync, frameSyncRequest, req.encode())
 	if err != nil {
-		return nil, "", fmt.Errorf("open stream to %s: %w", p, err)
+		return nil, "", err
 	}
 	ok := false
-	defer func() {
-		if ok {
-			_ = st.Close()
-		} else {
-			_ = st.Reset()
-		}
-	}()
-	if err := st.Scope().SetService(ServiceSync); err != nil {
-		return nil, "", fmt.Errorf("attach to service: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = st.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
-	defer stop()
-	w := bufio.NewWriter(st)
-	if err := writeFrame(w, frameSyncRequest, req.encode()); err != nil {
-		return nil, "", fmt.Errorf("send request: %w", err)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, "", fmt.Errorf("send request: %w", err)
-	}
-	_ = st.CloseWrite()
+	defer func() { end(ok) }()
 	typ, payload, err := readFrame(bufio.NewReader(st), syncPageMax(limit))
 	if err != nil {
 		if errors.Is(err, io.EOF) {

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -242,17 +241,7 @@ func TestSyncServerRejects(t *testing.T) {
 	newSyncNode(t, hs[1], cfg, nil)
 
 	ask := func(typ byte, payload []byte) (byte, []byte) {
-		s, err := hs[0].NewStream(context.Background(), hs[1].ID(), ProtocolSync)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Reset()
-		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-		w := bufio.NewWriter(s)
-		_ = writeFrame(w, typ, payload)
-		_ = w.Flush()
-		_ = s.CloseWrite()
-		rt, p, err := readFrame(bufio.NewReader(s), 1<<16)
+		rt, p, err := rawRequest(t, hs[0], hs[1].ID(), ProtocolSync, typ, payload, 1<<16)
 		if err != nil {
 			t.Fatalf("read answer: %v", err)
 		}
@@ -274,17 +263,7 @@ func TestSyncServerRejects(t *testing.T) {
 func TestSyncWrongFrameType(t *testing.T) {
 	hs := mockHosts(t, 2)
 	newSyncNode(t, hs[1], testSyncConfig(), nil)
-	s, err := hs[0].NewStream(context.Background(), hs[1].ID(), ProtocolSync)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Reset()
-	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-	w := bufio.NewWriter(s)
-	_ = writeFrame(w, frameBlockRequest, blockRequest{CIDs: testCIDs(1)}.encode())
-	_ = w.Flush()
-	_ = s.CloseWrite()
-	typ, p, err := readFrame(bufio.NewReader(s), 1024)
+	typ, p, err := rawRequest(t, hs[0], hs[1].ID(), ProtocolSync, frameBlockRequest, blockRequest{CIDs: testCIDs(1)}.encode(), 1024)
 	if err != nil || typ != frameError || Status(p[0]) != StatusRefused {
 		t.Fatalf("got %x %x %v", typ, p, err)
 	}

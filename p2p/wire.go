@@ -212,12 +212,24 @@ type blockRequest struct {
 	CIDs []cid.Cid
 }
 
-func (m blockRequest) encode() []byte {
-	b := binary.AppendUvarint(nil, uint64(len(m.CIDs)))
-	for _, c := range m.CIDs {
-		b = appendBytes(b, c.Bytes())
+func (m blockRequest) encode() []byte { return appendCIDs(nil, m.CIDs) }
+
+// appendCIDs appends a CID list: a uvarint count, then each CID.
+func appendCIDs(dst []byte, cids []cid.Cid) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(cids)))
+	for _, c := range cids {
+		dst = appendBytes(dst, c.Bytes())
 	}
-	return b
+	return dst
+}
+
+// cids reads n CIDs (a count already read and bounded by the caller).
+func (r *payloadReader) cids(n uint64) []cid.Cid {
+	out := make([]cid.Cid, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		out = append(out, r.cid("cid"))
+	}
+	return out
 }
 
 // decodeBlockRequest decodes a block request of 1 to maxWant allowed CIDs.
@@ -230,10 +242,7 @@ func decodeBlockRequest(p []byte, maxWant int) (blockRequest, error) {
 	if r.err != nil {
 		return blockRequest{}, r.err
 	}
-	m := blockRequest{CIDs: make([]cid.Cid, 0, n)}
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		m.CIDs = append(m.CIDs, r.cid("cid"))
-	}
+	m := blockRequest{CIDs: r.cids(n)}
 	if err := r.end(); err != nil {
 		return blockRequest{}, err
 	}
@@ -352,11 +361,7 @@ type syncPage struct {
 }
 
 func (m syncPage) encode() []byte {
-	b := binary.AppendUvarint(nil, uint64(len(m.CIDs)))
-	for _, c := range m.CIDs {
-		b = appendBytes(b, c.Bytes())
-	}
-	return appendBytes(b, []byte(m.Next))
+	return appendBytes(appendCIDs(nil, m.CIDs), []byte(m.Next))
 }
 
 // decodeSyncPage decodes a page of at most limit CIDs.
@@ -369,16 +374,12 @@ func decodeSyncPage(p []byte, limit int) (syncPage, error) {
 	if r.err != nil {
 		return syncPage{}, r.err
 	}
-	m := syncPage{CIDs: make([]cid.Cid, 0, n)}
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		m.CIDs = append(m.CIDs, r.cid("cid"))
-	}
+	cids := r.cids(n)
 	next := r.bytes("cursor", MaxCursorBytes)
 	if err := r.end(); err != nil {
 		return syncPage{}, err
 	}
-	m.Next = string(next)
-	return m, nil
+	return syncPage{CIDs: cids, Next: string(next)}, nil
 }
 
 // syncPageMax is the largest frameSyncPage payload for a page of n CIDs.
