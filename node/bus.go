@@ -34,17 +34,11 @@ var messageKinds = append(slices.Clone(tasks.Kinds), object.KindSearch, object.K
 // checkMessage is the gossip validator's check: tasks.Check for the task protocol, strict
 // decoding with bounds and signer = author for searches and proposals.
 func checkMessage(s object.Signed) (any, time.Time, error) {
-	switch s.Kind {
+	switch s.Kind { // SearchOf and ProposalOf cap the size first
 	case object.KindSearch:
-		if len(s.Data) > object.MaxSearchEnvelope {
-			return nil, time.Time{}, fmt.Errorf("search of %d bytes: %w", len(s.Data), object.ErrTooLarge)
-		}
 		v, err := object.SearchOf(s)
 		return v, time.Time{}, err
 	case object.KindProposal:
-		if len(s.Data) > object.MaxSearchEnvelope {
-			return nil, time.Time{}, fmt.Errorf("proposal of %d bytes: %w", len(s.Data), object.ErrTooLarge)
-		}
 		v, err := object.ProposalOf(s)
 		return v, time.Time{}, err
 	}
