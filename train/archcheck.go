@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/airanode/airanode/arch"
 )
@@ -28,7 +29,7 @@ func sameLayout(a arch.Arch, ts []Tensor) error {
 		return fmt.Errorf("%w: engine has %d tensors, arch.Layout %d", ErrArch, len(ts), len(want))
 	}
 	for i, w := range want {
-		if w.Name != ts[i].Name || !equalShape(w.Shape, ts[i].Shape) {
+		if w.Name != ts[i].Name || !slices.Equal(w.Shape, ts[i].Shape) {
 			return fmt.Errorf("%w: tensor %d is %s%v in the engine, %s%v in arch.Layout",
 				ErrArch, i, ts[i].Name, ts[i].Shape, w.Name, w.Shape)
 		}

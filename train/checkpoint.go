@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/airanode/airanode/arch"
@@ -125,24 +126,12 @@ func (m *Model) checkFile(st *Safetensors, format string, prefixes ...string) er
 			if !ok {
 				return fmt.Errorf("%w: missing tensor %q", ErrMismatch, p+t.Name)
 			}
-			if !equalShape(got.Shape, t.Shape) {
+			if !slices.Equal(got.Shape, t.Shape) {
 				return fmt.Errorf("%w: tensor %q has shape %v, want %v", ErrMismatch, got.Name, got.Shape, t.Shape)
 			}
 		}
 	}
 	return nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // gather copies the tensors under prefix into a canonical-order host buffer.

@@ -230,35 +230,37 @@ func (m *Model) Grads() gpu.Buffer { return m.grads }
 
 // ReadParams copies every parameter to dst (len NumParams), in canonical order.
 func (m *Model) ReadParams(dst []float32) error {
-	if m.closed {
-		return ErrClosed
-	}
-	if len(dst) != m.nparams {
-		return fmt.Errorf("%w: %d floats for %d parameters", ErrBatch, len(dst), m.nparams)
+	if err := m.checkHost(len(dst)); err != nil {
+		return err
 	}
 	return m.dev.Download(dst, m.params)
 }
 
 // WriteParams sets every parameter from src (len NumParams), in canonical order.
 func (m *Model) WriteParams(src []float32) error {
-	if m.closed {
-		return ErrClosed
-	}
-	if len(src) != m.nparams {
-		return fmt.Errorf("%w: %d floats for %d parameters", ErrBatch, len(src), m.nparams)
+	if err := m.checkHost(len(src)); err != nil {
+		return err
 	}
 	return m.dev.Upload(m.params, src)
 }
 
 // ReadGrads copies the gradient buffer to dst (len NumParams).
 func (m *Model) ReadGrads(dst []float32) error {
+	if err := m.checkHost(len(dst)); err != nil {
+		return err
+	}
+	return m.dev.Download(dst, m.grads)
+}
+
+// checkHost reports ErrClosed, or ErrBatch unless a host slice of length n holds every parameter.
+func (m *Model) checkHost(n int) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if len(dst) != m.nparams {
-		return fmt.Errorf("%w: %d floats for %d parameters", ErrBatch, len(dst), m.nparams)
+	if n != m.nparams {
+		return fmt.Errorf("%w: %d floats for %d parameters", ErrBatch, n, m.nparams)
 	}
-	return m.dev.Download(dst, m.grads)
+	return nil
 }
 
 // Init sets every parameter deterministically from seed (docs/engine.md lists the rules).

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	for i, n := range names {
 		gt := got.Tensors[i]
 		want, _ := src.Tensor(n)
-		if gt.Name != n || !equalShape(gt.Shape, want.Shape) || len(gt.Data) != len(want.Data) {
+		if gt.Name != n || !slices.Equal(gt.Shape, want.Shape) || len(gt.Data) != len(want.Data) {
 			t.Fatalf("tensor %d: %+v, want %+v", i, gt, want)
 		}
 		for j := range gt.Data {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/airanode/airanode/gpu"
@@ -50,18 +51,6 @@ func (r run) chain(t testing.TB, dev gpu.Device) []SegmentDigest {
 	return tr.Chain()
 }
 
-func equalChains(a, b []SegmentDigest) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 var runArchs = []string{
 	"width=16 vocab=11: A(heads=2) M A(heads=2) M",
 	"width=16 vocab=11 norm=layer pos=learned context=8: A(heads=4,kv=1,win=4) G",
@@ -87,14 +76,14 @@ func TestDigestsDeterministic(t *testing.T) {
 						want = got
 						continue
 					}
-					if !equalChains(got, want) {
+					if !slices.Equal(got, want) {
 						t.Fatalf("GOMAXPROCS=%d threads=%d: chain %v, want %v", procs, threads, got, want)
 					}
 				}
 			}
 			// A different seed gives a different chain.
 			r.hyper.Seed++
-			if got := r.chain(t, cpuDev.new(t, 1)); equalChains(got, want) {
+			if got := r.chain(t, cpuDev.new(t, 1)); slices.Equal(got, want) {
 				t.Fatal("seed does not change the digests")
 			}
 		})
@@ -129,7 +118,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 						t.Fatal(err)
 					}
 					got := append(first.Chain(), second.Chain()...)
-					if !equalChains(got, want) {
+					if !slices.Equal(got, want) {
 						t.Fatalf("cut at %d: chain %v, want %v", cut, got, want)
 					}
 				}

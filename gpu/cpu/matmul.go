@@ -16,16 +16,17 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}
-	lda, ldb := k, n
+	// Row strides of the stored (dense) matrices; at least 1, as gemm wants, when a size is 0.
+	lda, ldb, ldc := max(k, 1), max(n, 1), max(n, 1)
 	if ta {
-		lda = m
+		lda = max(m, 1)
 	}
 	if tb {
-		ldb = k
+		ldb = max(k, 1)
 	}
-	if err := gemm.CheckArgs(ta, tb, m, n, k, len(as), max(lda, 1), len(bs), max(ldb, 1), len(cs), max(n, 1)); err != nil {
+	if err := gemm.CheckArgs(ta, tb, m, n, k, len(as), lda, len(bs), ldb, len(cs), ldc); err != nil {
 		d.fail(fmt.Errorf("%w: MatMul: %w", ErrShape, err))
 		return
 	}
-	d.eng.Sgemm(ta, tb, m, n, k, as, max(lda, 1), bs, max(ldb, 1), cs, max(n, 1), acc)
+	d.eng.Sgemm(ta, tb, m, n, k, as, lda, bs, ldb, cs, ldc, acc)
 }
