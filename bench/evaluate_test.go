@@ -576,19 +576,30 @@ func FuzzEvalState(f *testing.F) {
 		}
 		o := o
 		o.Resume, o.OnState = &s, nil
-		pl, err := planEval(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pl.resumeState()
-		if err != nil {
-			if !errors.Is(err, ErrResume) {
-				t.Fatalf("error %v does not wrap ErrResume", err)
-			}
+		got := resumeOrReject(t, o)
+		if got == nil {
 			return
 		}
 		if len(got.Segments) != len(got.Runs)*p.Segments+len(got.Partials) || len(got.Runs) > len(p.Runs()) {
 			t.Fatalf("accepted a state of %d runs, %d segments, %d partials", len(got.Runs), len(got.Segments), len(got.Partials))
 		}
 	})
+}
+
+// resumeOrReject plans o (which must plan) and returns the state it would resume from, or nil when
+// the resume state is rejected, as it must be, with an error wrapping ErrResume.
+func resumeOrReject(t *testing.T, o EvalOptions) *EvalState {
+	t.Helper()
+	pl, err := planEval(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pl.resumeState()
+	if err != nil {
+		if !errors.Is(err, ErrResume) {
+			t.Fatalf("error %v does not wrap ErrResume", err)
+		}
+		return nil
+	}
+	return got
 }

@@ -391,15 +391,8 @@ func FuzzEvalCut(f *testing.F) {
 		s.Cut = &EvalCut{Step: step, Checkpoint: checkpoint, LossSum: loss}
 		o := base
 		o.Resume = s
-		pl, err := planEval(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pl.resumeState()
-		if err != nil {
-			if !errors.Is(err, ErrResume) {
-				t.Fatalf("error %v does not wrap ErrResume", err)
-			}
+		got := resumeOrReject(t, o)
+		if got == nil {
 			return
 		}
 		ri, done := len(got.Runs), len(got.Partials)
