@@ -128,10 +128,7 @@ func (m *Manager) applyOffer(tc cid.Cid, o object.Offer, need object.Need, now t
 	k := tc.KeyString()
 	t := m.tasks[k]
 	if t == nil {
-		t = &taskEntry{
-			cid: tc, key: k, firstSeen: now,
-			leases: map[peer.ID]*lease{}, done: map[peer.ID]cid.Cid{}, scores: map[peer.ID]uint64{},
-		}
+		t = newTaskEntry(tc, k, now)
 		m.tasks[k] = t
 	} else if !t.offered {
 		m.stubs--

@@ -133,6 +133,16 @@ func (n *node) status(task cid.Cid) tasks.Status {
 	return s
 }
 
+// submit offers task with replicas from n, failing the test on an error.
+func submit(t *testing.T, n *node, task object.Task, replicas int) cid.Cid {
+	t.Helper()
+	c, err := n.m.Submit(t.Context(), task, replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

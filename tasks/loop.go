@@ -42,8 +42,11 @@ func (m *Manager) step(now time.Time) {
 	m.republish(now)
 	m.advertise(now)
 	starts, evs := m.claimNew(now, evs)
+	queued := len(m.outbox) > 0
 	m.mu.Unlock()
-	m.kickPublisher()
+	if queued { // an idle tick must not wake the publisher (nor, through it, Drain)
+		m.kickPublisher()
+	}
 	for _, r := range starts {
 		go m.execute(r)
 	}
@@ -268,9 +271,15 @@ func (m *Manager) sendClaim(t *taskEntry, state object.ClaimState, step, of int6
 		m.log.Error("persist claim", "task", t.cid, "err", err)
 		return false
 	}
-	seq := c.Seq
 	t.republish = now.Add(m.retryAfter())
-	m.enqueue(t.task.Search, object.KindClaim, env, func(err error) {
+	m.enqueue(t.task.Search, object.KindClaim, env, m.claimSent(t, c.Seq))
+	return true
+}
+
+// claimSent returns the publication callback of t's claim number seq: once published, and if no
+// later claim was signed meanwhile, the own record notes it as sent.
+func (m *Manager) claimSent(t *taskEntry, seq int64) func(error) {
+	return func(err error) {
 		if err != nil {
 			return
 		}
@@ -282,8 +291,7 @@ func (m *Manager) sendClaim(t *taskEntry, state object.ClaimState, step, of int6
 				m.log.Warn("persist claim sent", "task", t.cid, "err", err)
 			}
 		}
-	})
-	return true
+	}
 }
 
 // advertise publishes this node's capability when due; m.mu must be held.
@@ -327,20 +335,7 @@ func (m *Manager) republish(now time.Time) {
 			m.queueResult(t)
 		}
 		if unsentClaim {
-			seq, env := o.Seq, o.Last
-			m.enqueue(t.task.Search, object.KindClaim, env, func(err error) {
-				if err != nil {
-					return
-				}
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				if t.own != nil && t.own.Seq == seq {
-					t.own.LastSent = true
-					if err := m.persistOwn(t, false); err != nil {
-						m.log.Warn("persist claim sent", "task", t.cid, "err", err)
-					}
-				}
-			})
+			m.enqueue(t.task.Search, object.KindClaim, o.Last, m.claimSent(t, o.Seq))
 		}
 	}
 }

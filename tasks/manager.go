@@ -385,10 +385,7 @@ func (m *Manager) entry(c cid.Cid, now time.Time) *taskEntry {
 	if m.stubs >= maxStubs {
 		return nil
 	}
-	t := &taskEntry{
-		cid: c, key: k, firstSeen: now,
-		leases: map[peer.ID]*lease{}, done: map[peer.ID]cid.Cid{}, scores: map[peer.ID]uint64{},
-	}
+	t := newTaskEntry(c, k, now)
 	m.tasks[k] = t
 	m.stubs++
 	return t

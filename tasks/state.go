@@ -212,6 +212,14 @@ type taskEntry struct {
 	republish time.Time // unsent own messages: next retry
 }
 
+// newTaskEntry returns an empty entry for task c (k is c.KeyString()), first seen at now.
+func newTaskEntry(c cid.Cid, k string, now time.Time) *taskEntry {
+	return &taskEntry{
+		cid: c, key: k, firstSeen: now,
+		leases: map[peer.ID]*lease{}, done: map[peer.ID]cid.Cid{}, scores: map[peer.ID]uint64{},
+	}
+}
+
 func (t *taskEntry) score(p peer.ID) uint64 {
 	s, ok := t.scores[p]
 	if !ok {
