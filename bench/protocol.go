@@ -91,6 +91,18 @@ type Run struct {
 	LR, WD  int64 // micro-units
 }
 
+// RunOffsets returns the step, counted over the whole evaluation, at which each of Runs() starts,
+// and the total steps: the step numbers of a Result's segments and of a task's progress.
+func (p *Protocol) RunOffsets() (offsets []int64, total int64) {
+	runs := p.Runs()
+	offsets = make([]int64, len(runs))
+	for i, r := range runs {
+		offsets[i] = total
+		total += int64(p.Settings[r.Setting].Steps)
+	}
+	return offsets, total
+}
+
 // Runs lists the protocol's runs, setting-major.
 func (p *Protocol) Runs() []Run {
 	sw := p.Sweep

@@ -290,3 +290,23 @@ func TestNewBatcherErrors(t *testing.T) {
 		t.Errorf("text setting in a task batcher: %v", err)
 	}
 }
+
+func TestRunOffsets(t *testing.T) {
+	p := MADLite()
+	p.Sweep = []Hyper{{LR: 1000}, {LR: 3000}}
+	offsets, total := p.RunOffsets()
+	runs := p.Runs()
+	if len(offsets) != len(runs) {
+		t.Fatalf("%d offsets for %d runs", len(offsets), len(runs))
+	}
+	var want int64
+	for i, r := range runs {
+		if offsets[i] != want {
+			t.Fatalf("run %d starts at %d, want %d", i, offsets[i], want)
+		}
+		want += int64(p.Settings[r.Setting].Steps)
+	}
+	if total != want || total == 0 {
+		t.Fatalf("total %d, want %d", total, want)
+	}
+}

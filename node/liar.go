@@ -46,7 +46,7 @@ func (l *demoLiar) Execute(ctx context.Context, task object.Task, _ *tasks.Check
 	if err != nil {
 		return object.Result{}, err
 	}
-	offsets, total := runOffsets(p)
+	offsets, total := p.RunOffsets()
 	select {
 	case <-ctx.Done():
 		return object.Result{}, ctx.Err()

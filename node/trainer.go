@@ -110,7 +110,7 @@ func (x *Trainer) Execute(ctx context.Context, task object.Task, resume *tasks.C
 // at the step where it stopped, to progress; the Manager stores it when the stop is a shutdown.
 func (x *Trainer) evaluate(ctx context.Context, tc cid.Cid, a arch.Arch, p *bench.Protocol, task object.Task,
 	state *bench.EvalState, progress func(tasks.Progress) error) (*bench.EvalReport, error) {
-	offsets, total := runOffsets(p)
+	offsets, total := p.RunOffsets()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stopErr error // set and read on Evaluate's goroutine only
@@ -149,18 +149,6 @@ func (x *Trainer) evaluate(ctx context.Context, tc cid.Cid, a arch.Arch, p *benc
 		return nil, stopErr
 	}
 	return rep, err
-}
-
-// runOffsets returns the global step at which each of p's runs starts, and the total steps.
-func runOffsets(p *bench.Protocol) ([]int64, int64) {
-	runs := p.Runs()
-	offsets := make([]int64, len(runs))
-	var total int64
-	for i, r := range runs {
-		offsets[i] = total
-		total += int64(p.Settings[r.Setting].Steps)
-	}
-	return offsets, total
 }
 
 // load returns the task's architecture and protocol, fetching their objects when missing.

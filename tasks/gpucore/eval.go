@@ -95,7 +95,7 @@ func resumeState(job *Job, class string) *bench.EvalState {
 
 // evaluate runs bench.Evaluate with the job as progress sink, checkpoint store and dataset.
 func evaluate(ctx context.Context, dev gpu.Device, job *Job, a arch.Arch, p *bench.Protocol, state *bench.EvalState) (*bench.EvalReport, error) {
-	offsets, total := runOffsets(p)
+	offsets, total := p.RunOffsets()
 	blocks := jobBlocks{job}
 	o := bench.EvalOptions{
 		Arch: a, Protocol: p, Seed: job.Task.Seed, Search: job.Task.Search,
@@ -119,18 +119,6 @@ func evaluate(ctx context.Context, dev gpu.Device, job *Job, a arch.Arch, p *ben
 		},
 	}
 	return bench.Evaluate(ctx, o)
-}
-
-// runOffsets returns the global step at which each of p's runs starts, and the total steps.
-func runOffsets(p *bench.Protocol) ([]int64, int64) {
-	runs := p.Runs()
-	offsets := make([]int64, len(runs))
-	var total int64
-	for i, r := range runs {
-		offsets[i] = total
-		total += int64(p.Settings[r.Setting].Steps)
-	}
-	return offsets, total
 }
 
 // jobBlocks is the job as bench's BlockStore and CheckpointStore: blocks go to and come from the
