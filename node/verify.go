@@ -57,7 +57,7 @@ type verifier struct {
 	dirty map[string]cid.Cid         // tasks to look at
 	open  map[string]cid.Cid         // tasks with results and no final verdict yet
 	first map[string]time.Time       // when this node first held a result of an open task
-	final map[string]consensus.State // tasks with a final verdict
+	final map[string]consensus.State // tasks that settled once, by their latest state
 	lat   []float64                  // seconds from first result to final verdict
 	extra int                        // extra executions asked for
 	own   map[string]*announcement   // tasks this node offered, unsettled
@@ -243,9 +243,9 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 					v.lat = append(v.lat, sec)
 				}
 			}
-			delete(v.open, k)
 			delete(v.first, k)
 		}
+		delete(v.open, k)
 		v.mu.Unlock()
 		if !seen {
 			var rejected []string
@@ -260,7 +260,9 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 	default: // pending or needs more votes; a settled task a late result reopened is open again
 		v.mu.Lock()
 		v.open[k] = tc
-		delete(v.final, k)
+		if _, settled := v.final[k]; settled {
+			v.final[k] = out.State // counted again only when it settles again; timed once
+		}
 		v.mu.Unlock()
 		if out.State == consensus.NeedsMore {
 			v.askMore(ctx, tc, out)
