@@ -33,9 +33,18 @@ demo-tasks: build ## a local 3-node network that claims, trains and replicates 2
 	$(BIN)/airanode devnet --nodes 3 --submit 20 --replicas 2 --steps 300 --arch 'width=32: A M A M' --exit-when-done
 
 .PHONY: test
-test: ## run every test (race detector on when cgo is), then check the CGO_ENABLED=0 build
+test: ## run every test (race detector on when cgo is), check the CGO_ENABLED=0 build, run the CUDA kernels on the CPU
 	$(GO) test $(RACE) -count=1 -timeout 25m $(PKGS)
 	CGO_ENABLED=0 $(GO) build ./...
+	$(MAKE) --no-print-directory cuda-emu
+
+# The CUDA kernels compiled for the host (gpu/cuda/emu: fibers for threads), checked bit for bit.
+CXX ?= g++
+.PHONY: cuda-emu
+cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them bit for bit (needs g++)
+	@mkdir -p $(BIN)
+	$(CXX) -std=c++20 -O1 -ffp-contract=off -Wall -Wno-sign-compare -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
+	$(BIN)/cuda-emu
 
 .PHONY: test-short
 test-short: ## run the tests without the race detector
@@ -83,8 +92,13 @@ cuda-sdk: ## fetch the pinned CUDA 11.8 headers, libcuda stub and nvcc into .cud
 ptx: cuda-sdk ## regenerate the committed PTX from the .cu sources
 	$(NVCC) $(NVCC_FLAGS) gpu/cuda/kernels.cu -o gpu/cuda/kernels.ptx
 
+.PHONY: ptx-check
+ptx-check: cuda-sdk ## fail when the committed PTX is not what `make ptx` makes from kernels.cu
+	$(NVCC) $(NVCC_FLAGS) gpu/cuda/kernels.cu -o $(BIN)/kernels.ptx
+	@cmp -s $(BIN)/kernels.ptx gpu/cuda/kernels.ptx || { echo "gpu/cuda/kernels.ptx is stale: run make ptx"; exit 1; }
+
 .PHONY: cuda
-cuda: cuda-sdk ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
+cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
 	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/...
 	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
 
@@ -93,7 +107,7 @@ cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machin
 	$(CUDA_ENV) $(GO) test -tags cuda -c -o $(BIN)/cuda.test ./gpu/cuda
 
 .PHONY: gpu-bundle
-gpu-bundle: cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/
+gpu-bundle: build cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/
 	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
 
 .PHONY: clean

@@ -1,35 +1,47 @@
 #!/usr/bin/env bash
 # GPU verification, run on a machine with an NVIDIA GPU (no Go needed there). Build everything first on
 # any machine with `make gpu-bundle`, carry bin/ to the GPU machine, then run: scripts/gpu-check.sh
-# It prints the card and driver, runs every kernel against the float64 references and against the CPU
-# device, checks run-to-run bitwise determinism, and benchmarks training against PyTorch on the same
-# card. Output goes to stdout and, when OUT is set, to $OUT/gpu-check.log.
+# Steps, most important first, each under its own time limit (about 8 minutes in all):
+#   1. the card and driver;
+#   2. kernels: every kernel against the float64 references and the CPU device, and the tuned
+#      kernels against the reference kernels bit for bit;
+#   3. training throughput of configs A and B: ours (tuned, then reference kernels: same digests),
+#      PyTorch eager on the same card, and a per-kernel profile of ours;
+#   4. determinism: the same MAD-lite evaluation twice on fresh devices, and once with the reference
+#      kernels, all three Results identical;
+#   5. the node: `airanode run` starts a core and runs a submitted task on it (class cuda-v1).
+# Output goes to stdout and, when OUT is set, to $OUT/gpu-check.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=${OUT:-/tmp}/gpu-check.log
 exec > >(tee "$LOG") 2>&1
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 rc=0
+fail() { echo "FAILED: $*"; rc=1; }
 
 step "card and driver"
-nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || rc=1
-bin/airanode-cuda info || rc=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || fail nvidia-smi
+bin/airanode-cuda info || fail info
 
-step "kernels: conformance (float64 references, determinism) and CUDA vs CPU"
-timeout 240 bin/cuda.test -test.v -test.timeout 230s -test.run 'TestConformance|TestAgainstCPU' 2>&1 | tail -120
-[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
+timeout 200 bin/cuda.test -test.v -test.timeout 190s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical' 2>&1 |
+  grep -E '^(=== RUN|--- FAIL|FAIL|PASS|ok)|_test.go' | grep -v '=== RUN' | tail -80
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 
-if [ -x bin/airanode-cuda ] && bin/airanode-cuda help 2>&1 | grep -q bench; then
-  step "training throughput: ours (CUDA) — configs A and B"
-  timeout 150 bin/airanode-cuda bench --configs A,B || rc=1
-fi
+step "training throughput: ours (CUDA), tuned kernels, with a per-kernel profile — configs A and B"
+timeout 120 bin/airanode-cuda bench --configs A,B --profile 5 || fail "bench (tuned)"
+step "training throughput: ours (CUDA), reference kernels (the digests must equal the tuned run's)"
+timeout 120 bin/airanode-cuda bench --configs A,B --reference-kernels || fail "bench (reference)"
 if [ -f bin/torch_lm_bench.py ]; then
   step "training throughput: PyTorch eager on the same card — configs A and B"
-  timeout 150 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || rc=1
+  timeout 120 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench"
 fi
-if [ -x bin/airanode-cuda ] && bin/airanode-cuda help 2>&1 | grep -q eval; then
-  step "determinism: the same MAD-lite evaluation twice"
-  timeout 240 bin/airanode-cuda eval --twice || rc=1
-fi
+
+step "determinism: one MAD-lite evaluation, twice and with the reference kernels"
+timeout 240 bin/airanode-cuda eval --arch 'A M A M' --twice --reference || fail "eval"
+
+step "the node: a task through airanode run on the GPU core"
+LIMIT=150 timeout 200 scripts/gpu-node-smoke.sh || fail "node smoke"
+
 step "done rc=$rc"
 exit $rc

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/airanode/airanode/arch"
@@ -66,14 +67,20 @@ func runBench(args []string) error {
 	configs := fs.String("configs", "A,B", "configs of shared/perf (A, B, C), comma-separated")
 	steps := fs.Int("steps", 30, "timed steps")
 	warmup := fs.Int("warmup", 10, "untimed warm-up steps")
+	reference := fs.Bool("reference-kernels", false, "run the first, untiled kernels (same bits; to measure the tuned ones' gain)")
+	profile := fs.Int("profile", 0, "after the timed steps, train this many more with per-kernel timing and print where the time goes")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *steps < 1 || *warmup < 0 || *profile < 0 {
+		return fmt.Errorf("bench: want --steps >= 1, --warmup >= 0, --profile >= 0")
 	}
 	dev, err := cuda.New(0)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
+	dev.SetReferenceKernels(*reference)
 	for _, name := range strings.Split(*configs, ",") {
 		c, ok := perfConfigs[name]
 		if !ok {
@@ -91,7 +98,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		h := train.DefaultHyper(*warmup + *steps)
+		h := train.DefaultHyper(*warmup + *steps + *profile)
 		h.Segments = 1
 		tr, err := train.NewTrainer(m, h)
 		if err != nil {
@@ -121,8 +128,12 @@ func runBench(args []string) error {
 		fpt := 6*flopParams + int64(12*c.layers*c.seq*c.d)
 		tok := float64(*steps * c.batch * c.seq)
 		chain := tr.Chain()
+		impl := "airanode-cuda"
+		if *reference {
+			impl += " (reference kernels)"
+		}
 		line := benchLine{
-			Impl: "airanode-cuda", Device: dev.Name(), Config: name, Params: params,
+			Impl: impl, Device: dev.Name(), Config: name, Params: params,
 			MsStep:     float64(el.Microseconds()) / 1e3 / float64(*steps),
 			TokensPerS: tok / el.Seconds(), GFLOPs: float64(fpt) * tok / el.Seconds() / 1e9,
 		}
@@ -132,7 +143,40 @@ func runBench(args []string) error {
 		if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
 			return err
 		}
+		if *profile > 0 {
+			if err := profileSteps(ctx, dev, tr, data, name, *warmup+*steps, *profile); err != nil {
+				return err
+			}
+		}
 		m.Close()
 	}
 	return nil
+}
+
+// profileSteps trains n more steps after step `from` with per-kernel timing on and prints the
+// kernels by total time.
+func profileSteps(ctx context.Context, dev *cuda.Device, tr *train.Trainer, data randomTokens, config string, from, n int) error {
+	dev.SetProfile(true)
+	defer dev.SetProfile(false)
+	t0 := time.Now()
+	if err := tr.RunUntil(ctx, data, from+n); err != nil {
+		return err
+	}
+	if err := dev.Sync(); err != nil {
+		return err
+	}
+	wall := time.Since(t0).Seconds()
+	prof := dev.Profile()
+	var total float64
+	for _, k := range prof {
+		total += k.Seconds
+	}
+	fmt.Printf("profile of config %s: %d steps, %.2f ms/step with a sync after every launch, %.2f ms/step in kernels\n",
+		config, n, wall*1e3/float64(n), total*1e3/float64(n))
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "kernel\tcalls/step\tms/step\tshare\t")
+	for _, k := range prof {
+		fmt.Fprintf(w, "%s\t%.1f\t%.3f\t%.1f%%\t\n", k.Name, float64(k.Calls)/float64(n), k.Seconds*1e3/float64(n), 100*k.Seconds/total)
+	}
+	return w.Flush()
 }

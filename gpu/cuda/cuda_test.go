@@ -3,8 +3,12 @@
 package cuda
 
 import (
+	"fmt"
+	"math"
+	"slices"
 	"testing"
 
+	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/gpu/devicetest"
 )
@@ -41,3 +45,96 @@ func TestAgainstCPU(t *testing.T) {
 // gpuTol is the suite's CPU tolerance: the CUDA kernels use the same float32 arithmetic with other
 // reduction trees and the math library's transcendental functions.
 var gpuTol = devicetest.DefaultTol()
+
+// TestTunedKernelsIdentical runs the tuned kernels (three matmul tiles, the tiled attention
+// backward) and the reference kernels (SetReferenceKernels) on the same inputs and requires the same
+// bits: they compute the same fmaf chains in the same order (docs/gpu.md). The matmul shapes select
+// each tile; the attention shapes cover grouped-query heads, windows, ragged tiles and the largest
+// tiled head dimension.
+func TestTunedKernelsIdentical(t *testing.T) {
+	d := open(t)
+	rnd := func(n int, seed uint64) gpu.Buffer {
+		v := make([]float32, n)
+		s := seed*0x9E3779B97F4A7C15 + 1
+		for i := range v {
+			s ^= s << 13
+			s ^= s >> 7
+			s ^= s << 17
+			v[i] = float32(s>>40)/float32(1<<24)*2 - 1
+		}
+		b, err := d.Alloc(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Upload(b, v); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	down := func(b gpu.Buffer) []uint32 {
+		v := make([]float32, b.Len())
+		if err := d.Download(v, b); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]uint32, len(v))
+		for i, x := range v {
+			out[i] = math.Float32bits(x)
+		}
+		return out
+	}
+	// both runs f with the reference kernels (out 0) and the tuned ones (out 1).
+	both := func(name string, f func(out int)) {
+		t.Helper()
+		for out, ref := range []bool{true, false} {
+			d.SetReferenceKernels(ref)
+			f(out)
+		}
+		d.SetReferenceKernels(false)
+		if err := d.Sync(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	for _, s := range []struct{ m, n, k int }{{4096, 512, 128}, {4096, 128, 128}, {128, 128, 4096}, {130, 70, 33}, {1, 3, 5}} {
+		for flags := range 8 {
+			ta, tb, acc := flags&1 != 0, flags&2 != 0, flags&4 != 0
+			name := fmt.Sprintf("matmul %dx%dx%d ta=%v tb=%v acc=%v (%s)", s.m, s.n, s.k, ta, tb, acc, kernelOf(s.m, s.n))
+			a, b := rnd(s.m*s.k, uint64(flags)), rnd(s.k*s.n, uint64(flags)+100)
+			c := [2]gpu.Buffer{rnd(s.m*s.n, uint64(flags)+200), rnd(s.m*s.n, uint64(flags)+200)}
+			both(name, func(out int) { d.MatMul(c[out], a, b, s.m, s.n, s.k, ta, tb, acc) })
+			if !slices.Equal(down(c[0]), down(c[1])) {
+				t.Errorf("%s: tuned and reference bits differ", name)
+			}
+		}
+	}
+	for _, s := range []gpu.AttnShape{
+		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},
+		{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40},
+	} {
+		s.Scale = 1 / float32(math.Sqrt(float64(s.D)))
+		qn, kn := s.B*s.T*s.H*s.D, s.B*s.T*s.KVH*s.D
+		q, k, v, dout := rnd(qn, 1), rnd(kn, 2), rnd(kn, 3), rnd(qn, 4)
+		out, lse, ws := rnd(qn, 5), rnd(s.B*s.H*s.T, 6), rnd(d.AttentionWorkspace(s), 7)
+		d.Attention(out, lse, q, k, v, s)
+		var grads [2][3]gpu.Buffer
+		for i := range grads {
+			for j := range grads[i] {
+				n := kn
+				if j == 0 {
+					n = qn
+				}
+				grads[i][j] = rnd(n, 8)
+			}
+		}
+		name := fmt.Sprintf("attention backward %+v", s)
+		both(name, func(o int) {
+			d.AttentionBackward(grads[o][0], grads[o][1], grads[o][2], dout, out, lse, q, k, v, ws, s)
+		})
+		for j, g := range []string{"dq", "dk", "dv"} {
+			if !slices.Equal(down(grads[0][j]), down(grads[1][j])) {
+				t.Errorf("%s: %s: tuned and reference bits differ", name, g)
+			}
+		}
+	}
+}
+
+func kernelOf(m, n int) string { name, _ := matmulKernel(m, n); return name }

@@ -3,20 +3,20 @@
 package cuda
 
 import (
-	_ "embed"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
+	"strings"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
 
 	"github.com/airanode/airanode/gpu"
 )
-
-//go:embed kernels.ptx
-var kernelsPTX string
 
 // Class is the reproducibility class of this device's kernels.
 const Class = "cuda-v1"
@@ -68,6 +68,72 @@ type Device struct {
 	sumsq   cu.DevicePtr // one float64
 	scratch []cu.DevicePtr
 	scrLen  []int
+
+	// reference runs the first, untiled kernels (SetReferenceKernels).
+	reference bool
+	// prof, when not nil, times every launch (SetProfile).
+	prof map[string]*KernelTime
+	// argv and ptrs hold the parameters of the launch in progress, so that a launch allocates
+	// nothing on the Go heap.
+	argv [maxArgs]arg
+	ptrs [maxArgs]unsafe.Pointer
+}
+
+// maxArgs is the most parameters a kernel takes.
+const maxArgs = 24
+
+// KernelTime is the time spent in one kernel while profiling: Calls launches taking Seconds in all,
+// each measured from its launch to the end of a synchronisation right after it.
+type KernelTime struct {
+	Name    string
+	Calls   int
+	Seconds float64
+}
+
+// SetReferenceKernels makes the device run its first kernels instead of the tuned ones: one 64×64
+// matmul tile for every shape and the attention backward with one thread per output element. Their
+// results are bit-identical (the tuned kernels compute the same fmaf chains in the same order); the
+// switch exists to measure the gain and to check that identity on a GPU.
+func (d *Device) SetReferenceKernels(on bool) { d.reference = on }
+
+// SetProfile turns per-kernel timing on or off (on clears the previous figures). While it is on,
+// every launch and copy is followed by a synchronisation, so the device runs slower; use it to see
+// where a training step's time goes, not to measure its speed.
+func (d *Device) SetProfile(on bool) {
+	d.prof = nil
+	if on {
+		d.prof = map[string]*KernelTime{}
+	}
+}
+
+// Profile returns the per-kernel times gathered since SetProfile(true), the most time first.
+func (d *Device) Profile() []KernelTime {
+	out := make([]KernelTime, 0, len(d.prof))
+	for _, k := range d.prof {
+		out = append(out, *k)
+	}
+	slices.SortFunc(out, func(a, b KernelTime) int {
+		if c := cmp.Compare(b.Seconds, a.Seconds); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// timed records, when profiling, the time from t0 to the end of a synchronisation now.
+func (d *Device) timed(name string, t0 time.Time) {
+	if d.prof == nil || d.err != nil {
+		return
+	}
+	d.fail(cu.Synchronize())
+	k := d.prof[name]
+	if k == nil {
+		k = &KernelTime{Name: name}
+		d.prof[name] = k
+	}
+	k.Calls++
+	k.Seconds += time.Since(t0).Seconds()
 }
 
 // Count returns the number of CUDA devices.
@@ -141,15 +207,6 @@ func New(ordinal int) (*Device, error) {
 		return nil, fmt.Errorf("cuda alloc: %w", err)
 	}
 	return dv, nil
-}
-
-var kernelNames = []string{
-	"k_fill", "k_add", "k_addin", "k_scale", "k_mul", "k_mul_bwd", "k_silu", "k_silu_bwd", "k_swiglu",
-	"k_swiglu_bwd", "k_gelu", "k_gelu_bwd", "k_softplus", "k_softplus_bwd", "k_sumsq", "k_embed",
-	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
-	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rotary", "k_attn_fwd", "k_attn_delta",
-	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
-	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul",
 }
 
 // Name describes the device.
@@ -356,15 +413,24 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 	if d.err != nil || gx == 0 || gy == 0 {
 		return
 	}
-	ptrs := make([]unsafe.Pointer, len(args))
-	for k := range args {
-		ptrs[k] = unsafe.Pointer(&args[k])
+	if len(args) > maxArgs {
+		d.fail(fmt.Errorf("cuda launch %s: %d parameters, at most %d", name, len(args), maxArgs))
+		return
+	}
+	for k, a := range args {
+		d.argv[k] = a
+		d.ptrs[k] = unsafe.Pointer(&d.argv[k])
+	}
+	var t0 time.Time
+	if d.prof != nil {
+		t0 = time.Now()
 	}
 	d.enter()
 	defer d.leave()
-	if err := d.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, ptrs); err != nil {
+	if err := d.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, d.ptrs[:len(args)]); err != nil {
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
+	d.timed(name, t0)
 }
 
 // elem launches an elementwise kernel over n items.

@@ -11,6 +11,11 @@
 
 #define RED 256  // threads of every row-reduction block
 
+// Dynamic shared memory; the host emulation (emu/cuda_emu.h) defines its own.
+#ifndef DYNAMIC_SHARED
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 typedef long long i64;
 
 __device__ __forceinline__ i64 gid() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
@@ -202,7 +207,7 @@ extern "C" __global__ void k_rotary(float* x, i64 B, i64 T, i64 H, i64 D, i64 ro
 // (T <= 4096). Each thread owns keys s = lo+tid, lo+tid+RED, ...; the row max and sum use the fixed tree.
 extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                       i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
-  extern __shared__ float sc[];  // T scores, then RED scratch
+  DYNAMIC_SHARED(float, sc);  // T scores, then RED scratch
   float* s = sc + T;
   i64 idx = blockIdx.x; i64 t = idx % T, h = (idx / T) % H, b = idx / (T * H);
   i64 g = h / (H / KVH);
@@ -294,6 +299,145 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
     }
     dk[i] = ak * scale;
     dv[i] = av;
+  }
+}
+
+// ---- attention backward, tiled (head dim D <= ATT_MAXD) ----
+// The same sums as k_attn_dq and k_attn_dkv in the same order, so the same bits, with the work
+// shared: a block of 256 threads takes ATT rows of queries (dq) or keys (dk, dv), walks the tiles of
+// the other side in increasing order, computes the tile's probabilities P and score gradients dS once
+// into shared memory (each one fmaf chain over e, as attn_p and attn_dp), then every thread extends
+// the fmaf chains of the outputs it owns over the tile. Shared memory: the four ATT×D tiles of q,
+// dout, k and v (row stride D+1), P and dS (ATT×(ATT+1)), and lse and delta for ATT rows.
+#define ATT 32
+#define ATT_MAXD 64
+#define ATT_OUT ((ATT * ATT_MAXD + 255) / 256)  // outputs per thread at most
+
+__device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) {
+  float acc = 0.0f;
+  for (i64 e = 0; e < D; e++) acc = fmaf(x[e], y[e], acc);
+  return acc;
+}
+// att_rows copies rows r0.. r0+ATT-1 (those below T) of the [B,T,heads,D] tensor x, head hd, into sx
+// (row stride D+1); rows at or past T are zero.
+__device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
+  for (i64 l = threadIdx.x; l < ATT * D; l += 256) {
+    i64 rr = l / D, e = l % D, t = r0 + rr;
+    sx[rr * (D + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+  }
+}
+
+// dq: one block per (b, h, tile of ATT queries).
+extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
+                                       const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  DYNAMIC_SHARED(float, sm);
+  float *Qs = sm, *Gs = Qs + ATT * (D + 1), *Ks = Gs + ATT * (D + 1), *Vs = Ks + ATT * (D + 1);
+  float *Ds = Vs + ATT * (D + 1), *Ls = Ds + ATT * (ATT + 1), *Dl = Ls + ATT;
+  i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
+  i64 qt = idx % nt, h = (idx / nt) % H, b = idx / (nt * H), g = h / (H / KVH);
+  i64 t0 = qt * ATT;
+  att_rows(Qs, q, b, t0, T, H, h, D);
+  att_rows(Gs, dout, b, t0, T, H, h, D);
+  if (threadIdx.x < ATT) {
+    i64 t = t0 + threadIdx.x;
+    Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
+    Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
+  }
+  float acc[ATT_OUT];
+  for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
+  i64 lo0 = (win > 0 && t0 - win + 1 > 0) ? t0 - win + 1 : 0;
+  i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
+  for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
+    i64 s0 = kt * ATT;
+    __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
+    att_rows(Ks, k, b, s0, T, KVH, g, D);
+    att_rows(Vs, v, b, s0, T, KVH, g, D);
+    __syncthreads();
+    for (int r = 0; r < ATT * ATT / 256; r++) {
+      i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
+      i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+      if (t < T && s <= t && s >= lo) {
+        float p = expf(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
+        Ds[tt * (ATT + 1) + ss] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
+      }
+    }
+    __syncthreads();
+    for (int r = 0; r < ATT_OUT; r++) {
+      i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
+      if (o >= ATT * D || t >= T) continue;
+      i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+      for (i64 ss = 0; ss < ATT; ss++) {
+        i64 s = s0 + ss;
+        if (s > t) break;
+        if (s < lo) continue;
+        acc[r] = fmaf(Ds[tt * (ATT + 1) + ss], Ks[ss * (D + 1) + e], acc[r]);
+      }
+    }
+  }
+  for (int r = 0; r < ATT_OUT; r++) {
+    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
+    if (o < ATT * D && t < T) dq[((b * T + t) * H + h) * D + e] = acc[r] * scale;
+  }
+}
+
+// dk, dv: one block per (b, kv head g, tile of ATT keys); query heads of the group in increasing
+// order, then query tiles in increasing order.
+extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout, const float* lse, const float* delta, const float* q,
+                                        const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  DYNAMIC_SHARED(float, sm);
+  float *Qs = sm, *Gs = Qs + ATT * (D + 1), *Ks = Gs + ATT * (D + 1), *Vs = Ks + ATT * (D + 1);
+  float *Ps = Vs + ATT * (D + 1), *Ds = Ps + ATT * (ATT + 1), *Ls = Ds + ATT * (ATT + 1), *Dl = Ls + ATT;
+  i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
+  i64 st = idx % nt, g = (idx / nt) % KVH, b = idx / (nt * KVH), rep = H / KVH;
+  i64 s0 = st * ATT;
+  att_rows(Ks, k, b, s0, T, KVH, g, D);
+  att_rows(Vs, v, b, s0, T, KVH, g, D);
+  float ak[ATT_OUT], av[ATT_OUT];
+  for (int r = 0; r < ATT_OUT; r++) { ak[r] = 0.0f; av[r] = 0.0f; }
+  i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
+  i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
+  for (i64 h = g * rep; h < (g + 1) * rep; h++) {
+    for (i64 qt = st; qt <= th / ATT; qt++) {
+      i64 t0 = qt * ATT;
+      __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
+      att_rows(Qs, q, b, t0, T, H, h, D);
+      att_rows(Gs, dout, b, t0, T, H, h, D);
+      if (threadIdx.x < ATT) {
+        i64 t = t0 + threadIdx.x;
+        Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
+        Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
+      }
+      __syncthreads();
+      for (int r = 0; r < ATT * ATT / 256; r++) {
+        i64 o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT, s = s0 + ss, t = t0 + tt;
+        i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+        if (s < T && t >= s && t <= hi) {
+          float p = expf(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
+          Ps[ss * (ATT + 1) + tt] = p;
+          Ds[ss * (ATT + 1) + tt] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
+        }
+      }
+      __syncthreads();
+      for (int r = 0; r < ATT_OUT; r++) {
+        i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
+        if (o >= ATT * D || s >= T) continue;
+        i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+        for (i64 tt = 0; tt < ATT; tt++) {
+          i64 t = t0 + tt;
+          if (t > hi) break;
+          if (t < s) continue;
+          av[r] = fmaf(Ps[ss * (ATT + 1) + tt], Gs[tt * (D + 1) + e], av[r]);
+          ak[r] = fmaf(Ds[ss * (ATT + 1) + tt], Qs[tt * (D + 1) + e], ak[r]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < ATT_OUT; r++) {
+    i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
+    if (o < ATT * D && s < T) {
+      dk[((b * T + s) * KVH + g) * D + e] = ak[r] * scale;
+      dv[((b * T + s) * KVH + g) * D + e] = av[r];
+    }
   }
 }
 
@@ -467,49 +611,85 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
   }
 }
 
-// ---- matmul: C[m,n] = op(A)·op(B) (+C). 64x64 tile per block of 256 threads, 4x4 outputs per thread,
-// k in steps of 16 through shared memory; every output is one fmaf chain over k in increasing order.
-#define TM 64
-#define TN 64
-#define TK 16
-extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  __shared__ float As[TK][TM + 1];
-  __shared__ float Bs[TK][TN + 1];
-  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  i64 row0 = (i64)blockIdx.y * TM, col0 = (i64)blockIdx.x * TN;
-  float r[4][4];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) {
-      i64 gi = row0 + ty + 16 * i, gj = col0 + tx + 16 * j;
+// ---- matmul: C[m,n] = op(A)·op(B) (+C) ----
+// One template, three tile shapes (the Go side picks by the output's size; the bits never depend on
+// the choice): every output is one fmaf chain over k in increasing order, started from C (acc) or 0,
+// the same chain as the CPU device's, so matmul bits match the CPU's.
+//
+// A block of 256 threads computes a BM×BN tile of C; thread (tx, ty) owns the outputs
+// (ty + i·BM/RM, tx + j·BN/RN) for i < RM, j < RN. op(A) and op(B) come through shared memory BK
+// columns of k at a time; the next slice is loaded into registers while the current one is used
+// (one shared buffer, two barriers per slice). Loads run along the stored matrix's contiguous index
+// so that a warp reads consecutive addresses.
+//
+//   k_matmul128: 128×128, 8×8 per thread, BK 8  (large outputs)
+//   k_matmul:     64×64,  4×4 per thread, BK 16 (middle)
+//   k_matmul16:   16×16,  1×1 per thread, BK 16 (small outputs with long k: weight gradients)
+template <int BM, int BN, int RM, int RN, int BK>
+__device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
+                                            i64 acc) {
+  constexpr int TX = BN / RN, TY = BM / RM;  // TX*TY == 256
+  constexpr int LA = BM * BK / 256, LB = BK * BN / 256;
+  __shared__ float As[BK][BM + 1];
+  __shared__ float Bs[BK][BN + 1];
+  const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
+  const i64 row0 = (i64)blockIdx.y * BM, col0 = (i64)blockIdx.x * BN;
+  float r[RM][RN];
+  for (int i = 0; i < RM; i++)
+    for (int j = 0; j < RN; j++) {
+      i64 gi = row0 + ty + TY * i, gj = col0 + tx + TX * j;
       r[i][j] = (acc && gi < M && gj < N) ? c[gi * N + gj] : 0.0f;
     }
-  for (i64 k0 = 0; k0 < K; k0 += TK) {
-    for (int l = threadIdx.x; l < TK * TM; l += 256) {
-      int kk = l % TK, mm = l / TK;
+  float pa[LA], pb[LB];
+  // load fetches the k-slice starting at k0 into pa/pb.
+  auto load = [&](i64 k0) {
+    for (int l = 0; l < LA; l++) {
+      int e = tid + 256 * l;
+      int kk = ta ? e / BM : e % BK, mm = ta ? e % BM : e / BK;
       i64 gi = row0 + mm, gk = k0 + kk;
-      float va = 0.0f;
-      if (gi < M && gk < K) va = ta ? a[gk * M + gi] : a[gi * K + gk];
-      As[kk][mm] = va;
-      int nn = l % TN, kb = l / TN;
-      i64 gj = col0 + nn, gkb = k0 + kb;
-      float vb = 0.0f;
-      if (gj < N && gkb < K) vb = tb ? b[gj * K + gkb] : b[gkb * N + gj];
-      Bs[kb][nn] = vb;
+      pa[l] = (gi < M && gk < K) ? (ta ? a[gk * M + gi] : a[gi * K + gk]) : 0.0f;
+    }
+    for (int l = 0; l < LB; l++) {
+      int e = tid + 256 * l;
+      int kk = tb ? e % BK : e / BN, nn = tb ? e / BK : e % BN;
+      i64 gj = col0 + nn, gk = k0 + kk;
+      pb[l] = (gj < N && gk < K) ? (tb ? b[gj * K + gk] : b[gk * N + gj]) : 0.0f;
+    }
+  };
+  if (K > 0) load(0);
+  for (i64 k0 = 0; k0 < K; k0 += BK) {
+    for (int l = 0; l < LA; l++) {
+      int e = tid + 256 * l;
+      As[ta ? e / BM : e % BK][ta ? e % BM : e / BK] = pa[l];
+    }
+    for (int l = 0; l < LB; l++) {
+      int e = tid + 256 * l;
+      Bs[tb ? e % BK : e / BN][tb ? e / BK : e % BN] = pb[l];
     }
     __syncthreads();
-    i64 kmax = K - k0 < TK ? K - k0 : TK;
+    if (k0 + BK < K) load(k0 + BK);
+    const int kmax = K - k0 < BK ? (int)(K - k0) : BK;
     for (int kk = 0; kk < kmax; kk++) {
-      float av[4], bv[4];
-      for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
-      for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
-      for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
+      float av[RM], bv[RN];
+      for (int i = 0; i < RM; i++) av[i] = As[kk][ty + TY * i];
+      for (int j = 0; j < RN; j++) bv[j] = Bs[kk][tx + TX * j];
+      for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
     }
     __syncthreads();
   }
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) {
-      i64 gi = row0 + ty + 16 * i, gj = col0 + tx + 16 * j;
+  for (int i = 0; i < RM; i++)
+    for (int j = 0; j < RN; j++) {
+      i64 gi = row0 + ty + TY * i, gj = col0 + tx + TX * j;
       if (gi < M && gj < N) c[gi * N + gj] = r[i][j];
     }
+}
+extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  matmul_tile<128, 128, 8, 8, 8>(c, a, b, M, N, K, ta, tb, acc);
+}
+extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  matmul_tile<64, 64, 4, 4, 16>(c, a, b, M, N, K, ta, tb, acc);
+}
+extern "C" __global__ void k_matmul16(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  matmul_tile<16, 16, 1, 1, 16>(c, a, b, M, N, K, ta, tb, acc);
 }

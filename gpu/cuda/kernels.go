@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -18,7 +19,27 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
-	d.launch3("k_matmul", (n+63)/64, (m+63)/64, 256, 0, p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc))
+	name, tile := matmulKernel(m, n)
+	if d.reference {
+		name, tile = "k_matmul", 64
+	}
+	d.launch3(name, (n+tile-1)/tile, (m+tile-1)/tile, 256, 0, p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc))
+}
+
+// matmulKernel picks the tile for an m×n output (kernels.cu "matmul"): 128×128 when that still makes
+// a grid of at least 128 blocks, else 64×64 when that makes at least 64 blocks, else 16×16 (small
+// outputs, typically weight gradients with a long k, where bigger tiles leave most of the card idle).
+// The choice depends on the shape alone, and every tile computes the same bits.
+func matmulKernel(m, n int) (string, int) {
+	blocks := func(t int) int { return ((m + t - 1) / t) * ((n + t - 1) / t) }
+	switch {
+	case blocks(128) >= 128:
+		return "k_matmul128", 128
+	case blocks(64) >= 64:
+		return "k_matmul", 64
+	default:
+		return "k_matmul16", 16
+	}
 }
 
 func (d *Device) Fill(x gpu.Buffer, v float32) { d.elem("k_fill", x.Len(), p(x), i(x.Len()), f(v)) }
@@ -26,9 +47,14 @@ func (d *Device) Copy(dst, src gpu.Buffer) {
 	if d.err != nil || src.Len() == 0 {
 		return
 	}
+	var t0 time.Time
+	if d.prof != nil {
+		t0 = time.Now()
+	}
 	d.enter()
 	defer d.leave()
 	d.fail(cu.Memcpy(dst.(buffer).ptr, src.(buffer).ptr, int64(src.Len())*4))
+	d.timed("copy", t0)
 }
 func (d *Device) Add(dst, a, b gpu.Buffer) {
 	d.elem("k_add", dst.Len(), p(dst), p(a), p(b), i(dst.Len()))
@@ -92,11 +118,27 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 }
 
+// attnTile and attnMaxD are ATT and ATT_MAXD in kernels.cu.
+const (
+	attnTile = 32
+	attnMaxD = 64
+)
+
 // AttentionWorkspace: the backward keeps one float per (b, h, t) row.
 func (d *Device) AttentionWorkspace(s gpu.AttnShape) int { return s.B * s.H * s.T }
 
 func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.Buffer, s gpu.AttnShape) {
 	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
+	if s.D <= attnMaxD && !d.reference {
+		// kernels.cu "attention backward, tiled": the same bits as the kernels below.
+		nt := (s.T + attnTile - 1) / attnTile
+		tiles := 4*attnTile*(s.D+1) + 2*attnTile
+		d.launch("k_attn_dq_t", s.B*s.H*nt, 256, (tiles+attnTile*(attnTile+1))*4, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+		d.launch("k_attn_dkv_t", s.B*s.KVH*nt, 256, (tiles+2*attnTile*(attnTile+1))*4, p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+		return
+	}
 	d.elem("k_attn_dq", s.B*s.T*s.H*s.D, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 	d.elem("k_attn_dkv", s.B*s.T*s.KVH*s.D, p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),

@@ -1,0 +1,213 @@
+// kernels_test.cc runs kernels of gpu/cuda/kernels.cu on the host through cuda_emu.h and checks
+// them bit for bit (make cuda-emu):
+//
+//   - the three matmul tile shapes against the CPU device's chain (one fmaf over k increasing, from C
+//     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
+//   - the tiled attention backward (k_attn_dq_t, k_attn_dkv_t) against the per-element kernels it
+//     replaces (k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows and ragged tiles;
+//
+// each with the threads of every barrier round run in increasing and in decreasing order (a result
+// that depends on the order reads shared memory without a barrier). It prints the failures and a
+// summary line (-v: every case) and exits 1 on any mismatch.
+#include "cuda_emu.h"
+// The kernels themselves, compiled for the host.
+#include "../kernels.cu"
+
+#include <string>
+
+namespace {
+
+int failures = 0, passed = 0;
+bool verbose = false;
+
+struct rng {
+  uint64_t s;
+  float next() {  // uniform in [-1, 1)
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return float((s >> 40) & 0xffffff) / float(1 << 23) - 1.0f;
+  }
+};
+
+std::vector<float> random(size_t n, uint64_t seed) {
+  rng r{seed * 0x9e3779b97f4a7c15ull + 1};
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.next();
+  return v;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+  if (a.size() != b.size()) {
+    std::printf("FAIL %s: %zu values, want %zu\n", what.c_str(), a.size(), b.size());
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); i++) {
+    uint32_t x, y;
+    std::memcpy(&x, &a[i], 4);
+    std::memcpy(&y, &b[i], 4);
+    if (x != y) {
+      std::printf("FAIL %s: [%zu] = %.9g (0x%08x), want %.9g (0x%08x)\n", what.c_str(), i, a[i], x, b[i], y);
+      return false;
+    }
+  }
+  return true;
+}
+
+void check(bool ok, const std::string& name) {
+  if (!ok || emu_errors) {
+    failures++;
+    emu_errors = 0;
+    std::printf("FAIL %s\n", name.c_str());
+    return;
+  }
+  passed++;
+  if (verbose) std::printf("pass %s\n", name.c_str());
+}
+
+using matmul_fn = void (*)(float*, const float*, const float*, i64, i64, i64, i64, i64, i64);
+
+// matmul_ref is the CPU device's chain: C[i,j] = fma(op(A)[i,k], op(B)[k,j], ...) over k increasing.
+std::vector<float> matmul_ref(const std::vector<float>& c0, const std::vector<float>& a, const std::vector<float>& b, i64 M,
+                              i64 N, i64 K, bool ta, bool tb, bool acc) {
+  std::vector<float> c(M * N);
+  for (i64 i = 0; i < M; i++)
+    for (i64 j = 0; j < N; j++) {
+      float s = acc ? c0[i * N + j] : 0.0f;
+      for (i64 k = 0; k < K; k++) s = fmaf(ta ? a[k * M + i] : a[i * K + k], tb ? b[j * K + k] : b[k * N + j], s);
+      c[i * N + j] = s;
+    }
+  return c;
+}
+
+void test_matmul() {
+  struct variant {
+    const char* name;
+    matmul_fn fn;
+    int tile;
+  } variants[] = {{"k_matmul128", k_matmul128, 128}, {"k_matmul", k_matmul, 64}, {"k_matmul16", k_matmul16, 16}};
+  struct shape {
+    i64 M, N, K;
+  } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {3, 4, 0}};
+  uint64_t seed = 1;
+  for (auto& v : variants)
+    for (auto& s : shapes)
+      for (int flags = 0; flags < 8; flags++) {
+        bool ta = flags & 1, tb = flags & 2, acc = flags & 4;
+        auto a = random(s.M * s.K, seed++), b = random(s.K * s.N, seed++), c0 = random(s.M * s.N, seed++);
+        auto want = matmul_ref(c0, a, b, s.M, s.N, s.K, ta, tb, acc);
+        bool ok = true;
+        for (int order = 0; order < 2; order++) {
+          emu_order = order;
+          auto c = c0;
+          emu_dim3 grid{unsigned((s.N + v.tile - 1) / v.tile), unsigned((s.M + v.tile - 1) / v.tile), 1};
+          emu_launch(v.name, v.fn, grid, {256, 1, 1}, 0, c.data(), a.data(), b.data(), s.M, s.N, s.K, i64(ta), i64(tb),
+                     i64(acc));
+          ok = ok && same_bits(c, want, std::string(v.name) + (order ? " (reversed)" : ""));
+        }
+        char name[128];
+        std::snprintf(name, sizeof name, "%s %lldx%lldx%lld ta=%d tb=%d acc=%d", v.name, s.M, s.N, s.K, ta,
+                      tb, acc);
+        check(ok, name);
+      }
+  emu_order = false;
+}
+
+void test_attention_backward() {
+  struct shape {
+    i64 B, T, H, KVH, D, win;
+  } shapes[] = {
+      {2, 70, 4, 2, 8, 0},  // GQA, ragged last tile
+      {1, 64, 2, 2, 32, 0},  // config-like head dim, whole tiles
+      {1, 50, 2, 1, 64, 20},  // the largest tiled head dim, a window shorter than a tile
+      {1, 100, 3, 3, 5, 40},  // a window across tiles
+      {1, 33, 1, 1, 3, 1},  // a window of one
+  };
+  uint64_t seed = 1000;
+  for (auto& s : shapes) {
+    i64 qn = s.B * s.T * s.H * s.D, kn = s.B * s.T * s.KVH * s.D, rows = s.B * s.H * s.T;
+    auto q = random(qn, seed++), k = random(kn, seed++), v = random(kn, seed++), dout = random(qn, seed++);
+    float scale = 1.0f / sqrtf(float(s.D));
+    std::vector<float> out(qn), lse(rows), delta(rows);
+    emu_launch("k_attn_fwd", k_attn_fwd, {unsigned(rows), 1, 1}, {RED, 1, 1}, (s.T + RED) * 4, out.data(), lse.data(),
+               q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+    emu_launch("k_attn_delta", k_attn_delta, {unsigned((rows + 255) / 256), 1, 1}, {256, 1, 1}, 0, delta.data(),
+               dout.data(), out.data(), s.B, s.T, s.H, s.D);
+    std::vector<float> dq0(qn), dk0(kn), dv0(kn);
+    emu_launch("k_attn_dq", k_attn_dq, {unsigned((qn + 255) / 256), 1, 1}, {256, 1, 1}, 0, dq0.data(), dout.data(),
+               lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+    emu_launch("k_attn_dkv", k_attn_dkv, {unsigned((kn + 255) / 256), 1, 1}, {256, 1, 1}, 0, dk0.data(), dv0.data(),
+               dout.data(), lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win,
+               scale);
+    i64 nt = (s.T + ATT - 1) / ATT;
+    size_t shq = (4 * ATT * (s.D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4;
+    size_t shk = (4 * ATT * (s.D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4;
+    bool ok = true;
+    for (int order = 0; order < 2; order++) {
+      emu_order = order;
+      std::vector<float> dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
+      emu_launch("k_attn_dq_t", k_attn_dq_t, {unsigned(s.B * s.H * nt), 1, 1}, {256, 1, 1}, shq, dq.data(), dout.data(),
+                 lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+      emu_launch("k_attn_dkv_t", k_attn_dkv_t, {unsigned(s.B * s.KVH * nt), 1, 1}, {256, 1, 1}, shk, dk.data(), dv.data(),
+                 dout.data(), lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win,
+                 scale);
+      const char* o = order ? " (reversed)" : "";
+      ok = same_bits(dq, dq0, std::string("dq") + o) && ok;
+      ok = same_bits(dk, dk0, std::string("dk") + o) && ok;
+      ok = same_bits(dv, dv0, std::string("dv") + o) && ok;
+    }
+    emu_order = false;
+    char name[160];
+    std::snprintf(name, sizeof name, "attention backward tiled B=%lld T=%lld H=%lld KVH=%lld"
+                  " D=%lld window=%lld", s.B, s.T, s.H, s.KVH, s.D, s.win);
+    check(ok, name);
+  }
+}
+
+// The harness's own checks must be able to fail: a kernel with a missing barrier and one with a
+// divergent barrier.
+__global__ void k_racy(float* out) {
+  __shared__ float s[256];
+  s[threadIdx.x] = float(threadIdx.x);
+  // no __syncthreads: the neighbour's value depends on the order threads run
+  out[threadIdx.x] = s[(threadIdx.x + 1) % 256];
+}
+__global__ void k_divergent(float* out) {
+  if (threadIdx.x == 0) return;
+  __syncthreads();
+  out[threadIdx.x] = 1.0f;
+}
+
+void test_harness() {
+  std::vector<float> a(256), b(256);
+  emu_order = false;
+  emu_launch("k_racy", k_racy, {1, 1, 1}, {256, 1, 1}, 0, a.data());
+  emu_order = true;
+  emu_launch("k_racy", k_racy, {1, 1, 1}, {256, 1, 1}, 0, b.data());
+  emu_order = false;
+  bool differ = false;
+  for (int i = 0; i < 256; i++) differ = differ || a[i] != b[i];
+  check(differ, "harness: a missing barrier changes the result with the order");
+  std::vector<float> c(256);
+  emu_silent = true;
+  emu_launch("k_divergent", k_divergent, {1, 1, 1}, {256, 1, 1}, 0, c.data());
+  emu_silent = false;
+  bool caught = emu_errors == 1;
+  emu_errors = 0;
+  check(caught, "harness: a divergent barrier is reported");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  verbose = argc > 1 && std::strcmp(argv[1], "-v") == 0;
+  test_harness();
+  test_matmul();
+  test_attention_backward();
+  if (failures) {
+    std::printf("cuda-emu: %d cases failed, %d passed\n", failures, passed);
+    return 1;
+  }
+  std::printf("cuda-emu: all %d cases passed\n", passed);
+  return 0;
+}

@@ -1,0 +1,20 @@
+package cuda
+
+import _ "embed"
+
+// This file builds without the cuda tag, so that ptx_test.go checks the kernels the device launches
+// against the committed PTX on every machine.
+
+//go:embed kernels.ptx
+var kernelsPTX string
+
+// kernelNames are the kernels New loads from kernelsPTX: every one the device launches.
+var kernelNames = []string{
+	"k_fill", "k_add", "k_addin", "k_scale", "k_mul", "k_mul_bwd", "k_silu", "k_silu_bwd", "k_swiglu",
+	"k_swiglu_bwd", "k_gelu", "k_gelu_bwd", "k_softplus", "k_softplus_bwd", "k_sumsq", "k_embed",
+	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
+	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rotary", "k_attn_fwd", "k_attn_delta",
+	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
+	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128", "k_matmul16",
+	"k_attn_dq_t", "k_attn_dkv_t",
+}
