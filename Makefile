@@ -43,7 +43,7 @@ CXX ?= g++
 .PHONY: cuda-emu
 cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them bit for bit (needs g++)
 	@mkdir -p $(BIN)
-	$(CXX) -std=c++20 -O1 -ffp-contract=off -Wall -Wno-sign-compare -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
+	$(CXX) -std=c++20 -O1 -ffp-contract=off -Wall -Wno-sign-compare -Wno-unknown-pragmas -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
 	$(BIN)/cuda-emu
 
 .PHONY: test-short

@@ -89,6 +89,7 @@ extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const fl
 extern "C" __global__ void k_sumsq(double* out, const float* x, i64 n) {
   __shared__ double s[RED];
   double acc = 0.0;
+#pragma unroll 8
   for (i64 i = threadIdx.x; i < n; i += RED) { double v = (double)x[i]; acc = acc + v * v; }
   s[threadIdx.x] = acc;
   __syncthreads();
@@ -109,6 +110,7 @@ extern "C" __global__ void k_embed_bwd(float* dtable, const float* dout, const i
   if (i < V * d) {
     i64 v = i / d, j = i % d;
     float acc = dtable[i];
+#pragma unroll 8
     for (i64 r = 0; r < rows; r++) if (tok[r] == v) acc = acc + dout[r * d + j];
     dtable[i] = acc;
   }
@@ -144,10 +146,17 @@ extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const 
   float c = dot * rs * rs * rs / (float)d;
   for (i64 j = threadIdx.x; j < d; j += RED) dx[r * d + j] = (gr[j] * w[j]) * rs - xr[j] * c;
 }
-// dw[j] += Σ_r dout[r,j]·x[r,j]·rstd[r], r increasing; one thread per column.
+// dw[j] += Σ_r dout[r,j]·x[r,j]·rstd[r], r increasing; one thread per column. The column reductions
+// unroll their loops (#pragma unroll) so that several rows' loads are in flight at once: the chain of
+// additions, and so the bits, stay the same.
 extern "C" __global__ void k_rmsnorm_bwd_dw(float* dw, const float* dout, const float* x, const float* rstd, i64 rows, i64 d) {
   i64 j = gid();
-  if (j < d) { float acc = dw[j]; for (i64 r = 0; r < rows; r++) acc = fmaf(dout[r * d + j], x[r * d + j] * rstd[r], acc); dw[j] = acc; }
+  if (j < d) {
+    float acc = dw[j];
+#pragma unroll 8
+    for (i64 r = 0; r < rows; r++) acc = fmaf(dout[r * d + j], x[r * d + j] * rstd[r], acc);
+    dw[j] = acc;
+  }
 }
 extern "C" __global__ void k_layernorm(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b, i64 rows, i64 d, float eps) {
   __shared__ float s[RED];
@@ -183,6 +192,7 @@ extern "C" __global__ void k_layernorm_bwd_dwb(float* dw, float* db, const float
   i64 j = gid();
   if (j < d) {
     float aw = dw[j], ab = db[j];
+#pragma unroll 8
     for (i64 r = 0; r < rows; r++) { float g = dout[r * d + j]; aw = fmaf(g, (x[r * d + j] - mean[r]) * rstd[r], aw); ab = ab + g; }
     dw[j] = aw; db[j] = ab;
   }
@@ -467,11 +477,13 @@ extern "C" __global__ void k_conv_bwd_dw(float* dw, float* dbias, const float* d
     i64 j = i % (K + 1), c = i / (K + 1);
     if (j == K) {
       float acc = dbias[c];
+#pragma unroll 8
       for (i64 r = 0; r < B * T; r++) acc = acc + dout[r * C + c];
       dbias[c] = acc;
     } else {
       float acc = dw[c * K + j];
       for (i64 b = 0; b < B; b++)
+#pragma unroll 8
         for (i64 t = 0; t < T; t++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = fmaf(dout[(b * T + t) * C + c], x[(b * T + ts) * C + c], acc); }
       dw[c * K + j] = acc;
     }
@@ -546,6 +558,7 @@ extern "C" __global__ void k_scan_bwd_bc(float* dBm, float* dCm, const float* gB
   if (i < rows * N) {
     i64 n = i % N, r = i / N;
     float ab = 0.0f, ac = 0.0f;
+#pragma unroll 8
     for (i64 c = 0; c < C; c++) { ab = ab + gB[(r * C + c) * N + n]; ac = ac + gC[(r * C + c) * N + n]; }
     dBm[i] = ab; dCm[i] = ac;
   }
