@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/airanode/airanode/config"
 	"github.com/airanode/airanode/gpu"
@@ -40,6 +41,18 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks) *router
 	if n.o.gpuEdit != nil {
 		n.o.gpuEdit(&gc)
 	}
+	// A device given up takes its worker with it (router.givenUp); the router exists only once
+	// the Supervisor has started.
+	var rp atomic.Pointer[router]
+	edited := gc.OnGiveUp
+	gc.OnGiveUp = func(ordinal int) {
+		if edited != nil {
+			edited(ordinal)
+		}
+		if r := rp.Load(); r != nil {
+			r.givenUp(ordinal)
+		}
+	}
 	if gc.Devices == nil {
 		root := gc.ProcRoot
 		if root == "" {
@@ -64,14 +77,22 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks) *router
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, log: log}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, log: log, counted: map[int]bool{}}
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
-			r.cores++
+			r.started++
+			r.counted[st.Ordinal] = true
 			log.Info("gpu: compute core ready", "device", st.Ordinal, "name", st.Info.Name, "class", st.Info.Class, "pid", st.PID)
 		default:
 			log.Warn("gpu: compute core not started: retrying in the background", "device", st.Ordinal, "state", st.State, "err", st.LastError)
+		}
+	}
+	rp.Store(r)
+	// A device given up while the cores were starting (before rp was set) is counted now.
+	for _, st := range sup.Status() {
+		if st.State == gpucore.StateFailed {
+			r.givenUp(st.Ordinal)
 		}
 	}
 	return r
@@ -106,8 +127,9 @@ func chooseDevices(found int, want []int, log *slog.Logger) []int {
 //  2. Otherwise it runs on a core when one is idle: the cores up (ready or busy) outnumber the
 //     tasks this router runs on cores.
 //  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores started)
-//     bound the tasks that run at once, so the CPU takes more than its workers only while cores
-//     are down (restarting, or given up).
+//     bound the tasks that run at once, so the CPU takes more than its workers only while a core
+//     is restarting. A device given up takes its worker with it: the router lowers the Manager's
+//     Workers by one (givenUp), so the CPU is not left running the dead core's share for good.
 //
 // A resume state that the chosen side did not write is ignored by it (the run starts over): the
 // CPU trainer and the cores keep different state formats, and a core resumes only states of its
@@ -123,11 +145,59 @@ type router struct {
 	cpu      tasks.Executor
 	sup      *gpucore.Supervisor
 	cpuSlots int // the node's CPU workers
-	cores    int // cores that started with the node
+	started  int // cores up when the node started: the Manager's Workers count them
 	log      *slog.Logger
 
 	mu            sync.Mutex
-	onCore, onCPU int // tasks running on each side
+	onCore, onCPU int            // tasks running on each side
+	counted       map[int]bool   // the ordinals of the started cores not given up since
+	mgr           *tasks.Manager // set once the Manager exists (setManager)
+	lost          int            // cores given up before the Manager existed
+}
+
+// setManager tells the router the tasks Manager whose Workers count its cores, and applies the
+// cores given up before it existed.
+func (r *router) setManager(m *tasks.Manager) {
+	r.mu.Lock()
+	r.mgr = m
+	lost := r.lost
+	r.lost = 0
+	r.mu.Unlock()
+	for range lost {
+		r.dropWorker(m)
+	}
+}
+
+// givenUp handles a device the Supervisor gave up: if the Manager's Workers count its core, one
+// worker fewer.
+func (r *router) givenUp(ordinal int) {
+	r.mu.Lock()
+	if !r.counted[ordinal] {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.counted, ordinal)
+	m := r.mgr
+	if m == nil {
+		r.lost++
+	}
+	r.mu.Unlock()
+	if m != nil {
+		r.dropWorker(m)
+	}
+}
+
+// dropWorker lowers m's Workers by one (never below one).
+func (r *router) dropWorker(m *tasks.Manager) {
+	w := m.Stats().Workers
+	if w <= 1 {
+		return
+	}
+	if err := m.SetWorkers(w - 1); err != nil {
+		r.log.Warn("gpu: cannot lower the workers after a device was given up", "err", err)
+		return
+	}
+	r.log.Warn("gpu: a device was given up: one worker fewer", "workers", w-1)
 }
 
 var _ tasks.Executor = (*router)(nil)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -49,6 +51,7 @@ func init() {
 //	serve  a real core
 //	gate   a real core whose runs wait until the file "gate" exists
 //	exit   prints a reason and exits 3 before the handshake
+//	die    a real core that exits 200 ms after its first frame (the handshake's answer)
 func fakeCore(args []string) int {
 	fs := flag.NewFlagSet("fake-core", flag.ContinueOnError)
 	device := fs.Int("device", -1, "")
@@ -92,12 +95,27 @@ func fakeCore(args []string) int {
 		}
 		return gpucore.EvalRun(ctx, d, job)
 	}
-	err = gpucore.Serve(ctx, os.Stdin, os.Stdout, dev, run, gpucore.WithLogger(log), gpucore.WithEngine(bench.EvalEngine))
+	var out io.Writer = os.Stdout
+	if *mode == "die" {
+		out = &dieAfterFirstWrite{w: os.Stdout}
+	}
+	err = gpucore.Serve(ctx, os.Stdin, out, dev, run, gpucore.WithLogger(log), gpucore.WithEngine(bench.EvalEngine))
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "fake core:", err)
 		return 1
 	}
 	return 0
+}
+
+// dieAfterFirstWrite is the "die" core's output: 200 ms after the first write the process exits.
+type dieAfterFirstWrite struct {
+	w    io.Writer
+	once sync.Once
+}
+
+func (d *dieAfterFirstWrite) Write(p []byte) (int, error) {
+	d.once.Do(func() { time.AfterFunc(200*time.Millisecond, func() { os.Exit(4) }) })
+	return d.w.Write(p)
 }
 
 // fakeProc writes an NVIDIA driver tree with n devices, as /proc/driver/nvidia has it, and returns
@@ -325,6 +343,51 @@ func TestGPUCoreCrash(t *testing.T) {
 	}
 	if string(gb) != string(wb) {
 		t.Fatalf("results differ:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// TestGPUGiveUp: a core that starts, answers its handshake and then keeps dying is given up
+// after MaxRestarts restarts, and its worker goes with it: the Manager's workers fall from the
+// CPU's plus the core to the CPU's alone, and a task still completes on the CPU.
+func TestGPUGiveUp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu", nodetest.Fast),
+		fakeCores(t, fakeProc(t, 1), "die", dir, func(c *gpucore.Config) { c.MaxRestarts = 1 }))...)
+	if got := n.Workers(); got != 2 {
+		t.Fatalf("workers at start %d, want 2 (1 CPU + 1 core)", got)
+	}
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		if w := n.Manager().Stats().Workers; w != 1 {
+			return fmt.Errorf("%d workers, want 1 once the device is given up", w)
+		}
+		return nil
+	})
+	cl := nodetest.Client(t, n)
+	st, err := cl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GPU) != 1 || st.GPU[0].State != gpucore.StateFailed {
+		t.Fatalf("status lists cores %+v, want one given up", st.GPU)
+	}
+	if s := marks(t, dir, "start-"); len(s) != 2 {
+		t.Fatalf("%d core starts, want 2 (MaxRestarts 1)", len(s))
+	}
+	r, err := cl.Submit(context.Background(), smokeRequest(t, 16, 3, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, cl, r.Task, 60*time.Second, isDone)
+	if res, _ := localResult(t, n, r.Task); res.Class != cpu.Class {
+		t.Fatalf("result class %q", res.Class)
+	}
+	if ran := marks(t, dir, "run-"); len(ran) != 0 {
+		t.Fatalf("a given-up core ran %v", ran)
+	}
+	// The workers stay at 1: the dead core's share is not handed to the CPU.
+	if w := n.Manager().Stats().Workers; w != 1 {
+		t.Fatalf("%d workers after the task, want 1", w)
 	}
 }
 

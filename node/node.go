@@ -254,7 +254,7 @@ func (n *Node) start(ctx context.Context) error {
 				n.push("gpu cores", r.close)
 				n.gpu = r
 				exec = r
-				n.workers += r.cores
+				n.workers += r.started
 			}
 		}
 	}
@@ -285,6 +285,9 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	n.mgr.Store(m)
 	n.push("tasks manager", m.Close)
+	if n.gpu != nil {
+		n.gpu.setManager(m)
+	}
 	// The readers deliver to the Manager; they stop (with the node's context) before it closes.
 	n.bus.startReaders()
 	n.push("gossip readers", func() error { n.cancel(); n.bus.cancelSubs(); n.group.Wait(); return nil })

@@ -93,6 +93,9 @@ type Config struct {
 	Backoff, MaxBackoff time.Duration
 	// StableAfter: 0 means DefaultStableAfter.
 	StableAfter time.Duration
+	// OnGiveUp, if set, is called once for each device given up (its state is StateFailed by
+	// then), from the goroutine that supervised it, with no lock held. It must not call Close.
+	OnGiveUp func(ordinal int)
 	// MaxFrame is the largest frame the node accepts from a core: 0 means DefaultMaxFrame.
 	MaxFrame int
 
@@ -366,6 +369,9 @@ func (s *Supervisor) supervise(c *core, first chan<- error) {
 		s.mu.Unlock()
 		if giveUp {
 			log.Error("core failed too often: device given up", "failures", n, "err", err)
+			if s.cfg.OnGiveUp != nil {
+				s.cfg.OnGiveUp(c.ordinal)
+			}
 			return
 		}
 		wait := s.backoff(n)

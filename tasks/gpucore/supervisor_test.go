@@ -363,16 +363,29 @@ func TestSupervisorMisbehaving(t *testing.T) {
 }
 
 // TestSupervisorRestart: a core that fails its first start is retried with backoff; one that keeps
-// failing is given up after MaxRestarts while the other devices keep working.
+// failing is given up after MaxRestarts while the other devices keep working, and OnGiveUp hears
+// of it once.
 func TestSupervisorRestart(t *testing.T) {
 	t.Parallel()
 	f := tinyTask(t)
-	s, err := newSupervisor(t, f.blocks, []string{"serve", "flaky", "exit"}, func(c *core.Config) { c.MaxRestarts = 2 })
+	gaveUp := make(chan int, 4)
+	s, err := newSupervisor(t, f.blocks, []string{"serve", "flaky", "exit"}, func(c *core.Config) {
+		c.MaxRestarts = 2
+		c.OnGiveUp = func(ordinal int) { gaveUp <- ordinal }
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the flaky core", 20*time.Second, func() bool { return coreState(s, 1).State == core.StateReady })
 	waitFor(t, "the broken core to be given up", 20*time.Second, func() bool { return coreState(s, 2).State == core.StateFailed })
+	select {
+	case o := <-gaveUp:
+		if o != 2 {
+			t.Fatalf("OnGiveUp(%d), want device 2", o)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnGiveUp was not called")
+	}
 	if st := coreState(s, 1); st.Restarts != 1 || !strings.Contains(st.LastError, "first start fails") {
 		t.Fatalf("flaky core: %+v", st)
 	}
@@ -384,6 +397,9 @@ func TestSupervisorRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameResult(t, res, f.want)
+	if len(gaveUp) != 0 {
+		t.Fatalf("OnGiveUp called again, for device %d", <-gaveUp)
+	}
 }
 
 // TestSupervisorClose: Close stops a running task (ErrClosed), shuts every core down, reaps the
