@@ -170,6 +170,9 @@ type Kernels interface {
 	// Softplus: out = log(1+exp(x)); backward overwrites dx.
 	Softplus(out, x Buffer)
 	SoftplusBackward(dx, dout, x Buffer)
+	// NegExp: out = -exp(x), with gpu/fmath's Exp on every device, so the bits are the same on all
+	// of them (Mamba's A = -exp(A_log)). Its gradient, dx = dout·out, is a Mul.
+	NegExp(out, x Buffer)
 	// Mul: out = a*b elementwise; MulBackward overwrites da and db.
 	Mul(out, a, b Buffer)
 	MulBackward(da, db, dout, a, b Buffer)

@@ -24,7 +24,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout 200 bin/cuda.test -test.v -test.timeout 190s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical' 2>&1 |
+timeout 200 bin/cuda.test -test.v -test.timeout 190s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
   grep -E '^(=== RUN|--- FAIL|FAIL|PASS|ok)|_test.go' | grep -v '=== RUN' | tail -80
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 

@@ -28,9 +28,8 @@ func (p param) rowBlock(r0, n, cols int) param {
 
 // builder allocates activations and records the first allocation error.
 type builder struct {
-	dev  gpu.Device
-	err  error
-	fail *error // where layers record host-side errors during a pass (the model's hostErr)
+	dev gpu.Device
+	err error
 }
 
 func (b *builder) alloc(n int) gpu.Buffer {
@@ -324,8 +323,9 @@ func (m *gelu) backward(dy, h, dh gpu.Buffer) {
 //	y     = scan(xc, delta, A, Bm, Cm, D)
 //	out   = (y ⊙ silu(z))·out_projᵀ
 //
-// A = -exp(A_log) is computed on the host (with gpu/fmath) at every forward pass, because the device
-// interface has no exponential kernel; A is [di, N], small next to the rest of the layer.
+// A = -exp(A_log) is the device's NegExp (gpu/fmath's Exp on every device, so the same bits
+// everywhere), computed at every forward pass on the device: no copy to the host and back, which on
+// a GPU would wait for the queue at every Mamba layer.
 type mamba struct {
 	dev                 gpu.Device
 	B, T, rows, d       int
@@ -342,8 +342,6 @@ type mamba struct {
 	a                   gpu.Buffer // -exp(A_log), [di, N]
 	states              gpu.Buffer // every h_t, [rows·di·N]
 	y, gz, yg           gpu.Buffer
-	aLogHost, aHost     []float32
-	fail                *error
 	dyg, dy, dgz, dz    gpu.Buffer // scratch
 	dxc, dDelta, dDTPre gpu.Buffer
 	dxcPre, dxs         gpu.Buffer
@@ -352,7 +350,7 @@ type mamba struct {
 }
 
 func newMamba(bd *builder, B, T, d int, l layerSpec, inProj, convW, convB, xProj, dtW, dtB, aLog, dD, outProj param) *mamba {
-	m := &mamba{dev: bd.dev, fail: bd.fail, B: B, T: T, rows: B * T, d: d, di: l.di, N: l.state, K: l.conv, R: l.dtrank,
+	m := &mamba{dev: bd.dev, B: B, T: T, rows: B * T, d: d, di: l.di, N: l.state, K: l.conv, R: l.dtrank,
 		convW: convW, convB: convB, dtW: dtW, dtB: dtB, aLog: aLog, dD: dD, outProj: outProj}
 	m.inX = inProj.rowBlock(0, m.di, d)
 	m.inZ = inProj.rowBlock(m.di, m.di, d)
@@ -366,7 +364,6 @@ func newMamba(bd *builder, B, T, d int, l layerSpec, inProj, convW, convB, xProj
 	m.a = bd.alloc(m.di * m.N)
 	m.states = bd.alloc(n * m.N)
 	m.y, m.gz, m.yg = bd.alloc(n), bd.alloc(n), bd.alloc(n)
-	m.aLogHost, m.aHost = make([]float32, m.di*m.N), make([]float32, m.di*m.N)
 	return m
 }
 
@@ -386,27 +383,6 @@ func (m *mamba) bind(c *carver) {
 
 func (m *mamba) scanShape() gpu.ScanShape { return gpu.ScanShape{B: m.B, T: m.T, C: m.di, N: m.N} }
 
-// computeA sets A = -exp(A_log) (host-side, deterministic via gpu/fmath).
-func (m *mamba) computeA() {
-	if err := m.dev.Download(m.aLogHost, m.aLog.w); err != nil {
-		m.setErr(err)
-		return
-	}
-	for i, v := range m.aLogHost {
-		m.aHost[i] = -fmath.Exp(v)
-	}
-	if err := m.dev.Upload(m.a, m.aHost); err != nil {
-		m.setErr(err)
-	}
-}
-
-// setErr records the first host-side error of a pass.
-func (m *mamba) setErr(err error) {
-	if *m.fail == nil {
-		*m.fail = err
-	}
-}
-
 func (m *mamba) forward(h, out gpu.Buffer) {
 	dev := m.dev
 	linear(dev, m.xs, h, m.inX.w, m.rows, m.d, m.di)
@@ -420,7 +396,7 @@ func (m *mamba) forward(h, out gpu.Buffer) {
 	// Broadcast the bias over rows: AddPositions with T=1 adds dt_b to every row.
 	dev.AddPositions(m.dtPre, m.dtB.w, m.rows, 1, m.di)
 	dev.Softplus(m.delta, m.dtPre)
-	m.computeA()
+	m.dev.NegExp(m.a, m.aLog.w) // A = -exp(A_log)
 	dev.SelectiveScan(m.y, m.states, m.xc, m.delta, m.a, m.bm, m.cm, m.dD.w, m.scanShape())
 	dev.SiLU(m.gz, m.z)
 	dev.Mul(m.yg, m.y, m.gz)

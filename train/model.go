@@ -76,7 +76,6 @@ type Model struct {
 	scratch gpu.Buffer   // shared backward temporaries of the primitives
 
 	hostLoss []float32
-	hostErr  error // first host-side error of the current pass (see builder.fail)
 	closed   bool
 }
 
@@ -111,7 +110,7 @@ func NewModel(dev gpu.Device, a arch.Arch, shape Shape) (*Model, error) {
 
 // build allocates every buffer and wires the layers.
 func (m *Model) build() error {
-	bd := &builder{dev: m.dev, fail: &m.hostErr}
+	bd := &builder{dev: m.dev}
 	s, d, rows := m.spec, m.spec.width, m.rows
 	B, T := m.shape.Batch, m.shape.Seq
 	m.params, m.grads = bd.alloc(m.nparams), bd.alloc(m.nparams)
@@ -335,13 +334,8 @@ func (m *Model) backward() {
 	m.embed.backward(m.dx, m.ids)
 }
 
-// sumLoss downloads the per-row losses and sums them in row order. It also reports a host-side
-// error of the pass.
+// sumLoss downloads the per-row losses and sums them in row order.
 func (m *Model) sumLoss() (float64, error) {
-	if err := m.hostErr; err != nil {
-		m.hostErr = nil
-		return 0, err
-	}
 	if err := m.dev.Download(m.hostLoss, m.head.losses); err != nil {
 		return 0, err
 	}

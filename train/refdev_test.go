@@ -397,6 +397,11 @@ func (d *refDevice) SoftplusBackward(dx, dout, x gpu.Buffer) {
 		f(dx)[i] = float32(float64(f(dout)[i]) * sigmoid(float64(v)))
 	}
 }
+func (d *refDevice) NegExp(out, x gpu.Buffer) {
+	for i, v := range f(x) {
+		f(out)[i] = float32(-math.Exp(float64(v)))
+	}
+}
 func (d *refDevice) Mul(out, a, b gpu.Buffer) {
 	for i := range f(out) {
 		f(out)[i] = f(a)[i] * f(b)[i]

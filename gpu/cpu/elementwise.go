@@ -23,6 +23,7 @@ const (
 	opSiLUBack
 	opSoftplus
 	opSoftplusBack
+	opNegExp
 	opMul
 	opMulBack
 )
@@ -88,6 +89,13 @@ func (t *ewTask) Run(lo, hi int) {
 		dy, a = dy[:len(o)], a[:len(o)]
 		for i := range o {
 			o[i] = dy[i] * fmath.Sigmoid(a[i])
+		}
+	case opNegExp:
+		o := t.out[lo:hi]
+		a := t.a[lo:hi]
+		a = a[:len(o)]
+		for i := range o {
+			o[i] = -fmath.Exp(a[i])
 		}
 	case opMul:
 		o := t.out[lo:hi]
@@ -236,6 +244,9 @@ func (d *Device) Softplus(out, x gpu.Buffer) { d.unary(opSoftplus, "Softplus", o
 func (d *Device) SoftplusBackward(dx, dout, x gpu.Buffer) {
 	d.unaryBack(opSoftplusBack, "SoftplusBackward", dx, dout, x)
 }
+
+// NegExp computes out = -eˣ with fmath.Exp.
+func (d *Device) NegExp(out, x gpu.Buffer) { d.unary(opNegExp, "NegExp", out, x) }
 
 // Mul computes out = a·b.
 func (d *Device) Mul(out, a, b gpu.Buffer) {

@@ -11,6 +11,7 @@ import (
 	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/gpu/devicetest"
+	"github.com/airanode/airanode/gpu/fmath"
 )
 
 // These tests need an NVIDIA GPU; they are built with `make cuda-test-bin` and run by
@@ -138,3 +139,44 @@ func TestTunedKernelsIdentical(t *testing.T) {
 }
 
 func kernelOf(m, n int) string { name, _ := matmulKernel(m, n); return name }
+
+// TestNegExpMatchesFmath: the CUDA NegExp is gpu/fmath's Exp step for step, so its bits equal the
+// CPU device's on the whole float32 range, special values included (make cuda-emu checks the same
+// port on the host against recorded bits).
+func TestNegExpMatchesFmath(t *testing.T) {
+	d := open(t)
+	in := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 88.7, 89, 89.0001, -87.3, -100, -103.97, -104, -104.01,
+		float32(math.Inf(1)), float32(math.Inf(-1))}
+	s := uint64(7)
+	for range 1 << 16 {
+		s = s*6364136223846793005 + 1442695040888963407
+		in = append(in, float32(-110+205*float64(s>>11)/(1<<53)))
+	}
+	x, err := d.Alloc(len(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := d.Alloc(len(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Upload(x, in); err != nil {
+		t.Fatal(err)
+	}
+	d.NegExp(y, x)
+	got := make([]float32, len(in))
+	if err := d.Download(got, y); err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for i, v := range in {
+		if want := -fmath.Exp(v); math.Float32bits(got[i]) != math.Float32bits(want) {
+			if bad++; bad <= 5 {
+				t.Errorf("NegExp(%g) = %g (%08x), gpu/fmath gives %g (%08x)", v, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d values differ", bad, len(in))
+	}
+}

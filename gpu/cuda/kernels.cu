@@ -84,6 +84,35 @@ __device__ __forceinline__ float softplusf(float x) { return x > 20.0f ? x : log
 extern "C" __global__ void k_softplus(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = softplusf(x[i]); }
 extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const float* x, i64 n) { i64 i = gid(); if (i < n) dx[i] = dout[i] * sigm(x[i]); }
 
+// ---- gpu/fmath's Exp, step for step (float64 kernel, explicit fma), so the same bits as the CPU
+// device: the first of the FMA-only functions that make results independent of the card's math
+// library (docs/gpu.md "Kernels and determinism").
+__device__ __forceinline__ float fm_exp(float x) {
+  if (x != x) return x;
+  if (x > 89.0f) return INFINITY;
+  if (x < -104.0f) return 0.0f;
+  const double round = 6755399441055744.0, log2e = 1.44269504088896338700e+00, ln2 = 6.93147180559945286227e-01;
+  const double maxRound = 3.4028235677973366e+38;
+  double d = (double)x;
+  double kf = (d * log2e + round) - round;
+  double r = fma(-kf, ln2, d);
+  double q = fma(1.0 / 40320, r, 1.0 / 5040);
+  q = fma(q, r, 1.0 / 720);
+  q = fma(q, r, 1.0 / 120);
+  q = fma(q, r, 1.0 / 24);
+  q = fma(q, r, 1.0 / 6);
+  q = fma(q, r, 1.0 / 2);
+  q = fma(q, r, 1.0);
+  q = fma(q, r, 1.0);
+  unsigned long long bits = (unsigned long long)((long long)kf + 1023) << 52;
+  double scale;
+  memcpy(&scale, &bits, 8);
+  double e = q * scale;
+  if (e >= maxRound) return INFINITY;
+  return (float)e;
+}
+extern "C" __global__ void k_negexp(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = -fm_exp(x[i]); }
+
 // Sum of squares into out[0] as double: one block of RED threads, thread t sums i = t, t+RED, ... in
 // order, then a fixed tree.
 extern "C" __global__ void k_sumsq(double* out, const float* x, i64 n) {

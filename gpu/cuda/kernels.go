@@ -165,6 +165,9 @@ func (d *Device) Softplus(out, x gpu.Buffer) {
 func (d *Device) SoftplusBackward(dx, dout, x gpu.Buffer) {
 	d.elem("k_softplus_bwd", dx.Len(), p(dx), p(dout), p(x), i(dx.Len()))
 }
+func (d *Device) NegExp(out, x gpu.Buffer) {
+	d.elem("k_negexp", out.Len(), p(out), p(x), i(out.Len()))
+}
 func (d *Device) Mul(out, a, b gpu.Buffer) {
 	d.elem("k_mul", out.Len(), p(out), p(a), p(b), i(out.Len()))
 }

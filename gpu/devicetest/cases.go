@@ -320,6 +320,7 @@ func activationCases() []kcase {
 	cs = append(cs, unaryCase("GELU", geluRef, gpu.Device.GELU, gpu.Device.GELUBackward)...)
 	cs = append(cs, unaryCase("SiLU", func(x float64) float64 { return x * sigmoid(x) }, gpu.Device.SiLU, gpu.Device.SiLUBackward)...)
 	cs = append(cs, unaryCase("Softplus", softplusRef, gpu.Device.Softplus, gpu.Device.SoftplusBackward)...)
+	cs = append(cs, unaryCase("NegExp", func(x float64) float64 { return -math.Exp(x) }, gpu.Device.NegExp, nil)[0])
 	cs = append(cs, binaryCase("SwiGLU", func(a, b float64) float64 { return a * sigmoid(a) * b }, gpu.Device.SwiGLU, gpu.Device.SwiGLUBackward)...)
 	cs = append(cs, binaryCase("Mul", func(a, b float64) float64 { return a * b }, gpu.Device.Mul, gpu.Device.MulBackward)...)
 	return cs

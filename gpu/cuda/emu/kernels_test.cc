@@ -5,6 +5,7 @@
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
 //   - the tiled attention backward (k_attn_dq_t, k_attn_dkv_t) against the per-element kernels it
 //     replaces (k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows and ragged tiles;
+//   - k_negexp against the bits gpu/fmath's Exp records in gpu/fmath/testdata/exp.txt;
 //
 // each with the threads of every barrier round run in increasing and in decreasing order (a result
 // that depends on the order reads shared memory without a barrier). It prints the failures and a
@@ -164,6 +165,36 @@ void test_attention_backward() {
   }
 }
 
+// k_negexp against gpu/fmath's Exp: the recorded bits of gpu/fmath/testdata/exp.txt (written and
+// checked by the Go test TestExpVectors), so that the CUDA port computes the CPU device's bits.
+void test_negexp(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (!f) {
+    std::printf("FAIL k_negexp: cannot open %s\n", path);
+    failures++;
+    return;
+  }
+  std::vector<float> x, want;
+  char line[128];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned xi, yi;
+    if (line[0] == '#' || std::sscanf(line, "%x %x", &xi, &yi) != 2) continue;
+    float xv, yv;
+    std::memcpy(&xv, &xi, 4);
+    std::memcpy(&yv, &yi, 4);
+    x.push_back(xv);
+    want.push_back(-yv);
+  }
+  std::fclose(f);
+  std::vector<float> out(x.size());
+  i64 n = i64(x.size());
+  emu_launch("k_negexp", k_negexp, {unsigned((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, out.data(), x.data(), n);
+  // NaN in, NaN out: compare NaNs by being NaN (the sign of -NaN is the negation's).
+  for (size_t i = 0; i < x.size(); i++)
+    if (out[i] != out[i] && want[i] != want[i]) out[i] = want[i];
+  check(x.size() > 1000 && same_bits(out, want, "k_negexp"), "k_negexp: gpu/fmath Exp's bits on " + std::to_string(x.size()) + " inputs");
+}
+
 // The harness's own checks must be able to fail: a kernel with a missing barrier and one with a
 // divergent barrier.
 __global__ void k_racy(float* out) {
@@ -200,10 +231,15 @@ void test_harness() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  verbose = argc > 1 && std::strcmp(argv[1], "-v") == 0;
+  // usage: cuda-emu [-v] [path of gpu/fmath/testdata/exp.txt]
+  int a = 1;
+  verbose = argc > a && std::strcmp(argv[a], "-v") == 0;
+  if (verbose) a++;
+  const char* exp_txt = argc > a ? argv[a] : "gpu/fmath/testdata/exp.txt";
   test_harness();
   test_matmul();
   test_attention_backward();
+  test_negexp(exp_txt);
   if (failures) {
     std::printf("cuda-emu: %d cases failed, %d passed\n", failures, passed);
     return 1;
