@@ -48,7 +48,7 @@ func TestAgainstCPU(t *testing.T) {
 var gpuTol = devicetest.DefaultTol()
 
 // TestTunedKernelsIdentical runs the tuned kernels (three matmul tiles, the tiled attention
-// backward) and the reference kernels (SetReferenceKernels) on the same inputs and requires the same
+// forward and backward) and the reference kernels (SetReferenceKernels) on the same inputs and requires the same
 // bits: they compute the same fmaf chains in the same order (docs/gpu.md). The matmul shapes select
 // each tile; the attention shapes cover grouped-query heads, windows, ragged tiles and the largest
 // tiled head dimension.
@@ -109,13 +109,18 @@ func TestTunedKernelsIdentical(t *testing.T) {
 	}
 	for _, s := range []gpu.AttnShape{
 		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},
-		{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40},
+		{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40}, {B: 1, T: 300, H: 2, KVH: 1, D: 16}, {B: 1, T: 300, H: 1, KVH: 1, D: 4, Window: 280},
 	} {
 		s.Scale = 1 / float32(math.Sqrt(float64(s.D)))
 		qn, kn := s.B*s.T*s.H*s.D, s.B*s.T*s.KVH*s.D
 		q, k, v, dout := rnd(qn, 1), rnd(kn, 2), rnd(kn, 3), rnd(qn, 4)
-		out, lse, ws := rnd(qn, 5), rnd(s.B*s.H*s.T, 6), rnd(d.AttentionWorkspace(s), 7)
-		d.Attention(out, lse, q, k, v, s)
+		outs := [2]gpu.Buffer{rnd(qn, 5), rnd(qn, 5)}
+		lses := [2]gpu.Buffer{rnd(s.B*s.H*s.T, 6), rnd(s.B*s.H*s.T, 6)}
+		both(fmt.Sprintf("attention %+v", s), func(o int) { d.Attention(outs[o], lses[o], q, k, v, s) })
+		if !slices.Equal(down(outs[0]), down(outs[1])) || !slices.Equal(down(lses[0]), down(lses[1])) {
+			t.Errorf("attention %+v: tuned and reference bits differ", s)
+		}
+		out, lse, ws := outs[0], lses[0], rnd(d.AttentionWorkspace(s), 7)
 		var grads [2][3]gpu.Buffer
 		for i := range grads {
 			for j := range grads[i] {

@@ -91,7 +91,8 @@ type KernelTime struct {
 }
 
 // SetReferenceKernels makes the device run its first kernels instead of the tuned ones: one 64×64
-// matmul tile for every shape and the attention backward with one thread per output element. Their
+// matmul tile for every shape, the attention forward with one block per query row and the attention
+// backward with one thread per output element. Their
 // results are bit-identical (the tuned kernels compute the same fmaf chains in the same order); the
 // switch exists to measure the gain and to check that identity on a GPU.
 func (d *Device) SetReferenceKernels(on bool) { d.reference = on }

@@ -341,9 +341,9 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
   }
 }
 
-// ---- attention backward, tiled (head dim D <= ATT_MAXD) ----
-// The same sums as k_attn_dq and k_attn_dkv in the same order, so the same bits, with the work
-// shared: a block of 256 threads takes ATT rows of queries (dq) or keys (dk, dv), walks the tiles of
+// ---- attention, tiled (head dim D <= ATT_MAXD) ----
+// Backward: the same sums as k_attn_dq and k_attn_dkv in the same order, so the same bits, with the
+// work shared: a block of 256 threads takes ATT rows of queries (dq) or keys (dk, dv), walks the tiles of
 // the other side in increasing order, computes the tile's probabilities P and score gradients dS once
 // into shared memory (each one fmaf chain over e, as attn_p and attn_dp), then every thread extends
 // the fmaf chains of the outputs it owns over the tile. Shared memory: the four ATT×D tiles of q,
@@ -363,6 +363,102 @@ __device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r
   for (i64 l = threadIdx.x; l < ATT * D; l += 256) {
     i64 rr = l / D, e = l % D, t = r0 + rr;
     sx[rr * (D + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+  }
+}
+
+// Forward: the same sums as k_attn_fwd in the same order, so the same bits. k_attn_fwd gives each row t a block
+// of RED threads: thread r holds the partial sum of p_j over j = lo+r, lo+r+RED, ... (in that order)
+// and the partials meet in block_sum's tree; the output is one fmaf chain over j increasing. Here a
+// block takes AFQ rows of queries and walks the key tiles twice: first for each row's maximum
+// (order-free), then for p_j = exp(score - max), adding each p_j to the row's partial number
+// (j - lo) mod RED in shared memory (the same partials, filled in the same order) and extending the
+// output chains; the partials then go through the same tree. Shared memory: q (AFQ×(D+1)), k and v
+// (ATT×(D+1) each), p (AFQ×(ATT+1)), the partials (AFQ×RED), and the row maxima and sums.
+#define AFQ 16
+extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
+                                        i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  DYNAMIC_SHARED(float, sm);
+  float *Qs = sm, *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
+  float *part = Ps + AFQ * (ATT + 1), *Mx = part + AFQ * RED, *Tot = Mx + AFQ;
+  i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
+  i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
+  i64 t0 = qt * AFQ;
+  for (i64 l = threadIdx.x; l < AFQ * D; l += 256) {
+    i64 rr = l / D, e = l % D, t = t0 + rr;
+    Qs[rr * (D + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
+  }
+  for (i64 l = threadIdx.x; l < AFQ * RED; l += 256) part[l] = 0.0f;
+  if (threadIdx.x < AFQ) Mx[threadIdx.x] = -INFINITY;
+  i64 lo0 = (win > 0 && t0 - win + 1 > 0) ? t0 - win + 1 : 0;
+  i64 tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
+  float acc[ATT_OUT];
+  for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
+  for (int pass = 0; pass < 2; pass++) {
+    for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
+      i64 s0 = kt * ATT;
+      __syncthreads();  // the previous tile's Ks, Vs and Ps are no longer read
+      att_rows(Ks, k, b, s0, T, KVH, g, D);
+      if (pass == 1) att_rows(Vs, v, b, s0, T, KVH, g, D);
+      __syncthreads();
+      for (int r = 0; r < AFQ * ATT / 256; r++) {
+        i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
+        i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+        if (t < T && s <= t && s >= lo) {
+          float sc = att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale;
+          if (pass == 0) {
+            Ps[tt * (ATT + 1) + ss] = sc;
+          } else {
+            float p = expf(sc - Mx[tt]);
+            Ps[tt * (ATT + 1) + ss] = p;
+            part[tt * RED + (s - lo) % RED] = part[tt * RED + (s - lo) % RED] + p;
+          }
+        }
+      }
+      __syncthreads();
+      if (pass == 0) {
+        if (threadIdx.x < AFQ) {  // the row maxima (fmaxf: the order does not matter)
+          i64 tt = threadIdx.x, t = t0 + tt;
+          i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+          float m = Mx[tt];
+          for (i64 ss = 0; ss < ATT; ss++) {
+            i64 s = s0 + ss;
+            if (t < T && s <= t && s >= lo) m = fmaxf(m, Ps[tt * (ATT + 1) + ss]);
+          }
+          Mx[tt] = m;
+        }
+        continue;
+      }
+      for (int r = 0; r < ATT_OUT; r++) {
+        i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
+        if (o >= AFQ * D || t >= T) continue;
+        i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+        for (i64 ss = 0; ss < ATT; ss++) {
+          i64 s = s0 + ss;
+          if (s > t) break;
+          if (s < lo) continue;
+          acc[r] = fmaf(Ps[tt * (ATT + 1) + ss], Vs[ss * (D + 1) + e], acc[r]);
+        }
+      }
+    }
+  }
+  // block_sum's tree over each row's RED partials.
+  for (int w = RED / 2; w > 0; w >>= 1) {
+    __syncthreads();
+    for (i64 l = threadIdx.x; l < AFQ * w; l += 256) {
+      i64 rr = l / w, i = l % w;
+      part[rr * RED + i] = part[rr * RED + i] + part[rr * RED + i + w];
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < AFQ) {
+    i64 t = t0 + threadIdx.x;
+    Tot[threadIdx.x] = part[threadIdx.x * RED];
+    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + logf(part[threadIdx.x * RED]);
+  }
+  __syncthreads();
+  for (int r = 0; r < ATT_OUT; r++) {
+    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
+    if (o < AFQ * D && t < T) out[((b * T + t) * H + h) * D + e] = acc[r] / Tot[tt];
   }
 }
 

@@ -113,14 +113,22 @@ func (d *Device) RotaryBackward(dx gpu.Buffer, B, T, heads, D, rotDim int, base 
 }
 
 func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
+	if s.D <= attnMaxD && !d.reference {
+		// kernels.cu "attention, tiled": the same bits as k_attn_fwd.
+		shared := (attnRows*(s.D+1) + 2*attnTile*(s.D+1) + attnRows*(attnTile+1) + attnRows*redBlock + 2*attnRows) * 4
+		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared, p(out), p(lse), p(q), p(k), p(v),
+			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+		return
+	}
 	shared := (s.T + redBlock) * 4
 	d.launch("k_attn_fwd", s.B*s.H*s.T, redBlock, shared, p(out), p(lse), p(q), p(k), p(v),
 		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 }
 
-// attnTile and attnMaxD are ATT and ATT_MAXD in kernels.cu.
+// attnTile, attnRows and attnMaxD are ATT, AFQ and ATT_MAXD in kernels.cu.
 const (
 	attnTile = 32
+	attnRows = 16
 	attnMaxD = 64
 )
 
@@ -130,7 +138,7 @@ func (d *Device) AttentionWorkspace(s gpu.AttnShape) int { return s.B * s.H * s.
 func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.Buffer, s gpu.AttnShape) {
 	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
 	if s.D <= attnMaxD && !d.reference {
-		// kernels.cu "attention backward, tiled": the same bits as the kernels below.
+		// kernels.cu "attention, tiled": the same bits as the kernels below.
 		nt := (s.T + attnTile - 1) / attnTile
 		tiles := 4*attnTile*(s.D+1) + 2*attnTile
 		d.launch("k_attn_dq_t", s.B*s.H*nt, 256, (tiles+attnTile*(attnTile+1))*4, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),

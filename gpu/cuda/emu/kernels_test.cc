@@ -3,8 +3,9 @@
 //
 //   - the three matmul tile shapes against the CPU device's chain (one fmaf over k increasing, from C
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
-//   - the tiled attention backward (k_attn_dq_t, k_attn_dkv_t) against the per-element kernels it
-//     replaces (k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows and ragged tiles;
+//   - the tiled attention (k_attn_fwd_t, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
+//     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
+//     and rows longer than the forward's RED partials;
 //   - k_negexp against the bits gpu/fmath's Exp records in gpu/fmath/testdata/exp.txt;
 //
 // each with the threads of every barrier round run in increasing and in decreasing order (a result
@@ -123,6 +124,8 @@ void test_attention_backward() {
       {1, 50, 2, 1, 64, 20},  // the largest tiled head dim, a window shorter than a tile
       {1, 100, 3, 3, 5, 40},  // a window across tiles
       {1, 33, 1, 1, 3, 1},  // a window of one
+      {1, 300, 2, 1, 16, 0},  // rows longer than RED: the forward's partials wrap
+      {1, 300, 1, 1, 4, 280},  // and with a window
   };
   uint64_t seed = 1000;
   for (auto& s : shapes) {
@@ -144,8 +147,14 @@ void test_attention_backward() {
     size_t shq = (4 * ATT * (s.D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4;
     size_t shk = (4 * ATT * (s.D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4;
     bool ok = true;
+    size_t shf = (AFQ * (s.D + 1) + 2 * ATT * (s.D + 1) + AFQ * (ATT + 1) + AFQ * RED + 2 * AFQ) * 4;
     for (int order = 0; order < 2; order++) {
       emu_order = order;
+      std::vector<float> out1(qn, -7.0f), lse1(rows, -7.0f);
+      emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(s.B * s.H * ((s.T + AFQ - 1) / AFQ)), 1, 1}, {256, 1, 1}, shf,
+                 out1.data(), lse1.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+      ok = same_bits(out1, out, std::string("out") + (order ? " (reversed)" : "")) && ok;
+      ok = same_bits(lse1, lse, std::string("lse") + (order ? " (reversed)" : "")) && ok;
       std::vector<float> dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
       emu_launch("k_attn_dq_t", k_attn_dq_t, {unsigned(s.B * s.H * nt), 1, 1}, {256, 1, 1}, shq, dq.data(), dout.data(),
                  lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
@@ -159,7 +168,7 @@ void test_attention_backward() {
     }
     emu_order = false;
     char name[160];
-    std::snprintf(name, sizeof name, "attention backward tiled B=%lld T=%lld H=%lld KVH=%lld"
+    std::snprintf(name, sizeof name, "attention tiled (forward, backward) B=%lld T=%lld H=%lld KVH=%lld"
                   " D=%lld window=%lld", s.B, s.T, s.H, s.KVH, s.D, s.win);
     check(ok, name);
   }
