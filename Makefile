@@ -106,9 +106,15 @@ cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and 
 cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machine: scripts/gpu-check.sh)
 	$(CUDA_ENV) $(GO) test -tags cuda -c -o $(BIN)/cuda.test ./gpu/cuda
 
+# The bundle's binaries are stripped (-s -w) so that the four files travel to a GPU machine in well
+# under 64 MiB.
 .PHONY: gpu-bundle
-gpu-bundle: build cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/
+gpu-bundle: cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/ (stripped)
+	$(GO) build -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode ./cmd/airanode
+	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
+	$(CUDA_ENV) $(GO) test -tags cuda -c -ldflags "-s -w" -o $(BIN)/cuda.test ./gpu/cuda
 	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
+	@du -ch $(BIN)/airanode $(BIN)/airanode-cuda $(BIN)/cuda.test $(BIN)/torch_lm_bench.py | tail -1
 
 .PHONY: clean
 clean: ## remove build outputs
