@@ -31,7 +31,7 @@ func WithGPUCores(edit func(*gpucore.Config)) Option {
 // device is found or chosen, and when no core starts (a missing binary, a core that fails its
 // handshake): those are logged, never fatal. blocks is the cores' block storage; its Retention
 // may be set until the first task runs.
-func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks) *router {
+func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need tasks.Estimator) *router {
 	if n.cfg.GPU == config.GPUOff {
 		n.log.Debug("gpu: off in the configuration: training on the CPU only")
 		return nil
@@ -77,7 +77,7 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks) *router
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, log: log, counted: map[int]bool{}}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]bool{}}
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
@@ -124,8 +124,11 @@ func chooseDevices(found int, want []int, log *slog.Logger) []int {
 //
 //  1. A task resumed from a CPU trainer's state runs on the CPU while fewer tasks run there than
 //     the node has CPU workers, so that it continues where it stopped.
-//  2. Otherwise it runs on a core when one is idle: the cores up (ready or busy) outnumber the
-//     tasks this router runs on cores.
+//  2. Otherwise it runs on a core when one is idle (the cores up, ready or busy, outnumber the
+//     tasks this router runs on cores) and the task fits the cores' memory: its estimated training
+//     memory is at most the smallest device memory a core reports, less coreReserve (the CUDA
+//     context, the module and the allocator's slack). A task too big for the GPUs runs on the CPU
+//     rather than failing on a core again and again.
 //  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores started)
 //     bound the tasks that run at once, so the CPU takes more than its workers only while a core
 //     is restarting. A device given up takes its worker with it: the router lowers the Manager's
@@ -144,8 +147,9 @@ func chooseDevices(found int, want []int, log *slog.Logger) []int {
 type router struct {
 	cpu      tasks.Executor
 	sup      *gpucore.Supervisor
-	cpuSlots int // the node's CPU workers
-	started  int // cores up when the node started: the Manager's Workers count them
+	cpuSlots int             // the node's CPU workers
+	started  int             // cores up when the node started: the Manager's Workers count them
+	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
 	mu            sync.Mutex
@@ -204,7 +208,7 @@ var _ tasks.Executor = (*router)(nil)
 
 // Execute implements tasks.Executor.
 func (r *router) Execute(ctx context.Context, task object.Task, resume *tasks.Checkpoint, progress func(tasks.Progress) error) (object.Result, error) {
-	if r.take(resume) {
+	if r.take(resume, r.fits(ctx, task)) {
 		res, err := r.sup.Execute(ctx, task, resume, progress)
 		r.mu.Lock()
 		r.onCore--
@@ -225,8 +229,35 @@ func (r *router) Execute(ctx context.Context, task object.Task, resume *tasks.Ch
 	return r.cpu.Execute(ctx, task, resume, progress)
 }
 
-// take picks the side a task runs on (true: a core) and counts it there.
-func (r *router) take(resume *tasks.Checkpoint) bool {
+// coreReserve is the device memory a core keeps for itself: the CUDA context, the kernels' module
+// and the allocator's slack.
+const coreReserve = 512 << 20
+
+// fits reports whether task's estimated memory fits every core that is up (a core that reports no
+// memory fits anything; so does a task whose need cannot be estimated: the Manager estimated it
+// before claiming it).
+func (r *router) fits(ctx context.Context, task object.Task) bool {
+	if r.need == nil {
+		return true
+	}
+	n, err := r.need(ctx, task)
+	if err != nil {
+		return true
+	}
+	for _, st := range r.sup.Status() {
+		up := st.State == gpucore.StateReady || st.State == gpucore.StateBusy
+		if up && st.Info.Memory > 0 && n.Memory > st.Info.Memory-coreReserve {
+			r.log.Info("gpu: the task needs more memory than a GPU has: it runs on the CPU",
+				"task_memory", n.Memory, "device", st.Ordinal, "device_memory", st.Info.Memory)
+			return false
+		}
+	}
+	return true
+}
+
+// take picks the side a task runs on (true: a core) and counts it there; a task that does not fit
+// the cores' memory always runs on the CPU.
+func (r *router) take(resume *tasks.Checkpoint, fits bool) bool {
 	up := 0
 	for _, st := range r.sup.Status() {
 		if st.State == gpucore.StateReady || st.State == gpucore.StateBusy {
@@ -236,7 +267,7 @@ func (r *router) take(resume *tasks.Checkpoint) bool {
 	kind := stateKind(resume)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	core := r.onCore < up && !(kind == stateCPU && r.onCPU < r.cpuSlots)
+	core := fits && r.onCore < up && !(kind == stateCPU && r.onCPU < r.cpuSlots)
 	if core {
 		r.onCore++
 	} else {

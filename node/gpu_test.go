@@ -52,6 +52,8 @@ func init() {
 //	gate   a real core whose runs wait until the file "gate" exists
 //	exit   prints a reason and exits 3 before the handshake
 //	die    a real core that exits 200 ms after its first frame (the handshake's answer)
+//	small  a real core that reports 1 MiB of device memory
+//	big    a real core that reports 1 TiB of device memory
 func fakeCore(args []string) int {
 	fs := flag.NewFlagSet("fake-core", flag.ContinueOnError)
 	device := fs.Int("device", -1, "")
@@ -99,7 +101,14 @@ func fakeCore(args []string) int {
 	if *mode == "die" {
 		out = &dieAfterFirstWrite{w: os.Stdout}
 	}
-	err = gpucore.Serve(ctx, os.Stdin, out, dev, run, gpucore.WithLogger(log), gpucore.WithEngine(bench.EvalEngine))
+	opts := []gpucore.ServeOption{gpucore.WithLogger(log), gpucore.WithEngine(bench.EvalEngine)}
+	switch *mode {
+	case "small":
+		opts = append(opts, gpucore.WithMemory(1<<20))
+	case "big":
+		opts = append(opts, gpucore.WithMemory(1<<40))
+	}
+	err = gpucore.Serve(ctx, os.Stdin, out, dev, run, opts...)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "fake core:", err)
 		return 1
@@ -388,6 +397,32 @@ func TestGPUGiveUp(t *testing.T) {
 	// The workers stay at 1: the dead core's share is not handed to the CPU.
 	if w := n.Manager().Stats().Workers; w != 1 {
 		t.Fatalf("%d workers after the task, want 1", w)
+	}
+}
+
+// TestGPUMemory: a task whose estimated memory does not fit the memory a core reports (less the
+// core's reserve) runs on the CPU even with the core idle; one that fits runs on the core.
+func TestGPUMemory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode   string
+		onCore bool
+	}{{"small", false}, {"big", true}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu-"+tc.mode, nodetest.Fast),
+				fakeCores(t, fakeProc(t, 1), tc.mode, dir, nil))...)
+			cl := nodetest.Client(t, n)
+			r, err := cl.Submit(context.Background(), smokeRequest(t, 16, 5, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitTask(t, cl, r.Task, 60*time.Second, isDone)
+			if ran := marks(t, dir, "run-"); (len(ran) == 1) != tc.onCore {
+				t.Fatalf("core %s ran %v; want it to run the task: %v", tc.mode, ran, tc.onCore)
+			}
+		})
 	}
 }
 

@@ -250,7 +250,7 @@ func (n *Node) start(ctx context.Context) error {
 			// GPU compute cores, when there are any: the router runs each task on an idle core,
 			// else on the CPU trainer (gpu.go); a core that does not start leaves the node CPU-only.
 			gpuBlocks = &gpucore.StoreBlocks{Store: st, Fetch: n.trainer.Fetch}
-			if r := n.startGPU(n.trainer, gpuBlocks); r != nil {
+			if r := n.startGPU(n.trainer, gpuBlocks, tasks.StoreEstimator(st)); r != nil {
 				n.push("gpu cores", r.close)
 				n.gpu = r
 				exec = r
