@@ -366,6 +366,39 @@ __device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r
   }
 }
 
+// att_queries loads what the backward needs of the query tile starting at t0, head h: q and dout
+// rows into Qs and Gs, lse and delta into Ls and Dl (zeros past T).
+__device__ __forceinline__ void att_queries(float* Qs, float* Gs, float* Ls, float* Dl, const float* q, const float* dout,
+                                            const float* lse, const float* delta, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D) {
+  att_rows(Qs, q, b, t0, T, H, h, D);
+  att_rows(Gs, dout, b, t0, T, H, h, D);
+  if (threadIdx.x < ATT) {
+    i64 t = t0 + threadIdx.x;
+    Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
+    Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
+  }
+}
+// att_lo is the first key query t sees: t-win+1 with a window, else 0.
+__device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0; }
+// att_extend extends the fmaf chains of the outputs this thread owns, acc[r] for o = threadIdx.x +
+// 256r below rows·D (query row o/D of the tile starting at t0, column o%D), over the key tile starting
+// at s0 in increasing key order, for the keys the row sees: acc[r] += W[row][ss]·X[ss][e] (W row stride
+// ATT+1, X row stride D+1).
+__device__ __forceinline__ void att_extend(float* acc, const float* W, const float* X, i64 rows, i64 t0, i64 s0, i64 T,
+                                           i64 D, i64 win) {
+  for (int r = 0; r < ATT_OUT; r++) {
+    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
+    if (o >= rows * D || t >= T) continue;
+    i64 lo = att_lo(t, win);
+    for (i64 ss = 0; ss < ATT; ss++) {
+      i64 s = s0 + ss;
+      if (s > t) break;
+      if (s < lo) continue;
+      acc[r] = fmaf(W[tt * (ATT + 1) + ss], X[ss * (D + 1) + e], acc[r]);
+    }
+  }
+}
+
 // Forward: the same sums as k_attn_fwd in the same order, so the same bits. k_attn_fwd gives each row t a block
 // of RED threads: thread r holds the partial sum of p_j over j = lo+r, lo+r+RED, ... (in that order)
 // and the partials meet in block_sum's tree; the output is one fmaf chain over j increasing. Here a
@@ -389,7 +422,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   }
   for (i64 l = threadIdx.x; l < AFQ * RED; l += 256) part[l] = 0.0f;
   if (threadIdx.x < AFQ) Mx[threadIdx.x] = -INFINITY;
-  i64 lo0 = (win > 0 && t0 - win + 1 > 0) ? t0 - win + 1 : 0;
+  i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
   float acc[ATT_OUT];
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
@@ -402,7 +435,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
       __syncthreads();
       for (int r = 0; r < AFQ * ATT / 256; r++) {
         i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
-        i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+        i64 lo = att_lo(t, win);
         if (t < T && s <= t && s >= lo) {
           float sc = att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale;
           if (pass == 0) {
@@ -418,7 +451,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
       if (pass == 0) {
         if (threadIdx.x < AFQ) {  // the row maxima (fmaxf: the order does not matter)
           i64 tt = threadIdx.x, t = t0 + tt;
-          i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+          i64 lo = att_lo(t, win);
           float m = Mx[tt];
           for (i64 ss = 0; ss < ATT; ss++) {
             i64 s = s0 + ss;
@@ -428,17 +461,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
         }
         continue;
       }
-      for (int r = 0; r < ATT_OUT; r++) {
-        i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-        if (o >= AFQ * D || t >= T) continue;
-        i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
-        for (i64 ss = 0; ss < ATT; ss++) {
-          i64 s = s0 + ss;
-          if (s > t) break;
-          if (s < lo) continue;
-          acc[r] = fmaf(Ps[tt * (ATT + 1) + ss], Vs[ss * (D + 1) + e], acc[r]);
-        }
-      }
+      att_extend(acc, Ps, Vs, AFQ, t0, s0, T, D, win);
     }
   }
   // block_sum's tree over each row's RED partials.
@@ -471,16 +494,10 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
   i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
   i64 qt = idx % nt, h = (idx / nt) % H, b = idx / (nt * H), g = h / (H / KVH);
   i64 t0 = qt * ATT;
-  att_rows(Qs, q, b, t0, T, H, h, D);
-  att_rows(Gs, dout, b, t0, T, H, h, D);
-  if (threadIdx.x < ATT) {
-    i64 t = t0 + threadIdx.x;
-    Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
-    Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
-  }
+  att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
   float acc[ATT_OUT];
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
-  i64 lo0 = (win > 0 && t0 - win + 1 > 0) ? t0 - win + 1 : 0;
+  i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
   for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
     i64 s0 = kt * ATT;
@@ -490,24 +507,14 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
     __syncthreads();
     for (int r = 0; r < ATT * ATT / 256; r++) {
       i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
-      i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+      i64 lo = att_lo(t, win);
       if (t < T && s <= t && s >= lo) {
         float p = expf(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
         Ds[tt * (ATT + 1) + ss] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
       }
     }
     __syncthreads();
-    for (int r = 0; r < ATT_OUT; r++) {
-      i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-      if (o >= ATT * D || t >= T) continue;
-      i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
-      for (i64 ss = 0; ss < ATT; ss++) {
-        i64 s = s0 + ss;
-        if (s > t) break;
-        if (s < lo) continue;
-        acc[r] = fmaf(Ds[tt * (ATT + 1) + ss], Ks[ss * (D + 1) + e], acc[r]);
-      }
-    }
+    att_extend(acc, Ds, Ks, ATT, t0, s0, T, D, win);
   }
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
@@ -535,13 +542,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
     for (i64 qt = st; qt <= th / ATT; qt++) {
       i64 t0 = qt * ATT;
       __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
-      att_rows(Qs, q, b, t0, T, H, h, D);
-      att_rows(Gs, dout, b, t0, T, H, h, D);
-      if (threadIdx.x < ATT) {
-        i64 t = t0 + threadIdx.x;
-        Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
-        Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
-      }
+      att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
       __syncthreads();
       for (int r = 0; r < ATT * ATT / 256; r++) {
         i64 o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT, s = s0 + ss, t = t0 + tt;
