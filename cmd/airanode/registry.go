@@ -16,6 +16,7 @@ import (
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/registry"
 	"github.com/airanode/airanode/search"
+	"github.com/airanode/airanode/store"
 )
 
 func newRegistryCmd() *cobra.Command {
@@ -187,25 +188,11 @@ func newRegistryShowCmd() *cobra.Command {
 				registryPrintShow(cmd.OutOrStdout(), d)
 				return nil
 			}
-			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
-				d, err := cl.Arch(ctx, c)
-				if err != nil {
-					return err
-				}
-				return emit(d)
-			}); ok {
-				return err
-			}
-			st, err := searchOpenStore(cmd, false)
-			if err != nil {
-				return searchNotFound(err, c.String())
-			}
-			defer st.Close()
-			d, err := registry.New(st, nil).Show(searchContext(cmd), c)
-			if err != nil {
-				return err
-			}
-			return emit(d)
+			return nodeOrStore(cmd, c.String(),
+				func(ctx context.Context, cl *api.Client) (registry.ArchDetail, error) { return cl.Arch(ctx, c) },
+				func(ctx context.Context, st *store.Store) (registry.ArchDetail, error) {
+					return registry.New(st, nil).Show(ctx, c)
+				}, emit)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -296,33 +283,21 @@ func newRegistryLineageCmd() *cobra.Command {
 				registryPrintLineage(cmd.OutOrStdout(), root, "", "")
 				return nil
 			}
-			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
-				root, err := cl.Lineage(ctx, c, searchRef)
-				if err != nil {
-					return err
-				}
-				return emit(root)
-			}); ok {
-				return err
-			}
-			st, err := searchOpenStore(cmd, false)
-			if err != nil {
-				return searchNotFound(err, c.String())
-			}
-			defer st.Close()
-			var sc cid.Cid
-			if searchRef != "" {
-				info, err := registry.FindSearch(st, searchRef)
-				if err != nil {
-					return err
-				}
-				sc, _ = object.ParseCID(info.CID)
-			}
-			root, err := registry.New(st, nil).Lineage(searchContext(cmd), c, sc)
-			if err != nil {
-				return err
-			}
-			return emit(root)
+			return nodeOrStore(cmd, c.String(),
+				func(ctx context.Context, cl *api.Client) (*registry.LineageNode, error) {
+					return cl.Lineage(ctx, c, searchRef)
+				},
+				func(ctx context.Context, st *store.Store) (*registry.LineageNode, error) {
+					var sc cid.Cid
+					if searchRef != "" {
+						info, err := registry.FindSearch(st, searchRef)
+						if err != nil {
+							return nil, err
+						}
+						sc, _ = object.ParseCID(info.CID)
+					}
+					return registry.New(st, nil).Lineage(ctx, c, sc)
+				}, emit)
 		},
 	}
 	cmd.Flags().StringVar(&searchRef, "search", "", "only this search's proposals and scores (name or CID)")

@@ -275,30 +275,17 @@ func newSearchStatusCmd() *cobra.Command {
 		Short: "Show a search's progress: budget used, verified and disputed tasks, best verified so far",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := cmd.OutOrStdout()
-			if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
-				d, err := cl.Search(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return searchPrintStatus(out, d, asJSON)
-			}); ok {
-				return err
-			}
-			st, err := searchOpenStore(cmd, false)
-			if err != nil {
-				return searchNotFound(err, args[0])
-			}
-			defer st.Close()
-			info, err := registry.FindSearch(st, args[0])
-			if err != nil {
-				return err
-			}
-			s, err := search.StatusOf(searchContext(cmd), st, registry.New(st, nil), info)
-			if err != nil {
-				return err
-			}
-			return searchPrintStatus(out, api.SearchDetail{Status: s, Search: info.Search}, asJSON)
+			return nodeOrStore(cmd, args[0],
+				func(ctx context.Context, cl *api.Client) (api.SearchDetail, error) { return cl.Search(ctx, args[0]) },
+				func(ctx context.Context, st *store.Store) (api.SearchDetail, error) {
+					info, err := registry.FindSearch(st, args[0])
+					if err != nil {
+						return api.SearchDetail{}, err
+					}
+					s, err := search.StatusOf(ctx, st, registry.New(st, nil), info)
+					return api.SearchDetail{Status: s, Search: info.Search}, err
+				},
+				func(d api.SearchDetail) error { return searchPrintStatus(cmd.OutOrStdout(), d, asJSON) })
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -493,6 +480,32 @@ func viaNode(cmd *cobra.Command, f func(ctx context.Context, cl *api.Client, dat
 		return false, nil
 	}
 	return true, err
+}
+
+// nodeOrStore answers a query through the running node's control API (online) when viaNode can,
+// else from the data directory's store opened read-only (offline), and hands the answer to emit. A
+// store that cannot be opened is reported as ref not found (searchNotFound).
+func nodeOrStore[T any](cmd *cobra.Command, ref string, online func(context.Context, *api.Client) (T, error),
+	offline func(context.Context, *store.Store) (T, error), emit func(T) error) error {
+	if ok, err := viaNode(cmd, func(ctx context.Context, cl *api.Client, _ string) error {
+		v, err := online(ctx, cl)
+		if err != nil {
+			return err
+		}
+		return emit(v)
+	}); ok {
+		return err
+	}
+	st, err := searchOpenStore(cmd, false)
+	if err != nil {
+		return searchNotFound(err, ref)
+	}
+	defer st.Close()
+	v, err := offline(searchContext(cmd), st)
+	if err != nil {
+		return err
+	}
+	return emit(v)
 }
 
 // nodeOnly runs f with the control API of the node running on the data directory; without one it
