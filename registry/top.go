@@ -90,17 +90,7 @@ func (r *Registry) Top(ctx context.Context, q TopQuery) ([]Board, error) {
 	if err != nil {
 		return nil, err
 	}
-	type best struct {
-		entry    Entry
-		fitness  int64
-		verified bool
-	}
-	type board struct {
-		Board
-		lower bool
-		archs map[string]*best
-	}
-	boards := map[string]*board{}
+	boards := map[string]*topBoard{}
 	for _, t := range tasks {
 		if q.Protocol.Defined() && t.task.Protocol != q.Protocol.String() {
 			continue
@@ -114,36 +104,10 @@ func (r *Registry) Top(ctx context.Context, q TopQuery) ([]Board, error) {
 		}
 		b := boards[t.task.Protocol]
 		if b == nil {
-			b = &board{Board: Board{Protocol: t.task.Protocol, Metric: bench.MetricAccuracy}, archs: map[string]*best{}}
-			if p, ok := r.protocolOf(t.task.Protocol); ok {
-				b.ProtocolName = p.Name
-				b.lower = LowerIsBetter(p)
-				if b.lower {
-					b.Metric, b.LowerIsBetter = bench.MetricBPB, true
-				}
-			}
+			b = r.newTopBoard(t.task.Protocol)
 			boards[t.task.Protocol] = b
 		}
-		score := o.Score
-		if !o.Verified {
-			score = o.Claimed
-		}
-		fit := Fitness(score, b.lower)
-		cur := b.archs[t.task.Arch]
-		if cur == nil {
-			cur = &best{}
-			b.archs[t.task.Arch] = cur
-		}
-		cur.entry.Tasks++
-		better := cur.entry.Task == "" ||
-			o.Verified && !cur.verified ||
-			o.Verified == cur.verified && (fit > cur.fitness || fit == cur.fitness && o.Task < cur.entry.Task)
-		if better {
-			tasks := cur.entry.Tasks
-			cur.entry = Entry{Arch: t.task.Arch, Verified: o.Verified, State: o.State, Score: score,
-				Task: o.Task, Search: t.task.Search, Votes: o.Votes, Tasks: tasks}
-			cur.fitness, cur.verified = fit, o.Verified
-		}
+		b.add(t.task, o)
 	}
 	keys := make([]string, 0, len(boards))
 	for k := range boards {
@@ -152,46 +116,100 @@ func (r *Registry) Top(ctx context.Context, q TopQuery) ([]Board, error) {
 	sort.Strings(keys)
 	out := make([]Board, 0, len(keys))
 	for _, k := range keys {
-		b := boards[k]
-		var ver, unver []*best
-		for _, e := range b.archs {
-			if e.verified {
-				ver = append(ver, e)
-			} else {
-				unver = append(unver, e)
-			}
-		}
-		order := func(s []*best) {
-			sort.Slice(s, func(i, j int) bool {
-				if s[i].fitness != s[j].fitness {
-					return s[i].fitness > s[j].fitness
-				}
-				return s[i].entry.Arch < s[j].entry.Arch
-			})
-		}
-		order(ver)
-		order(unver)
-		b.Verified, b.Unverified = len(ver), len(unver)
-		if len(ver) > q.N {
-			ver = ver[:q.N]
-		}
-		if len(unver) > q.N {
-			unver = unver[:q.N]
-		}
-		if !q.Unverified {
-			unver = nil
-		}
-		b.Entries = make([]Entry, 0, len(ver)+len(unver))
-		for i, e := range ver {
-			e.entry.Rank = i + 1
-			b.Entries = append(b.Entries, r.describe(e.entry))
-		}
-		for _, e := range unver {
-			b.Entries = append(b.Entries, r.describe(e.entry))
-		}
-		out = append(out, b.Board)
+		out = append(out, boards[k].finish(q, r.describe))
 	}
 	return out, nil
+}
+
+// topBoard is one protocol's board while Top reads the tasks: each architecture's best task so far.
+type topBoard struct {
+	Board
+	lower bool // the protocol's metric is lower-is-better
+	archs map[string]*topBest
+}
+
+// topBest is an architecture's best task on a board so far.
+type topBest struct {
+	entry    Entry
+	fitness  int64
+	verified bool
+}
+
+// newTopBoard starts the board of protocol p (named, and with its metric, when the protocol object
+// is held).
+func (r *Registry) newTopBoard(p string) *topBoard {
+	b := &topBoard{Board: Board{Protocol: p, Metric: bench.MetricAccuracy}, archs: map[string]*topBest{}}
+	if pr, ok := r.protocolOf(p); ok {
+		b.ProtocolName = pr.Name
+		b.lower = LowerIsBetter(pr)
+		if b.lower {
+			b.Metric, b.LowerIsBetter = bench.MetricBPB, true
+		}
+	}
+	return b
+}
+
+// add counts task's outcome o for its architecture, keeping the architecture's best task: a
+// verified one over an unverified one, then the better fitness, then the smaller task CID.
+func (b *topBoard) add(task object.Task, o TaskOutcome) {
+	score := o.Score
+	if !o.Verified {
+		score = o.Claimed
+	}
+	fit := Fitness(score, b.lower)
+	cur := b.archs[task.Arch]
+	if cur == nil {
+		cur = &topBest{}
+		b.archs[task.Arch] = cur
+	}
+	cur.entry.Tasks++
+	better := cur.entry.Task == "" ||
+		o.Verified && !cur.verified ||
+		o.Verified == cur.verified && (fit > cur.fitness || fit == cur.fitness && o.Task < cur.entry.Task)
+	if better {
+		tasks := cur.entry.Tasks
+		cur.entry = Entry{Arch: task.Arch, Verified: o.Verified, State: o.State, Score: score,
+			Task: o.Task, Search: task.Search, Votes: o.Votes, Tasks: tasks}
+		cur.fitness, cur.verified = fit, o.Verified
+	}
+}
+
+// finish ranks the board: the verified architectures by fitness (then architecture CID), the best
+// q.N of them numbered from 1, then, with q.Unverified, the best q.N unverified ones, unnumbered;
+// describe fills each entry's architecture fields.
+func (b *topBoard) finish(q TopQuery, describe func(Entry) Entry) Board {
+	var ver, unver []*topBest
+	for _, e := range b.archs {
+		if e.verified {
+			ver = append(ver, e)
+		} else {
+			unver = append(unver, e)
+		}
+	}
+	order := func(s []*topBest) {
+		sort.Slice(s, func(i, j int) bool {
+			if s[i].fitness != s[j].fitness {
+				return s[i].fitness > s[j].fitness
+			}
+			return s[i].entry.Arch < s[j].entry.Arch
+		})
+	}
+	order(ver)
+	order(unver)
+	b.Verified, b.Unverified = len(ver), len(unver)
+	ver, unver = ver[:min(len(ver), q.N)], unver[:min(len(unver), q.N)]
+	if !q.Unverified {
+		unver = nil
+	}
+	b.Entries = make([]Entry, 0, len(ver)+len(unver))
+	for i, e := range ver {
+		e.entry.Rank = i + 1
+		b.Entries = append(b.Entries, describe(e.entry))
+	}
+	for _, e := range unver {
+		b.Entries = append(b.Entries, describe(e.entry))
+	}
+	return b.Board
 }
 
 // describe fills an entry's architecture fields from the architecture object, when held.
