@@ -49,9 +49,10 @@ type Status struct {
 	TaskPeers int       `json:"task_peers"`
 	Started   time.Time `json:"started"`
 	Uptime    float64   `json:"uptime_s"`
-	Class     string    `json:"class"`
-	Worker    Worker    `json:"worker"`
-	Tasks     Counts    `json:"tasks"`
+	// Class names the node's reproducibility classes, space-separated ("cpu-v1 cuda-v1").
+	Class  string `json:"class"`
+	Worker Worker `json:"worker"`
+	Tasks  Counts `json:"tasks"`
 	// Running lists the tasks running on this node now.
 	Running []Progress `json:"running"`
 	// Measures are the node's counters since start.
@@ -151,6 +152,23 @@ type Peer struct {
 	Scored    bool    `json:"scored"`
 	LatencyMS float64 `json:"latency_ms"`
 	Inbound   bool    `json:"inbound"`
+	// Capability is what the peer last advertised on the tasks topic, when the node heard it.
+	Capability *PeerCapability `json:"capability,omitempty"`
+}
+
+// PeerCapability is a peer's latest capability (object.Capability) as this node heard it.
+type PeerCapability struct {
+	// Workers is how many tasks the peer runs at once; Accepting is false while it is paused or
+	// draining.
+	Workers   int64 `json:"workers"`
+	Accepting bool  `json:"accepting"`
+	// Classes are its reproducibility classes, space-separated ("cpu-v1 cuda-v1").
+	Classes string `json:"classes,omitempty"`
+	// MemoryBytes and ComputeFLOPs are its per-task limits (0: none stated).
+	MemoryBytes  int64 `json:"memory_bytes"`
+	ComputeFLOPs int64 `json:"compute_flops"`
+	// AgeSeconds is how long ago this node heard it.
+	AgeSeconds float64 `json:"age_s"`
 }
 
 // SubmitRequest is POST /v1/tasks: train Arch under a protocol with Seed, executed by Replicas

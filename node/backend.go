@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/airanode/airanode/api"
-	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/tasks"
 )
@@ -54,7 +54,7 @@ func (n *Node) Status() api.Status {
 	s := api.Status{
 		PeerID: n.id.String(), Network: n.cfg.Network, Version: n.o.version, Addrs: n.Addrs(),
 		API: n.api.Addr(), Peers: len(n.host.Libp2p().Network().Peers()), TaskPeers: st.Peers,
-		Started: n.started, Uptime: time.Since(n.started).Seconds(), Class: cpu.Class,
+		Started: n.started, Uptime: time.Since(n.started).Seconds(), Class: strings.Join(n.classes, " "),
 		Worker: workerOf(st),
 		Tasks:  api.Counts{Known: st.Tasks, Pending: st.Pending, Claimed: st.Claimed, Done: st.Done},
 	}
@@ -109,6 +109,12 @@ func (n *Node) Peers() []api.Peer {
 			LatencyMS: float64(p.Latency) / float64(time.Millisecond), Inbound: p.Inbound}
 		for _, a := range p.Addrs {
 			ap.Addrs = append(ap.Addrs, a.String())
+		}
+		if m := n.Manager(); m != nil {
+			if c, heard, ok := m.PeerCapability(p.ID); ok {
+				ap.Capability = &api.PeerCapability{Workers: c.Workers, Accepting: c.Accepting, Classes: c.Class,
+					MemoryBytes: c.Memory, ComputeFLOPs: c.Compute, AgeSeconds: time.Since(heard).Seconds()}
+			}
 		}
 		out = append(out, ap)
 	}

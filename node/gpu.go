@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -83,6 +84,9 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		case gpucore.StateReady, gpucore.StateBusy:
 			r.started++
 			r.counted[st.Ordinal] = true
+			if !slices.Contains(r.classes, st.Info.Class) {
+				r.classes = append(r.classes, st.Info.Class)
+			}
 			log.Info("gpu: compute core ready", "device", st.Ordinal, "name", st.Info.Name, "class", st.Info.Class, "pid", st.PID)
 		default:
 			log.Warn("gpu: compute core not started: retrying in the background", "device", st.Ordinal, "state", st.State, "err", st.LastError)
@@ -149,6 +153,7 @@ type router struct {
 	sup      *gpucore.Supervisor
 	cpuSlots int             // the node's CPU workers
 	started  int             // cores up when the node started: the Manager's Workers count them
+	classes  []string        // the reproducibility classes those cores declared
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 

@@ -54,6 +54,7 @@ func init() {
 //	die    a real core that exits 200 ms after its first frame (the handshake's answer)
 //	small  a real core that reports 1 MiB of device memory
 //	big    a real core that reports 1 TiB of device memory
+//	class  a real core whose device declares the class "fake-gpu-v1"
 func fakeCore(args []string) int {
 	fs := flag.NewFlagSet("fake-core", flag.ContinueOnError)
 	device := fs.Int("device", -1, "")
@@ -108,13 +109,22 @@ func fakeCore(args []string) int {
 	case "big":
 		opts = append(opts, gpucore.WithMemory(1<<40))
 	}
-	err = gpucore.Serve(ctx, os.Stdin, out, dev, run, opts...)
+	var d gpu.Device = dev
+	if *mode == "class" {
+		d = classedDevice{dev}
+	}
+	err = gpucore.Serve(ctx, os.Stdin, out, d, run, opts...)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "fake core:", err)
 		return 1
 	}
 	return 0
 }
+
+// classedDevice is the "class" core's device: the CPU device under another class name.
+type classedDevice struct{ gpu.Device }
+
+func (classedDevice) Class() string { return "fake-gpu-v1" }
 
 // dieAfterFirstWrite is the "die" core's output: 200 ms after the first write the process exits.
 type dieAfterFirstWrite struct {
@@ -424,6 +434,39 @@ func TestGPUMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGPUClasses: a node whose core declares another class advertises both classes (its status and
+// its capability), and a peer sees them, with the workers, in its peer list.
+func TestGPUClasses(t *testing.T) {
+	t.Parallel()
+	g := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu-class", nodetest.Fast),
+		fakeCores(t, fakeProc(t, 1), "class", t.TempDir(), nil))...)
+	if got := g.Status().Class; got != "cpu-v1 fake-gpu-v1" {
+		t.Fatalf("status class %q, want both classes", got)
+	}
+	c := nodetest.Start(t, nodetest.Config(t.TempDir(), g.Addrs()[:1]...), nodetest.Options("cpu", nodetest.Fast)...)
+	seen := func(n *node.Node, id string, classes string, workers int64) error {
+		for _, p := range n.Peers() {
+			if p.ID != id {
+				continue
+			}
+			if p.Capability == nil {
+				return fmt.Errorf("no capability heard from %s yet", id)
+			}
+			if cp := *p.Capability; cp.Classes != classes || cp.Workers != workers || !cp.Accepting || cp.AgeSeconds < 0 {
+				return fmt.Errorf("capability of %s: %+v, want classes %q and %d workers, accepting", id, cp, classes, workers)
+			}
+			return nil
+		}
+		return fmt.Errorf("%s not among the peers", id)
+	}
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		if err := seen(c, g.ID().String(), "cpu-v1 fake-gpu-v1", int64(g.Workers())); err != nil {
+			return err
+		}
+		return seen(g, c.ID().String(), "cpu-v1", int64(c.Workers()))
+	})
 }
 
 // TestGPUNoCore: with gpu = "off", without a device, with gpu_devices naming no device, without

@@ -207,7 +207,8 @@ type Capability struct {
 	Workers int64 `cbor:"workers" json:"workers"`
 	// Accepting is false while the node is paused or draining: it claims nothing new.
 	Accepting bool `cbor:"accepting" json:"accepting"`
-	// Class is the node's reproducibility class (e.g. "cpu-v1"); informative.
+	// Class names the node's reproducibility classes, space-separated ("cpu-v1", or "cpu-v1
+	// cuda-v1" for a node that also trains on GPUs); informative.
 	Class string `cbor:"class,omitempty" json:"class,omitempty"`
 	// Time is the node's wall clock, in Unix milliseconds; only for dropping stale replays.
 	Time int64 `cbor:"time" json:"time"`

@@ -371,6 +371,17 @@ func (m *Manager) emit(evs ...Event) {
 	}
 }
 
+// PeerCapability returns the latest capability heard from peer p and when it was heard; ok is
+// false when none was (or p was pruned).
+func (m *Manager) PeerCapability(p peer.ID) (c object.Capability, heard time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pi := m.peers[p]; pi != nil {
+		return pi.capa, pi.heard, true
+	}
+	return object.Capability{}, time.Time{}, false
+}
+
 // alive reports whether a peer's capability is recent enough to rank it.
 func (m *Manager) alive(p *peerInfo, now time.Time) bool {
 	return now.Sub(p.heard) <= 3*m.cfg.CapabilityInterval

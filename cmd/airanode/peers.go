@@ -18,7 +18,9 @@ func newPeersCmd() *cobra.Command {
 		Short: "List the peers the running node is connected to",
 		Long: "peers asks the node running on the data directory (through its control API) for its\n" +
 			"connected peers: peer ID, the addresses of the connections, the agent version the peer\n" +
-			"reported, and its gossip score (peers below 0 lost trust; very negative ones are ignored).",
+			"reported, its gossip score (peers below 0 lost trust; very negative ones are ignored), and\n" +
+			"what it last advertised on the tasks topic: how many tasks it runs at once (and whether it\n" +
+			"accepts new ones) and its reproducibility classes (cpu-v1; cuda-v1 for a node with GPUs).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := apiClient(cmd)
@@ -45,7 +47,7 @@ func printPeers(w io.Writer, ps []api.Peer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESSES\tAGENT\tSCORE\tLATENCY\tDIRECTION")
+	fmt.Fprintln(tw, "PEER\tADDRESSES\tAGENT\tSCORE\tLATENCY\tDIRECTION\tWORKERS\tCLASSES")
 	for _, p := range ps {
 		score := "-"
 		if p.Scored {
@@ -63,7 +65,19 @@ func printPeers(w io.Writer, ps []api.Peer) error {
 		if agent == "" {
 			agent = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, strings.Join(p.Addrs, ","), agent, score, lat, dir)
+		// What the peer advertised on the tasks topic: its workers (paused or draining: not
+		// accepting) and its reproducibility classes.
+		workers, classes := "-", "-"
+		if c := p.Capability; c != nil {
+			workers = fmt.Sprint(c.Workers)
+			if !c.Accepting {
+				workers += " (not accepting)"
+			}
+			if c.Classes != "" {
+				classes = c.Classes
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, strings.Join(p.Addrs, ","), agent, score, lat, dir, workers, classes)
 	}
 	return tw.Flush()
 }
