@@ -100,7 +100,7 @@ ptx-check: cuda-sdk ## fail when the committed PTX is not what `make ptx` makes 
 
 .PHONY: cuda
 cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
-	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/...
+	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/... ./cmd/airanode-cuda/
 	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
 
 .PHONY: cuda-test-bin
