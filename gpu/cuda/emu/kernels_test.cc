@@ -7,6 +7,9 @@
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
 //     and rows longer than the forward's RED partials;
 //   - k_negexp against the bits gpu/fmath's Exp records in gpu/fmath/testdata/exp.txt;
+//   - every other kernel kernels.go launches, with its launch geometry on small ragged shapes, for
+//     order independence alone (make cuda-emu builds with ASan and UBSan, so these runs also catch
+//     out-of-bounds accesses and undefined behaviour);
 //
 // each with the threads of every barrier round run in increasing and in decreasing order (a result
 // that depends on the order reads shared memory without a barrier). It prints the failures and a
@@ -15,6 +18,7 @@
 // The kernels themselves, compiled for the host.
 #include "../kernels.cu"
 
+#include <functional>
 #include <string>
 
 namespace {
@@ -119,12 +123,12 @@ void test_attention_backward() {
   struct shape {
     i64 B, T, H, KVH, D, win;
   } shapes[] = {
-      {2, 70, 4, 2, 8, 0},  // GQA, ragged last tile
-      {1, 64, 2, 2, 32, 0},  // config-like head dim, whole tiles
+      {1, 70, 4, 2, 8, 0},  // GQA, ragged last tile
+      {2, 64, 2, 2, 32, 0},  // config-like head dim, whole tiles, two sequences
       {1, 50, 2, 1, 64, 20},  // the largest tiled head dim, a window shorter than a tile
-      {1, 100, 3, 3, 5, 40},  // a window across tiles
+      {1, 100, 1, 1, 5, 40},  // a window across tiles
       {1, 33, 1, 1, 3, 1},  // a window of one
-      {1, 300, 2, 1, 16, 0},  // rows longer than RED: the forward's partials wrap
+      {1, 300, 1, 1, 16, 0},  // rows longer than RED: the forward's partials wrap
       {1, 300, 1, 1, 4, 280},  // and with a window
   };
   uint64_t seed = 1000;
@@ -204,6 +208,180 @@ void test_negexp(const char* path) {
   check(x.size() > 1000 && same_bits(out, want, "k_negexp"), "k_negexp: gpu/fmath Exp's bits on " + std::to_string(x.size()) + " inputs");
 }
 
+// Every kernel kernels.go launches, with its launch geometry, on small random shapes (thread counts
+// that are not multiples of the block, rows longer and shorter than a block): the threads of each
+// barrier round in both orders must give the same bits. With the sanitizers of make cuda-emu this
+// also catches reads and writes outside the buffers and undefined behaviour.
+struct bufs {
+  std::vector<std::vector<float>> f;
+  std::vector<std::vector<int>> i;
+  std::vector<std::vector<double>> d;
+};
+
+bool same(const bufs& a, const bufs& b) {
+  for (size_t k = 0; k < a.f.size(); k++)
+    if (a.f[k].size() && std::memcmp(a.f[k].data(), b.f[k].data(), a.f[k].size() * 4)) return false;
+  for (size_t k = 0; k < a.d.size(); k++)
+    if (a.d[k].size() && std::memcmp(a.d[k].data(), b.d[k].data(), a.d[k].size() * 8)) return false;
+  return true;
+}
+
+// order_check runs launch on two copies of init, the threads in increasing then in decreasing order.
+void order_check(const std::string& name, const bufs& init, const std::function<void(bufs&)>& launch) {
+  bufs a = init, b = init;
+  emu_order = false;
+  launch(a);
+  emu_order = true;
+  launch(b);
+  emu_order = false;
+  check(same(a, b), "every order, same bits: " + name);
+}
+
+std::vector<int> ints(size_t n, int lo, int hi, uint64_t seed) {
+  rng r{seed * 0x9e3779b97f4a7c15ull + 7};
+  std::vector<int> v(n);
+  for (auto& x : v) x = lo + int((r.next() + 1.0f) * 0.5f * float(hi - lo)) % (hi - lo);
+  return v;
+}
+
+unsigned blocks(i64 n) { return unsigned((n + 255) / 256); }
+
+void test_all_kernels() {
+  uint64_t sd = 5000;
+  auto R = [&](size_t n) { return random(n, sd++); };
+  // elementwise, over n not a multiple of 256
+  const i64 n = 1000;
+  using un = void (*)(float*, const float*, i64);
+  using bw = void (*)(float*, const float*, const float*, i64);
+  for (auto [name, fn] : std::initializer_list<std::pair<const char*, un>>{
+           {"k_silu", k_silu}, {"k_gelu", k_gelu}, {"k_softplus", k_softplus}, {"k_negexp", k_negexp}})
+    order_check(name, {{R(n), R(n)}}, [&](bufs& m) { emu_launch(name, fn, {blocks(n)}, {256}, 0, m.f[1].data(), m.f[0].data(), n); });
+  for (auto [name, fn] : std::initializer_list<std::pair<const char*, bw>>{{"k_silu_bwd", k_silu_bwd},
+                                                                          {"k_gelu_bwd", k_gelu_bwd},
+                                                                          {"k_softplus_bwd", k_softplus_bwd},
+                                                                          {"k_add", k_add},
+                                                                          {"k_mul", k_mul},
+                                                                          {"k_swiglu", k_swiglu}})
+    order_check(name, {{R(n), R(n), R(n)}},
+                [&](bufs& m) { emu_launch(name, fn, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), n); });
+  order_check("k_fill", {{R(n)}}, [&](bufs& m) { emu_launch("k_fill", k_fill, {blocks(n)}, {256}, 0, m.f[0].data(), n, 0.5f); });
+  order_check("k_addin", {{R(n), R(n)}}, [&](bufs& m) { emu_launch("k_addin", k_addin, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), n); });
+  order_check("k_scale", {{R(n)}}, [&](bufs& m) { emu_launch("k_scale", k_scale, {blocks(n)}, {256}, 0, m.f[0].data(), n, 1.5f); });
+  order_check("k_mul_bwd", {{R(n), R(n), R(n), R(n), R(n)}}, [&](bufs& m) {
+    emu_launch("k_mul_bwd", k_mul_bwd, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), n);
+  });
+  order_check("k_swiglu_bwd", {{R(n), R(n), R(n), R(n), R(n)}}, [&](bufs& m) {
+    emu_launch("k_swiglu_bwd", k_swiglu_bwd, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), n);
+  });
+  order_check("k_sumsq", {{R(n)}, {}, {{0.0}}}, [&](bufs& m) { emu_launch("k_sumsq", k_sumsq, {1}, {RED}, 0, m.d[0].data(), m.f[0].data(), n); });
+  // rows shorter (70) and longer (300) than a block
+  for (i64 d : {70, 300}) {
+    const i64 rows = 37, V = 50, B = 3, T = rows / 1;
+    std::string dn = " d=" + std::to_string(d);
+    bufs e{{R(V * d), R(rows * d)}, {ints(rows, 0, V, sd++)}};
+    order_check("k_embed" + dn, e, [&](bufs& m) { emu_launch("k_embed", k_embed, {blocks(rows * d)}, {256}, 0, m.f[1].data(), m.f[0].data(), m.i[0].data(), rows, d); });
+    order_check("k_embed_bwd" + dn, e, [&](bufs& m) {
+      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.i[0].data(), rows, V, d);
+    });
+    order_check("k_addpos" + dn, {{R(B * T * d), R(T * d)}}, [&](bufs& m) {
+      emu_launch("k_addpos", k_addpos, {blocks(B * T * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), B, T, d);
+    });
+    order_check("k_addpos_bwd" + dn, {{R(T * d), R(B * T * d)}}, [&](bufs& m) {
+      emu_launch("k_addpos_bwd", k_addpos_bwd, {blocks(T * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), B, T, d);
+    });
+    bufs nb{{R(rows * d), R(d), R(d), R(rows * d), R(rows), R(rows), R(rows * d), R(rows * d), R(d), R(d)}};
+    // 0 x, 1 w, 2 b, 3 out, 4 rstd, 5 mean, 6 dout, 7 dx, 8 dw, 9 db
+    for (auto& v : nb.f[4]) v = std::fabs(v) + 0.5f;
+    order_check("k_rmsnorm" + dn, nb, [&](bufs& m) {
+      emu_launch("k_rmsnorm", k_rmsnorm, {unsigned(rows)}, {RED}, 0, m.f[3].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(), rows, d, 1e-5f);
+    });
+    order_check("k_rmsnorm_bwd_dx" + dn, nb, [&](bufs& m) {
+      emu_launch("k_rmsnorm_bwd_dx", k_rmsnorm_bwd_dx, {unsigned(rows)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
+                 m.f[4].data(), rows, d);
+    });
+    order_check("k_rmsnorm_bwd_dw" + dn, nb, [&](bufs& m) {
+      emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {blocks(d)}, {256}, 0, m.f[8].data(), m.f[6].data(), m.f[0].data(), m.f[4].data(), rows, d);
+    });
+    order_check("k_layernorm" + dn, nb, [&](bufs& m) {
+      emu_launch("k_layernorm", k_layernorm, {unsigned(rows)}, {RED}, 0, m.f[3].data(), m.f[5].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(),
+                 m.f[2].data(), rows, d, 1e-5f);
+    });
+    order_check("k_layernorm_bwd_dx" + dn, nb, [&](bufs& m) {
+      emu_launch("k_layernorm_bwd_dx", k_layernorm_bwd_dx, {unsigned(rows)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
+                 m.f[5].data(), m.f[4].data(), rows, d);
+    });
+    order_check("k_layernorm_bwd_dwb" + dn, nb, [&](bufs& m) {
+      emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {blocks(d)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[6].data(), m.f[0].data(),
+                 m.f[5].data(), m.f[4].data(), rows, d);
+    });
+    // cross-entropy over V = d classes, some targets ignored
+    bufs xb{{R(rows), R(rows * d), R(rows * d)}, {ints(rows, -1, int(d), sd++)}};
+    order_check("k_xent" + dn, xb, [&](bufs& m) {
+      emu_launch("k_xent", k_xent, {unsigned(rows)}, {RED}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.i[0].data(), rows, d, 0.25f);
+    });
+    order_check("k_argmax" + dn, xb, [&](bufs& m) {
+      emu_launch("k_argmax", k_argmax, {blocks(rows)}, {256}, 0, m.i[0].data(), m.f[2].data(), rows, d);
+    });
+  }
+  {  // rotary, with a partial rotation
+    const i64 B = 2, T = 9, H = 3, D = 8, rot = 6;
+    for (float sign : {1.0f, -1.0f})
+      order_check("k_rotary", {{R(B * T * H * D)}}, [&](bufs& m) {
+        emu_launch("k_rotary", k_rotary, {blocks(B * T * H * (rot / 2))}, {256}, 0, m.f[0].data(), B, T, H, D, rot, 10000.0f, sign);
+      });
+  }
+  {  // causal depthwise convolution
+    const i64 B = 2, T = 11, C = 30, K = 4;
+    bufs cb{{R(B * T * C), R(C * K), R(C), R(B * T * C), R(B * T * C), R(B * T * C), R(C * K), R(C)}};
+    // 0 x, 1 w, 2 bias, 3 out, 4 dout, 5 dx, 6 dw, 7 dbias
+    order_check("k_conv", cb, [&](bufs& m) {
+      emu_launch("k_conv", k_conv, {blocks(B * T * C)}, {256}, 0, m.f[3].data(), m.f[0].data(), m.f[1].data(), m.f[2].data(), B, T, C, K);
+    });
+    order_check("k_conv_bwd_dx", cb, [&](bufs& m) {
+      emu_launch("k_conv_bwd_dx", k_conv_bwd_dx, {blocks(B * T * C)}, {256}, 0, m.f[5].data(), m.f[4].data(), m.f[1].data(), B, T, C, K);
+    });
+    order_check("k_conv_bwd_dw", cb, [&](bufs& m) {
+      emu_launch("k_conv_bwd_dw", k_conv_bwd_dw, {blocks(C * (K + 1))}, {256}, 0, m.f[6].data(), m.f[7].data(), m.f[4].data(), m.f[0].data(), B, T,
+                 C, K);
+    });
+  }
+  {  // selective scan, with the backward's scratch as the device allocates it
+    const i64 B = 2, T = 7, C = 20, N = 5, rows = B * T;
+    bufs sb{{R(rows * C), R(rows * C * N), R(rows * C), R(rows * C), R(C * N), R(rows * N), R(rows * N), R(C), R(rows * C), R(rows * C),
+             R(rows * C * N), R(rows * C * N), R(B * C * N), R(B * C), R(rows * N), R(rows * N), R(C * N), R(C)}};
+    // 0 y, 1 states, 2 u, 3 delta, 4 A, 5 Bm, 6 Cm, 7 D, 8 du, 9 ddelta, 10 gB, 11 gC, 12 pA, 13 pD, 14 dBm, 15 dCm, 16 dA, 17 dD
+    for (auto& v : sb.f[3]) v = std::fabs(v) * 0.1f;
+    for (auto& v : sb.f[4]) v = -std::fabs(v);
+    bufs dyb = sb;  // dy is y's slot in the backward
+    order_check("k_scan", sb, [&](bufs& m) {
+      emu_launch("k_scan", k_scan, {blocks(B * C)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(),
+                 m.f[5].data(), m.f[6].data(), m.f[7].data(), B, T, C, N);
+    });
+    order_check("k_scan_bwd", dyb, [&](bufs& m) {
+      emu_launch("k_scan_bwd", k_scan_bwd, {blocks(B * C)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[10].data(), m.f[11].data(), m.f[12].data(),
+                 m.f[13].data(), m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), m.f[5].data(), m.f[6].data(),
+                 m.f[7].data(), B, T, C, N);
+    });
+    order_check("k_scan_bwd_bc", sb, [&](bufs& m) {
+      emu_launch("k_scan_bwd_bc", k_scan_bwd_bc, {blocks(rows * N)}, {256}, 0, m.f[14].data(), m.f[15].data(), m.f[10].data(), m.f[11].data(), rows,
+                 C, N);
+    });
+    order_check("k_scan_bwd_ad", sb, [&](bufs& m) {
+      emu_launch("k_scan_bwd_ad", k_scan_bwd_ad, {blocks(C * (N + 1))}, {256}, 0, m.f[16].data(), m.f[17].data(), m.f[12].data(), m.f[13].data(), B,
+                 C, N);
+    });
+  }
+  for (i64 hasDecay : {0, 1}) {  // AdamW, with and without the decay mask
+    bufs ab{{R(n), R(n), R(n), R(n), R(n)}};
+    for (auto& v : ab.f[3]) v = std::fabs(v);
+    for (auto& v : ab.f[4]) v = v > 0 ? 1.0f : 0.0f;
+    order_check("k_adamw", ab, [&](bufs& m) {
+      emu_launch("k_adamw", k_adamw, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(),
+                 hasDecay ? m.f[4].data() : nullptr, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f, hasDecay);
+    });
+  }
+}
+
 // The harness's own checks must be able to fail: a kernel with a missing barrier and one with a
 // divergent barrier.
 __global__ void k_racy(float* out) {
@@ -249,6 +427,7 @@ int main(int argc, char** argv) {
   test_matmul();
   test_attention_backward();
   test_negexp(exp_txt);
+  test_all_kernels();
   if (failures) {
     std::printf("cuda-emu: %d cases failed, %d passed\n", failures, passed);
     return 1;
