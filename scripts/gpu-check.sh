@@ -10,7 +10,9 @@
 #      PyTorch eager on the same card, and a per-kernel profile of ours;
 #   4. determinism: the same MAD-lite evaluation twice on fresh devices, and once with the reference
 #      kernels, all three Results identical;
-#   5. the node: `airanode run` starts a core and runs a submitted task on it (class cuda-v1).
+#   5. the node: `airanode run` starts a core and runs a submitted task on it (class cuda-v1);
+# then scripts/gpu-summary.py prints the same-run table (ours / PyTorch, tuned / reference kernels,
+# digests) and each step's verdict.
 # Output goes to stdout and, when OUT is set, to $OUT/gpu-check.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,9 @@ timeout 120 bin/airanode-cuda eval --arch 'A M A M' --twice --reference || fail 
 
 step "the node: a task through airanode run on the GPU core"
 LIMIT=90 timeout 110 scripts/gpu-node-smoke.sh || fail "node smoke"
+
+step "summary"
+python3 scripts/gpu-summary.py "$LOG"
 
 step "done rc=$rc"
 exit $rc

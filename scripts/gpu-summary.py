@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Summarise a scripts/gpu-check.sh log: the same-run throughput table against PyTorch (ours with the
+tuned kernels, ours with the reference kernels, PyTorch eager), whether the tuned and reference runs
+ended on the same digest, and the verdicts of the kernel tests, the determinism run and the node smoke
+test. Reads the log path given (or stdin); prints the summary; exits 0 (it judges nothing itself).
+
+usage: gpu-summary.py [LOG]
+"""
+import json
+import re
+import sys
+
+
+def main():
+    text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
+    runs = {}  # (impl, config) -> line
+    for raw in text.splitlines():
+        raw = raw.strip()
+        if not raw.startswith("{"):
+            continue
+        try:
+            d = json.loads(raw)
+        except ValueError:
+            continue
+        if "impl" in d and "config" in d:
+            runs[(d["impl"], d["config"])] = d
+    configs = sorted({c for _, c in runs})
+    print("throughput, same run (tokens/s):")
+    print(f"  {'config':6} {'ours':>12} {'ours, reference kernels':>24} {'PyTorch eager':>14} {'ours/PyTorch':>13} {'tuned/reference':>16}  digests")
+    for c in configs:
+        ours = runs.get(("airanode-cuda", c))
+        ref = runs.get(("airanode-cuda (reference kernels)", c))
+        pt = runs.get(("pytorch-eager", c))
+        tok = lambda d: f"{d['tokens_per_s']:,.0f}" if d else "-"
+        ratio = lambda a, b: f"{a['tokens_per_s'] / b['tokens_per_s']:.2f}x" if a and b else "-"
+        same = "-"
+        if ours and ref:
+            same = "equal" if ours.get("digest_final") == ref.get("digest_final") else "DIFFER"
+        print(f"  {c:6} {tok(ours):>12} {tok(ref):>24} {tok(pt):>14} {ratio(ours, pt):>13} {ratio(ours, ref):>16}  {same}")
+    card = next((d.get("device") for (i, _), d in runs.items() if i == "pytorch-eager"), None)
+    if card:
+        print(f"  card: {card}")
+    checks = [
+        ("kernel tests", r"^PASS$", r"^--- FAIL|^FAIL$"),
+        ("determinism (eval)", r"Result identical to the first run's", r"the Result differs"),
+        ("node smoke", r"^PASS: the node ran the task", r"^FAIL: (no result|the result is not)"),
+    ]
+    for name, good, bad in checks:
+        g = len(re.findall(good, text, re.M))
+        b = len(re.findall(bad, text, re.M))
+        print(f"{name}: {'FAILED' if b else ('passed' if g else 'no verdict in the log')} ({g} passing, {b} failing lines)")
+
+
+if __name__ == "__main__":
+    main()
