@@ -51,7 +51,8 @@ func init() {
 //	serve  a real core
 //	gate   a real core whose runs wait until the file "gate" exists
 //	exit   prints a reason and exits 3 before the handshake
-//	die    a real core that exits 200 ms after its first frame (the handshake's answer)
+//	die    a real core that exits 2 s after its first frame (the handshake's answer): long
+//	       enough for the node to count it up at start
 //	small  a real core that reports 1 MiB of device memory
 //	big    a real core that reports 1 TiB of device memory
 //	class  a real core whose device declares the class "fake-gpu-v1"
@@ -126,14 +127,14 @@ type classedDevice struct{ gpu.Device }
 
 func (classedDevice) Class() string { return "fake-gpu-v1" }
 
-// dieAfterFirstWrite is the "die" core's output: 200 ms after the first write the process exits.
+// dieAfterFirstWrite is the "die" core's output: 2 s after the first write the process exits.
 type dieAfterFirstWrite struct {
 	w    io.Writer
 	once sync.Once
 }
 
 func (d *dieAfterFirstWrite) Write(p []byte) (int, error) {
-	d.once.Do(func() { time.AfterFunc(200*time.Millisecond, func() { os.Exit(4) }) })
+	d.once.Do(func() { time.AfterFunc(2*time.Second, func() { os.Exit(4) }) })
 	return d.w.Write(p)
 }
 
