@@ -44,7 +44,7 @@ step "determinism: one MAD-lite evaluation, twice and with the reference kernels
 timeout 120 bin/airanode-cuda eval --arch 'A M A M' --twice --reference || fail "eval"
 
 step "the node: a task through airanode run on the GPU core"
-LIMIT=90 timeout 110 scripts/gpu-node-smoke.sh || fail "node smoke"
+LIMIT=80 timeout 110 scripts/gpu-node-smoke.sh || fail "node smoke"
 
 step "summary"
 python3 scripts/gpu-summary.py "$LOG"

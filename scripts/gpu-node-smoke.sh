@@ -17,10 +17,12 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
 bin/airanode run "${a[@]}" --status log >"$dir/node.log" 2>&1 &
 node=$!
-for _ in $(seq 150); do bin/airanode task list "${a[@]}" >/dev/null 2>&1 && break; sleep 0.2; done
+# The node answers once its cores have started (a first PTX JIT can take a while).
+for _ in $(seq 600); do bin/airanode task list "${a[@]}" >/dev/null 2>&1 && break; sleep 0.2; done
 bin/airanode gpu "${a[@]}" || true
 task=$(bin/airanode task submit "${a[@]}" --arch "${ARCH:-width=32: A M A M}" --protocol mad-lite --replicas 1 --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["task"])') || { tail -20 "$dir/node.log"; exit 1; }
