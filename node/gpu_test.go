@@ -338,32 +338,11 @@ func TestGPUCoreCrash(t *testing.T) {
 	})
 
 	// The same task on the CPU trainer's engine, in process.
-	a, err := node.ResolveArch(req.Arch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := cpu.New(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	rep, err := bench.Evaluate(context.Background(), bench.EvalOptions{Arch: a, Protocol: node.SmokeProtocol(64), Seed: 7, Device: dev})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := reference(t, 64, 7)
 	if rep.TaskCID.String() != r.Task {
 		t.Fatalf("in-process task %s, submitted %s", rep.TaskCID, r.Task)
 	}
-	want := rep.Result
-	want.Executor = got.Executor
-	gb, err1 := object.Marshal(got)
-	wb, err2 := object.Marshal(want)
-	if err := errors.Join(err1, err2); err != nil {
-		t.Fatal(err)
-	}
-	if string(gb) != string(wb) {
-		t.Fatalf("results differ:\n got  %+v\n want %+v", got, want)
-	}
+	sameResult(t, got, rep, "after the core crash")
 }
 
 // TestGPUGiveUp: a core that starts, answers its handshake and then keeps dying is given up

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/airanode/airanode/api"
-	"github.com/airanode/airanode/arch"
-	"github.com/airanode/airanode/bench"
 	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/node/nodetest"
 	"github.com/airanode/airanode/object"
@@ -98,22 +95,8 @@ func TestCloseCheckpointsMidSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := bench.Evaluate(context.Background(), bench.EvalOptions{
-		Arch: arch.MustParse(smokeArch), Protocol: node.SmokeProtocol(steps), Seed: seed, Threads: 1,
-		Checkpoints: bench.NewMemStore(), Logger: nodetest.Logger("ref"), Executor: n2.ID().String(),
-	})
-	if err != nil {
-		t.Fatal(err)
+	if got.Executor != n2.ID().String() {
+		t.Fatalf("result executor %s, want the node %s", got.Executor, n2.ID())
 	}
-	gb, err := object.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wb, err := object.Marshal(ref.Result)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(gb, wb) {
-		t.Fatalf("resumed from step %d, result\n%+v\nwant (uninterrupted)\n%+v", saved, got, ref.Result)
-	}
+	sameResult(t, got, reference(t, steps, seed), fmt.Sprintf("resumed from step %d", saved))
 }

@@ -1,8 +1,10 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -13,12 +15,13 @@ import (
 	"github.com/airanode/airanode/bench"
 	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/node/nodetest"
+	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/tasks"
 )
 
-// referenceDigests trains the smoke task in-process, uninterrupted, and returns its digest chain
-// in hex.
-func referenceDigests(t *testing.T, steps int, seed uint64) []string {
+// reference trains the smoke task (smokeRequest's) in process, uninterrupted, on the CPU engine,
+// and returns its report.
+func reference(t *testing.T, steps int, seed uint64) *bench.EvalReport {
 	t.Helper()
 	rep, err := bench.Evaluate(context.Background(), bench.EvalOptions{
 		Arch: arch.MustParse(smokeArch), Protocol: node.SmokeProtocol(steps), Seed: seed, Threads: 1,
@@ -27,8 +30,29 @@ func referenceDigests(t *testing.T, steps int, seed uint64) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+// sameResult fails t unless got is, byte for byte, the reference Result (its Executor aside).
+func sameResult(t *testing.T, got object.Result, ref *bench.EvalReport, what string) {
+	t.Helper()
+	want := ref.Result
+	want.Executor = got.Executor
+	gb, err1 := object.Marshal(got)
+	wb, err2 := object.Marshal(want)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gb, wb) {
+		t.Fatalf("%s: result\n%+v\nwant (uninterrupted, in process)\n%+v", what, got, want)
+	}
+}
+
+// referenceDigests is the digest chain of reference, in hex.
+func referenceDigests(t *testing.T, steps int, seed uint64) []string {
+	t.Helper()
 	var out []string
-	for _, g := range rep.Result.Segments {
+	for _, g := range reference(t, steps, seed).Result.Segments {
 		out = append(out, hex.EncodeToString(g.Digest))
 	}
 	return out
