@@ -87,46 +87,27 @@ func (s *searches) ingest(env []byte) error {
 
 // launch signs, stores, gossips and runs a search.
 func (s *searches) launch(ctx context.Context, req api.LaunchRequest) (api.LaunchResponse, error) {
-	var spec search.Spec
-	switch {
-	case req.Spec != nil && req.Preset != "":
-		return api.LaunchResponse{}, fmt.Errorf("%w: give a spec or a preset, not both", api.ErrInvalid)
-	case req.Spec != nil:
-		spec = *req.Spec
-	case req.Preset != "":
-		p, err := search.Preset(req.Preset)
+	if err := req.Check(); err != nil {
+		return api.LaunchResponse{}, err
+	}
+	spec := req.Spec
+	if spec == nil {
+		p, err := search.Preset(req.Preset) // known: Check looked it up
 		if err != nil {
-			return api.LaunchResponse{}, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+			return api.LaunchResponse{}, apiError(err)
 		}
-		spec = p
-	default:
-		return api.LaunchResponse{}, fmt.Errorf("%w: give a spec or a preset", api.ErrInvalid)
+		spec = &p
 	}
 	if req.DryRun {
-		obj, p, err := spec.Build(s.n.id, s.n.store)
+		l, err := search.Prepare(s.n.store, s.n.key, *spec)
 		if err != nil {
-			return api.LaunchResponse{}, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+			return api.LaunchResponse{}, apiError(err)
 		}
-		env, err := object.Seal(s.n.key, object.KindSearch, obj)
-		if err != nil {
-			return api.LaunchResponse{}, err
-		}
-		sc, _, err := object.SealedCID(env)
-		if err != nil {
-			return api.LaunchResponse{}, err
-		}
-		pc, err := p.CID()
-		if err != nil {
-			return api.LaunchResponse{}, fmt.Errorf("%w: protocol: %w", api.ErrInvalid, err)
-		}
-		return api.LaunchResponse{CID: sc.String(), Search: obj, Protocol: pc.String()}, nil
+		return api.LaunchResponse{CID: l.CID.String(), Search: l.Search, Protocol: l.Protocol.String()}, nil
 	}
-	l, err := search.Launch(s.n.store, s.n.key, spec)
+	l, err := search.Launch(s.n.store, s.n.key, *spec)
 	if err != nil {
-		if errors.Is(err, search.ErrSpec) {
-			return api.LaunchResponse{}, fmt.Errorf("%w: %w", api.ErrInvalid, err)
-		}
-		return api.LaunchResponse{}, err
+		return api.LaunchResponse{}, apiError(err)
 	}
 	if err := s.n.store.PutMetaWith(runKey(l.CID), []byte{1}, store.PutOptions{Sync: true}); err != nil {
 		return api.LaunchResponse{}, fmt.Errorf("record search run: %w", err)

@@ -23,7 +23,7 @@ type Launched struct {
 	// Search is the signed object and Envelope its envelope, to gossip.
 	Search   object.Search
 	Envelope []byte
-	// Protocol is the protocol object's CID; the object is in the store.
+	// Protocol is the protocol object's CID; Launch stored the object.
 	Protocol cid.Cid
 }
 
@@ -32,30 +32,54 @@ type Launched struct {
 // gossip the envelope and start a Runner. Launching the same spec again with the same key is the
 // same search (same CID) and changes nothing. Nothing is stored when the spec is invalid.
 func Launch(st *store.Store, key crypto.PrivKey, spec Spec) (Launched, error) {
-	self, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return Launched{}, fmt.Errorf("%w: key: %w", ErrConfig, err)
-	}
-	s, p, err := spec.Build(self, st)
+	l, pb, err := prepare(st, key, spec)
 	if err != nil {
 		return Launched{}, err
+	}
+	if err := st.PutWith(l.Protocol, pb, store.PutOptions{Sync: true}); err != nil {
+		return Launched{}, fmt.Errorf("store protocol: %w", err)
+	}
+	if _, _, err := registry.PutSearch(st, l.Envelope, true); err != nil {
+		return Launched{}, err
+	}
+	return l, nil
+}
+
+// Prepare is Launch without storing anything (a dry run): the spec built with key's peer as
+// launcher and the Search signed, named by the CID Launch would give it. st resolves a protocol the
+// spec names by CID; it may be nil when the spec carries its protocol.
+func Prepare(st *store.Store, key crypto.PrivKey, spec Spec) (Launched, error) {
+	l, _, err := prepare(st, key, spec)
+	return l, err
+}
+
+// prepare builds and signs the search and encodes its protocol (whose bytes it also returns).
+func prepare(st *store.Store, key crypto.PrivKey, spec Spec) (Launched, []byte, error) {
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return Launched{}, nil, fmt.Errorf("%w: key: %w", ErrConfig, err)
+	}
+	var bs bench.BlockStore // a nil *store.Store must stay a nil interface: Build checks for nil
+	if st != nil {
+		bs = st
+	}
+	s, p, err := spec.Build(self, bs)
+	if err != nil {
+		return Launched{}, nil, err
 	}
 	pb, pc, err := p.Encode()
 	if err != nil {
-		return Launched{}, fmt.Errorf("%w: protocol: %w", ErrSpec, err)
+		return Launched{}, nil, fmt.Errorf("%w: protocol: %w", ErrSpec, err)
 	}
 	env, err := object.Seal(key, object.KindSearch, s)
 	if err != nil {
-		return Launched{}, fmt.Errorf("%w: seal: %w", ErrSpec, err)
+		return Launched{}, nil, fmt.Errorf("%w: seal: %w", ErrSpec, err)
 	}
-	if err := st.PutWith(pc, pb, store.PutOptions{Sync: true}); err != nil {
-		return Launched{}, fmt.Errorf("store protocol: %w", err)
-	}
-	c, _, err := registry.PutSearch(st, env, true)
+	c, _, err := object.SealedCID(env)
 	if err != nil {
-		return Launched{}, err
+		return Launched{}, nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
-	return Launched{CID: c, Search: s, Envelope: env, Protocol: pc}, nil
+	return Launched{CID: c, Search: s, Envelope: env, Protocol: pc}, pb, nil
 }
 
 // StatusOf reports a search's progress from what the store holds (no runner needed): budget

@@ -237,6 +237,38 @@ func TestLoadSpecAndLaunch(t *testing.T) {
 	}
 }
 
+// Prepare is a dry run of Launch: the same search CID and envelope, nothing stored. Without a store,
+// a spec that names its protocol by CID is an ErrSpec error (not a nil-store panic).
+func TestPrepare(t *testing.T) {
+	spec, err := search.ParseSpec([]byte(goodSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := registrytest.NewPeer(t)
+	st := registrytest.Store(t)
+	dry, err := search.Prepare(nil, p.Key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.FindSearch(st, "my-search"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("a dry run stored the search: %v", err)
+	}
+	l, err := search.Launch(st, p.Key, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dry.CID.Equals(l.CID) || !dry.Protocol.Equals(l.Protocol) || string(dry.Envelope) != string(l.Envelope) {
+		t.Fatalf("dry run %v/%v, launch %v/%v", dry.CID, dry.Protocol, l.CID, l.Protocol)
+	}
+	spec.Protocol, spec.ProtocolObject = l.Protocol.String(), nil
+	if _, err := search.Prepare(nil, p.Key, spec); !errors.Is(err, search.ErrSpec) {
+		t.Fatalf("protocol by CID without a store: %v", err)
+	}
+	if again, err := search.Prepare(st, p.Key, spec); err != nil || !again.Protocol.Equals(l.Protocol) {
+		t.Fatalf("protocol by CID from the store: %+v %v", again, err)
+	}
+}
+
 func TestFormatScore(t *testing.T) {
 	for v, want := range map[int64]string{0: "0.0000", 1_000_000: "1.0000", 811_585: "0.8116", 49: "0.0000", 50: "0.0001", -250_000: "-0.2500", 1_234_567: "1.2346"} {
 		if got := search.FormatScore(v); got != want {

@@ -71,20 +71,11 @@ func (b *storeBackend) LaunchSearch(_ context.Context, req api.LaunchRequest) (a
 		spec = &p
 	}
 	if req.DryRun {
-		s, p, err := spec.Build(identity.PeerID(b.key), b.st)
+		l, err := search.Prepare(b.st, b.key, *spec)
 		if err != nil {
 			return api.LaunchResponse{}, apiErr(err)
 		}
-		env, err := object.Seal(b.key, object.KindSearch, s)
-		if err != nil {
-			return api.LaunchResponse{}, err
-		}
-		sc, _, err := object.SealedCID(env)
-		if err != nil {
-			return api.LaunchResponse{}, err
-		}
-		pc, _ := p.CID()
-		return api.LaunchResponse{CID: sc.String(), Search: s, Protocol: pc.String()}, nil
+		return api.LaunchResponse{CID: l.CID.String(), Search: l.Search, Protocol: l.Protocol.String()}, nil
 	}
 	l, err := search.Launch(b.st, b.key, *spec)
 	if err != nil {

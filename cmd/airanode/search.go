@@ -119,23 +119,12 @@ func newSearchLaunchCmd() *cobra.Command {
 				}
 				defer st.Close()
 			}
-			var l search.Launched
+			launch := search.Launch
 			if dryRun {
-				s, p, err := spec.Build(identity.PeerID(sk), nil)
-				if err != nil {
-					return err
-				}
-				pc, _ := p.CID()
-				env, err := object.Seal(sk, object.KindSearch, s)
-				if err != nil {
-					return err
-				}
-				sc, _, err := object.SealedCID(env)
-				if err != nil {
-					return err
-				}
-				l = search.Launched{CID: sc, Search: s, Envelope: env, Protocol: pc}
-			} else if l, err = search.Launch(st, sk, spec); err != nil {
+				launch = search.Prepare
+			}
+			l, err := launch(st, sk, spec)
+			if err != nil {
 				return err
 			}
 			var note string
