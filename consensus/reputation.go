@@ -346,13 +346,16 @@ func (r *Reputation) put(key string, v any) error {
 	return nil
 }
 
-// load returns p's record (zero if unknown). Callers hold mu.
+// load returns p's record (zero if unknown). Unknown peers are cached too: the claim ranking asks
+// for every peer's weight on every comparison, and a store read each time would be the cost of the
+// ranking. Callers hold mu.
 func (r *Reputation) load(p peer.ID) (Record, error) {
 	if rec, ok := r.cache[p]; ok {
 		return rec, nil
 	}
 	b, err := r.kv.Get(keyPeer + p.String())
 	if errors.Is(err, ErrNotFound) {
+		r.cache[p] = Record{}
 		return Record{}, nil
 	}
 	if err != nil {

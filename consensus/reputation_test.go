@@ -371,3 +371,38 @@ func TestReputationConcurrent(t *testing.T) {
 		t.Fatalf("liar record %+v", r)
 	}
 }
+
+// countingKV counts the reads of peer records.
+type countingKV struct {
+	KV
+	peerGets int
+}
+
+func (c *countingKV) Get(key string) ([]byte, error) {
+	if strings.HasPrefix(key, keyPeer) {
+		c.peerGets++
+	}
+	return c.KV.Get(key)
+}
+
+// The claim ranking asks for weights on every comparison: an unknown peer is read from the store
+// once, then served from the cache, and a later verdict about it still counts.
+func TestReputationCachesUnknownPeers(t *testing.T) {
+	ps := newNodes(t, 40, 2)
+	kv := &countingKV{KV: &MemKV{}}
+	rep := NewReputation(kv, nil)
+	for range 5 {
+		if w := rep.RankWeight(ps[0].id); w != 0.5 {
+			t.Fatalf("an unknown peer's rank weight %v", w)
+		}
+	}
+	if kv.peerGets != 1 {
+		t.Fatalf("%d store reads for one unknown peer, want 1", kv.peerGets)
+	}
+	if _, err := rep.Apply(outcomeOf(t, taskCID(t, 1), object.DefaultPolicy(), ps, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := rep.Record(ps[0].id); err != nil || rec.Verified != 1 {
+		t.Fatalf("record after a verdict: %+v %v", rec, err)
+	}
+}

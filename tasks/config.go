@@ -50,7 +50,8 @@ type Config struct {
 	Memory int64
 	// MaxCompute is the largest task, in FLOPs, this node takes (0: no limit).
 	MaxCompute int64
-	// Class is the node's reproducibility class, advertised in its Capability.
+	// Class names the node's reproducibility classes, space-separated ("cpu-v1", "cpu-v1 cuda-v1"),
+	// advertised in its Capability.
 	Class string
 	// Weight, when not nil, is a peer's weight in claim ranking, in (0, 1]: the node passes its
 	// verification reputation (consensus.Reputation.RankWeight), so that peers whose results lost
