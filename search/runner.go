@@ -313,22 +313,41 @@ func (r *Runner) rerunDisputed(ctx context.Context, outs []registry.TaskOutcome)
 		if err != nil {
 			return fmt.Errorf("re-run task: %w", err)
 		}
-		r.rerun[o.Task] = true
 		if r.known[tc.String()] {
+			r.rerun[o.Task] = true
 			continue
 		}
 		if has, err := r.cfg.Store.Has(tc); err == nil && has {
 			r.known[tc.String()] = true
+			r.rerun[o.Task] = true
 			continue
 		}
-		got, err := r.cfg.Submitter.Submit(ctx, t, int(r.cfg.Search.Policy.Replicas))
-		if err != nil && !got.Defined() {
+		// Marked only once submitted: a failed submit is tried again at the next step.
+		if err := r.offer(ctx, t, tc); err != nil {
 			return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
 		}
-		r.known[tc.String()] = true
-		r.inFlight[tc.String()] = true
+		r.rerun[o.Task] = true
 		r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
 	}
+	return nil
+}
+
+// offer submits task (whose CID is tc) and counts it known and in flight; r.step is held. A task
+// accepted but not announced is in flight (the node re-announces it); one the submitter names
+// otherwise is an error.
+func (r *Runner) offer(ctx context.Context, task object.Task, tc cid.Cid) error {
+	got, err := r.cfg.Submitter.Submit(ctx, task, int(r.cfg.Search.Policy.Replicas))
+	if err != nil && !got.Defined() {
+		return fmt.Errorf("submit task: %w", err)
+	}
+	if err != nil {
+		r.log.Warn("submit: announcing the task failed; it will be re-announced", "task", got, "err", err)
+	}
+	if got.Defined() && !got.Equals(tc) {
+		return fmt.Errorf("submit: the submitter named the task %s, not %s", got, tc)
+	}
+	r.known[tc.String()] = true
+	r.inFlight[tc.String()] = true
 	return nil
 }
 
@@ -511,18 +530,9 @@ func (r *Runner) submit(ctx context.Context, ra *runAgent, p Proposal, ab []byte
 			r.log.Warn("publish proposal", "arch", ac, "err", err)
 		}
 	}
-	got, err := r.cfg.Submitter.Submit(ctx, task, int(r.cfg.Search.Policy.Replicas))
-	if err != nil && !got.Defined() {
-		return fmt.Errorf("submit task: %w", err)
+	if err := r.offer(ctx, task, tc); err != nil {
+		return err
 	}
-	if err != nil {
-		r.log.Warn("submit: announcing the task failed; it will be re-announced", "task", got, "err", err)
-	}
-	if got.Defined() && !got.Equals(tc) {
-		return fmt.Errorf("submit: the submitter named the task %s, not %s", got, tc)
-	}
-	r.known[tc.String()] = true
-	r.inFlight[tc.String()] = true
 	ra.st.Proposed++
 	r.log.Info("proposed", "agent", ra.agent.Name(), "arch", arch.Print(p.Model), "task", tc, "why", prop.Rationale)
 	return nil

@@ -385,3 +385,56 @@ func TestRunnerRerunsDisputed(t *testing.T) {
 		t.Errorf("status %+v: want at least %d disputed", st, len(splitArchs))
 	}
 }
+
+// A re-run whose submit fails is tried again at the next step, not forgotten: the step reports the
+// error, and the candidate still gets its settled re-run.
+func TestRunnerRerunAfterFailedSubmit(t *testing.T) {
+	spec := simSpec(evolution, 8, 5)
+	spec.Policy.MaxExtra = 0
+	s := newSim(t, spec, 4, patternObjective)
+	split := map[string]bool{}
+	s.net.split = func(task object.Task) bool {
+		if task.Seed == spec.Seed && len(split) < 2 {
+			split[task.Arch] = true
+		}
+		return task.Seed == spec.Seed && split[task.Arch]
+	}
+	refused := map[string]bool{}
+	s.net.refuse = func(task object.Task) bool {
+		if task.Seed != spec.Seed+1 || refused[task.Arch] {
+			return false
+		}
+		refused[task.Arch] = true // each re-run's first submit fails
+		return true
+	}
+	failures := 0
+	for range 400 {
+		done, err := s.runner.Step(context.Background())
+		if err != nil {
+			failures++
+			continue
+		}
+		if done {
+			break
+		}
+		s.net.Execute(2)
+	}
+	if failures == 0 || len(refused) == 0 {
+		t.Fatalf("no re-run submit was refused (%d step errors): the test proves nothing", failures)
+	}
+	outs, err := s.reg.Outcomes(context.Background(), s.l.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a := range refused {
+		found := false
+		for _, o := range outs {
+			if o.Spec.Arch == a && o.Spec.Seed == spec.Seed+1 && o.Final() {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("arch %s: its re-run was refused once and never submitted again", a)
+		}
+	}
+}

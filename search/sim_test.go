@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -28,7 +29,9 @@ type fakeNetwork struct {
 	liarOnly func(arch.Arch) bool
 	// split, when set, makes the two honest peers disagree on the tasks it picks (the second
 	// reports the score + 1): with no extra votes allowed, such a task is disputed.
-	split     func(object.Task) bool
+	split func(object.Task) bool
+	// refuse, when set, makes Submit fail (nothing stored or queued) for the tasks it picks.
+	refuse    func(object.Task) bool
 	objective func(arch.Arch) int64
 
 	mu       sync.Mutex
@@ -48,6 +51,9 @@ func newFakeNetwork(t testing.TB, st *store.Store, objective func(arch.Arch) int
 func (n *fakeNetwork) Submit(_ context.Context, task object.Task, replicas int) (cid.Cid, error) {
 	if err := task.Validate(); err != nil {
 		return cid.Undef, err
+	}
+	if n.refuse != nil && n.refuse(task) {
+		return cid.Undef, errors.New("fake network: submit refused")
 	}
 	tc := registrytest.PutTask(n.t, n.st, task)
 	n.mu.Lock()
