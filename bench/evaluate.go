@@ -323,12 +323,7 @@ func planEval(o EvalOptions) (*evalPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := arch.Normalize(o.Arch)
-	if err != nil {
-		return nil, fmt.Errorf("%w: architecture: %w", ErrEvalOptions, err)
-	}
-	base.Vocab = 0
-	base, err = arch.Normalize(base)
+	base, err := arch.Unbound(o.Arch)
 	if err != nil {
 		return nil, fmt.Errorf("%w: architecture: %w", ErrEvalOptions, err)
 	}
@@ -397,7 +392,6 @@ func planEval(o EvalOptions) (*evalPlan, error) {
 	return pl, nil
 }
 
-// checkKinds rejects primitives the engine does not build, before anything is allocated.
 // BindSetting returns a bound to a setting with the given vocabulary and row length: the
 // vocabulary set, the context set to seqLen for learned positions, normalised and validated.
 func BindSetting(a arch.Arch, vocab, seqLen int) (arch.Arch, error) {
@@ -423,18 +417,32 @@ func CheckArch(a arch.Arch, p *Protocol, data BlockStore) error {
 	if err := checkKinds(a); err != nil {
 		return err
 	}
-	for i, s := range p.Settings {
-		b, err := NewBatcher(p, i, data)
-		if err != nil {
-			return fmt.Errorf("protocol setting %d: %w", i, err)
+	if err := Binds(a, p); err != nil {
+		return fmt.Errorf("%w: %w", ErrEvalOptions, err)
+	}
+	if p.IsText() {
+		if data == nil {
+			return fmt.Errorf("%w: text protocol needs a block store", ErrNeedData)
 		}
-		if _, err := BindSetting(a, b.Vocab(), b.SeqLen()); err != nil {
-			return fmt.Errorf("%w: architecture bound to setting %d (%s): %w", ErrEvalOptions, i, s, err)
+		if _, err := NewTextBatcher(p, data); err != nil { // the dataset is held and intact
+			return fmt.Errorf("protocol dataset: %w", err)
 		}
 	}
 	return nil
 }
 
+// Binds checks that a builds under every setting of p: bound to the setting's vocabulary (and,
+// with learned positions, its example length; BindSetting) it is a valid model.
+func Binds(a arch.Arch, p *Protocol) error {
+	for i, s := range p.Settings {
+		if _, err := BindSetting(a, s.Vocab, s.ExampleLen()); err != nil {
+			return fmt.Errorf("architecture %s does not build under protocol setting %d (%s): %w", arch.Print(a), i, s, err)
+		}
+	}
+	return nil
+}
+
+// checkKinds rejects primitives the engine does not build, before anything is allocated.
 func checkKinds(a arch.Arch) error {
 	for i, l := range a.Layers {
 		switch l.Kind {

@@ -472,7 +472,7 @@ func (r *Runner) proposeWith(ctx context.Context, ra *runAgent) (bool, error) {
 			r.log.Warn("agent proposed outside the space", "agent", ra.agent.Name(), "err", err)
 			continue
 		}
-		if err := Binds(p.Model, r.protocol); err != nil {
+		if err := bench.Binds(p.Model, r.protocol); err != nil {
 			ra.st.Failures++
 			r.log.Debug("candidate does not build under the protocol", "agent", ra.agent.Name(), "err", err)
 			continue

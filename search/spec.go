@@ -246,19 +246,8 @@ func Check(s object.Search, p *bench.Protocol) error {
 	if pc.String() != s.Protocol {
 		return fmt.Errorf("%w: the protocol object is %s, the search names %s", ErrSpec, pc, s.Protocol)
 	}
-	if err := Binds(a, p); err != nil {
+	if err := bench.Binds(a, p); err != nil {
 		return fmt.Errorf("%w: %w", ErrSpec, err)
-	}
-	return nil
-}
-
-// Binds checks that a (vocabulary unbound) builds under every setting of p: bound to the
-// setting's vocabulary (and, with learned positions, its example length) it is a valid model.
-func Binds(a arch.Arch, p *bench.Protocol) error {
-	for i, st := range p.Settings {
-		if _, err := bench.BindSetting(a, st.Vocab, st.ExampleLen()); err != nil {
-			return fmt.Errorf("architecture %s does not build under protocol setting %d (%s): %w", arch.Print(a), i, st, err)
-		}
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestPresets(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := search.Binds(a, proto); err != nil {
+				if err := bench.Binds(a, proto); err != nil {
 					t.Fatal(err)
 				}
 			}
