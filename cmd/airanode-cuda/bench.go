@@ -33,7 +33,6 @@ type benchLine struct {
 	MsStep      float64 `json:"ms_step"`
 	TokensPerS  float64 `json:"tokens_per_s"`
 	GFLOPs      float64 `json:"gflops"`
-	FinalLoss   float64 `json:"final_loss"`
 	DigestFinal string  `json:"digest_final"`
 }
 
@@ -98,7 +97,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		h := train.DefaultHyper(*warmup + *steps + *profile)
+		h := train.DefaultHyper(*warmup + *steps)
 		h.Segments = 1
 		tr, err := train.NewTrainer(m, h)
 		if err != nil {
@@ -144,7 +143,13 @@ func runBench(args []string) error {
 			return err
 		}
 		if *profile > 0 {
-			if err := profileSteps(ctx, dev, tr, data, name, *warmup+*steps, *profile); err != nil {
+			// A trainer of its own, so that the timed run's schedule and final digest do not
+			// depend on --profile (the digest is what the tuned and reference runs compare).
+			ptr, err := train.NewTrainer(m, train.DefaultHyper(*profile))
+			if err != nil {
+				return err
+			}
+			if err := profileSteps(ctx, dev, ptr, data, name, *profile); err != nil {
 				return err
 			}
 		}
@@ -153,13 +158,13 @@ func runBench(args []string) error {
 	return nil
 }
 
-// profileSteps trains n more steps after step `from` with per-kernel timing on and prints the
-// kernels by total time.
-func profileSteps(ctx context.Context, dev *cuda.Device, tr *train.Trainer, data randomTokens, config string, from, n int) error {
+// profileSteps trains tr's first n steps with per-kernel timing on and prints the kernels by total
+// time.
+func profileSteps(ctx context.Context, dev *cuda.Device, tr *train.Trainer, data randomTokens, config string, n int) error {
 	dev.SetProfile(true)
 	defer dev.SetProfile(false)
 	t0 := time.Now()
-	if err := tr.RunUntil(ctx, data, from+n); err != nil {
+	if err := tr.RunUntil(ctx, data, n); err != nil {
 		return err
 	}
 	if err := dev.Sync(); err != nil {
