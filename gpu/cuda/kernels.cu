@@ -351,6 +351,8 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
 #define ATT 32
 #define ATT_MAXD 64
 #define ATT_OUT ((ATT * ATT_MAXD + 255) / 256)  // outputs per thread at most
+// Every loop over a thread's outputs (r < ATT_OUT) is unrolled: indexed at run time, the
+// accumulator arrays would live in local memory and every fmaf step would load and store them.
 
 __device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) {
   float acc = 0.0f;
@@ -386,6 +388,7 @@ __device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - w
 // ATT+1, X row stride D+1).
 __device__ __forceinline__ void att_extend(float* acc, const float* W, const float* X, i64 rows, i64 t0, i64 s0, i64 T,
                                            i64 D, i64 win) {
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
     if (o >= rows * D || t >= T) continue;
@@ -425,6 +428,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
   float acc[ATT_OUT];
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
   for (int pass = 0; pass < 2; pass++) {
     for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
@@ -479,6 +483,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
     if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + logf(part[threadIdx.x * RED]);
   }
   __syncthreads();
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
     if (o < AFQ * D && t < T) out[((b * T + t) * H + h) * D + e] = acc[r] / Tot[tt];
@@ -496,6 +501,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
   i64 t0 = qt * ATT;
   att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
   float acc[ATT_OUT];
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
   i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
@@ -516,6 +522,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
     __syncthreads();
     att_extend(acc, Ds, Ks, ATT, t0, s0, T, D, win);
   }
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
     if (o < ATT * D && t < T) dq[((b * T + t) * H + h) * D + e] = acc[r] * scale;
@@ -535,6 +542,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
   att_rows(Ks, k, b, s0, T, KVH, g, D);
   att_rows(Vs, v, b, s0, T, KVH, g, D);
   float ak[ATT_OUT], av[ATT_OUT];
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) { ak[r] = 0.0f; av[r] = 0.0f; }
   i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
   i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
@@ -554,6 +562,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
         }
       }
       __syncthreads();
+      #pragma unroll
       for (int r = 0; r < ATT_OUT; r++) {
         i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
         if (o >= ATT * D || s >= T) continue;
@@ -568,6 +577,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
       }
     }
   }
+  #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
     if (o < ATT * D && s < T) {
