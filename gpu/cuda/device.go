@@ -23,7 +23,6 @@ const Class = "cuda-v1"
 
 const (
 	elemBlock = 256 // threads per block of elementwise kernels
-	redBlock  = 256 // RED in kernels.cu
 	maxState  = 64  // MAXN in kernels.cu
 )
 

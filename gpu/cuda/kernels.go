@@ -115,8 +115,7 @@ func (d *Device) RotaryBackward(dx gpu.Buffer, B, T, heads, D, rotDim int, base 
 func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as k_attn_fwd.
-		shared := (attnRows*(s.D+1) + 2*attnTile*(s.D+1) + attnRows*(attnTile+1) + attnRows*redBlock + 2*attnRows) * 4
-		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared, p(out), p(lse), p(q), p(k), p(v),
+		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, attnFwdShared(s.D), p(out), p(lse), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 		return
 	}
@@ -124,13 +123,6 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 	d.launch("k_attn_fwd", s.B*s.H*s.T, redBlock, shared, p(out), p(lse), p(q), p(k), p(v),
 		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 }
-
-// attnTile, attnRows and attnMaxD are ATT, AFQ and ATT_MAXD in kernels.cu.
-const (
-	attnTile = 32
-	attnRows = 16
-	attnMaxD = 64
-)
 
 // AttentionWorkspace: the backward keeps one float per (b, h, t) row.
 func (d *Device) AttentionWorkspace(s gpu.AttnShape) int { return s.B * s.H * s.T }
@@ -140,10 +132,9 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.B
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as the kernels below.
 		nt := (s.T + attnTile - 1) / attnTile
-		tiles := 4*attnTile*(s.D+1) + 2*attnTile
-		d.launch("k_attn_dq_t", s.B*s.H*nt, 256, (tiles+attnTile*(attnTile+1))*4, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		d.launch("k_attn_dq_t", s.B*s.H*nt, 256, attnDqShared(s.D), p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
-		d.launch("k_attn_dkv_t", s.B*s.KVH*nt, 256, (tiles+2*attnTile*(attnTile+1))*4, p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		d.launch("k_attn_dkv_t", s.B*s.KVH*nt, 256, attnDkvShared(s.D), p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 		return
 	}

@@ -18,3 +18,23 @@ var kernelNames = []string{
 	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128", "k_matmul16",
 	"k_attn_fwd_t", "k_attn_dq_t", "k_attn_dkv_t", "k_negexp",
 }
+
+// Launch geometry shared with kernels.cu.
+const (
+	redBlock = 256 // RED: threads of every row-reduction block
+	// attnTile, attnRows and attnMaxD are ATT, AFQ and ATT_MAXD of the tiled attention kernels.
+	attnTile = 32
+	attnRows = 16
+	attnMaxD = 64
+	// maxShared is the dynamic shared memory a launch may ask for without opting in
+	// (cuFuncSetAttribute), on every card.
+	maxShared = 48 << 10
+)
+
+// Dynamic shared memory, in bytes, of the tiled attention kernels for head dimension D (the
+// layouts their comments in kernels.cu give).
+func attnFwdShared(D int) int {
+	return 4 * (attnRows*(D+1) + 2*attnTile*(D+1) + attnRows*(attnTile+1) + attnRows*redBlock + 2*attnRows)
+}
+func attnDqShared(D int) int  { return 4 * (4*attnTile*(D+1) + attnTile*(attnTile+1) + 2*attnTile) }
+func attnDkvShared(D int) int { return 4 * (4*attnTile*(D+1) + 2*attnTile*(attnTile+1) + 2*attnTile) }

@@ -41,3 +41,15 @@ func TestPTXKernels(t *testing.T) {
 		}
 	}
 }
+
+// The tiled attention kernels fit the shared memory every card gives without opting in, for every
+// head dimension they take (a bigger tile would fail to launch on a GPU, not in the CPU emulation).
+func TestAttentionSharedFits(t *testing.T) {
+	for d := 1; d <= attnMaxD; d++ {
+		for name, n := range map[string]int{"fwd": attnFwdShared(d), "dq": attnDqShared(d), "dkv": attnDkvShared(d)} {
+			if n > maxShared {
+				t.Errorf("k_attn_%s_t at D=%d asks for %d bytes of shared memory, more than %d", name, d, n, maxShared)
+			}
+		}
+	}
+}
