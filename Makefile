@@ -86,6 +86,8 @@ tidy-check: ## fail when go.mod/go.sum are not tidy
 
 # ---- CUDA (build tag cuda; see docs/gpu.md) ----
 CUDA_SDK   := $(CURDIR)/.cuda/root
+# STRIP is extra linker flags for the CUDA binaries: gpu-bundle sets -s -w.
+STRIP      ?=
 CUDA_ENV   := CGO_ENABLED=1 CGO_CFLAGS="-I$(CUDA_SDK)/usr/include" CGO_LDFLAGS="-L$(CUDA_SDK)/usr/lib/x86_64-linux-gnu/stubs"
 NVCC       := $(CUDA_SDK)/usr/lib/nvidia-cuda-toolkit/bin/nvcc
 NVCC_FLAGS := -ccbin /usr/bin/g++ -allow-unsupported-compiler -ptx -arch=compute_70 -fmad=false
@@ -106,19 +108,18 @@ ptx-check: cuda-sdk ## fail when the committed PTX is not what `make ptx` makes 
 .PHONY: cuda
 cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
 	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/... ./cmd/airanode-cuda/
-	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
+	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS) $(STRIP)" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
 
 .PHONY: cuda-test-bin
 cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machine: scripts/gpu-check.sh)
-	$(CUDA_ENV) $(GO) test -tags cuda -c -o $(BIN)/cuda.test ./gpu/cuda
+	$(CUDA_ENV) $(GO) test -tags cuda -c -ldflags "$(STRIP)" -o $(BIN)/cuda.test ./gpu/cuda
 
 # The bundle's binaries are stripped (-s -w) so that the four files travel to a GPU machine in well
 # under 64 MiB.
 .PHONY: gpu-bundle
-gpu-bundle: cuda cuda-test-bin ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/ (stripped)
+gpu-bundle: ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/ (stripped)
+	$(MAKE) --no-print-directory cuda cuda-test-bin STRIP="-s -w"
 	$(GO) build -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode ./cmd/airanode
-	$(CUDA_ENV) $(GO) build -tags cuda -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode-cuda ./cmd/airanode-cuda
-	$(CUDA_ENV) $(GO) test -tags cuda -c -ldflags "-s -w" -o $(BIN)/cuda.test ./gpu/cuda
 	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
 	@du -ch $(BIN)/airanode $(BIN)/airanode-cuda $(BIN)/cuda.test $(BIN)/torch_lm_bench.py | tail -1
 
