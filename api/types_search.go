@@ -220,22 +220,12 @@ func decodeQuery(rawQuery string, allowed ...string) (map[string]string, error) 
 const maxQuery = 4 << 10
 
 // checkSearchRef accepts a search reference: a CID, or a name as searches spell them
-// ([a-z0-9][a-z0-9._-]*, at most object.MaxSearchName bytes; object.Search.Validate's rule).
-// Errors wrap ErrInvalid.
+// (object.ValidSearchName). Errors wrap ErrInvalid.
 func checkSearchRef(ref string) error {
 	if _, err := object.ParseCID(ref); err == nil {
 		return nil
 	}
-	ok := ref != "" && len(ref) <= object.MaxSearchName
-	for i := 0; ok && i < len(ref); i++ {
-		switch c := ref[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			ok = false
-		}
-	}
-	if !ok {
+	if !object.ValidSearchName(ref) {
 		return fmt.Errorf("%w: search %q is neither a search CID nor a search name ([a-z0-9][a-z0-9._-]*, at most %d bytes)",
 			ErrInvalid, truncate(ref, 80), object.MaxSearchName)
 	}

@@ -41,8 +41,8 @@
 //
 //   - searches: search objects travel on the tasks topic and proposals on the search's topic; a
 //     node stores them, follows every search it hears of (so its worker claims the search's
-//     tasks), and runs a search.Runner for every search it launched (LaunchSearch), also after a
-//     restart. Offers this node made are re-announced while nobody claims them.
+//     tasks), and runs a search.Runner for every search it launched (LaunchSearch) or joined
+//     (JoinSearch), also after a restart. Offers this node made are re-announced while nobody claims them.
 //
 //   - WithDemoLiar makes a node a demo liar (demo and tests only): it never trains and reports
 //     fabricated results, which verification must reject.

@@ -27,6 +27,7 @@ import (
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/tasks"
 	"github.com/airanode/airanode/tasks/gpucore"
+	"github.com/airanode/airanode/tasks/taskstest"
 )
 
 // Environment of the fake compute core (the test binary re-executed by a node's Supervisor).
@@ -506,17 +507,25 @@ func TestGPUNoCore(t *testing.T) {
 	}
 }
 
-// TestGPUUnusedWithExecutor: a node given its own executor (or a demo liar) starts no core.
+// TestGPUUnusedWithExecutor: a node given its own executor, or a demo liar, starts no core.
 func TestGPUUnusedWithExecutor(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	n := nodetest.Start(t, gpuConfig(t),
-		append(nodetest.Options("gpu", nodetest.Fast), node.WithDemoLiar(time.Second), fakeCores(t, fakeProc(t, 1), "serve", dir, nil))...)
-	if got := n.Workers(); got != 1 {
-		t.Fatalf("workers %d, want 1", got)
-	}
-	if s := marks(t, dir, "start-"); len(s) != 0 {
-		t.Fatalf("%d core starts, want none", len(s))
+	for name, opt := range map[string]node.Option{
+		"executor":  node.WithExecutor(&taskstest.CounterExecutor{}),
+		"demo liar": node.WithDemoLiar(time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			n := nodetest.Start(t, gpuConfig(t),
+				append(nodetest.Options("gpu", nodetest.Fast), opt, fakeCores(t, fakeProc(t, 1), "serve", dir, nil))...)
+			if got := n.Workers(); got != 1 {
+				t.Fatalf("workers %d, want 1", got)
+			}
+			if s := marks(t, dir, "start-"); len(s) != 0 {
+				t.Fatalf("%d core starts, want none", len(s))
+			}
+		})
 	}
 }
 

@@ -22,7 +22,7 @@ func runKey(c cid.Cid) string { return "node/search-run/" + c.String() }
 // searches is the node's part in community searches: it follows every search it hears of (joins
 // its topic and syncs it, so the worker sees and claims its tasks), stores the search and
 // proposal objects gossip and sync bring, and runs the agents (a search.Runner) of the searches
-// this node launched. It is safe for concurrent use.
+// this node launched or joined (JoinSearch). It is safe for concurrent use.
 type searches struct {
 	n   *Node
 	reg *registry.Registry
@@ -116,7 +116,7 @@ func (s *searches) launch(ctx context.Context, req api.LaunchRequest) (api.Launc
 	if err := s.n.FollowSearch(l.CID); err != nil {
 		return api.LaunchResponse{}, err
 	}
-	// The search goes out on the network topic (every node follows it) and on its own.
+	// The search goes out on the network topic, which every node follows.
 	if err := s.n.bus.Publish(ctx, "", object.KindSearch, l.Envelope); err != nil {
 		s.n.log.Warn("publish search: peers will get it by sync", "search", l.CID, "err", err)
 	}

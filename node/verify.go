@@ -286,12 +286,16 @@ func (v *verifier) askMore(ctx context.Context, tc cid.Cid, out consensus.Outcom
 	if want <= st.Replicas {
 		return
 	}
-	if _, err := m.Submit(ctx, st.Task, want); err != nil && !errors.Is(err, tasks.ErrClosed) {
+	// v.Submit records the re-offer for re-announcement. An offer taken but not published still
+	// counts (it is re-announced); one not taken (the node closing, a bad offer) does not.
+	got, err := v.Submit(ctx, st.Task, want)
+	if err != nil && !errors.Is(err, tasks.ErrClosed) {
 		v.log.Warn("ask for another execution", "task", tc, "replicas", want, "err", err)
+	}
+	if !got.Defined() {
 		return
 	}
 	v.mu.Lock()
-	v.own[tc.KeyString()] = &announcement{last: time.Now(), wait: reannounce}
 	v.extra++
 	v.mu.Unlock()
 	v.log.Info("results disagree: asking for another execution", "task", tc, "replicas", want,

@@ -159,7 +159,7 @@ func (s Search) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: search: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
-	if !searchName(s.Name) {
+	if !ValidSearchName(s.Name) {
 		return bad("name %q: want [a-z0-9][a-z0-9._-]*, at most %d bytes", s.Name, MaxSearchName)
 	}
 	if len(s.Description) > MaxDescription || !printable(s.Description, true) {
@@ -299,9 +299,9 @@ func OpenProposal(env []byte) (Proposal, error) {
 	return ProposalOf(s)
 }
 
-// searchName reports whether s is a valid search name: [a-z0-9][a-z0-9._-]*, at most
+// ValidSearchName reports whether s is a valid search name: [a-z0-9][a-z0-9._-]*, at most
 // MaxSearchName bytes.
-func searchName(s string) bool {
+func ValidSearchName(s string) bool {
 	if s == "" || len(s) > MaxSearchName {
 		return false
 	}
