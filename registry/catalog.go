@@ -118,18 +118,16 @@ func checkSmall(env []byte) error {
 }
 
 // Ingest stores a search or proposal envelope from the network with PutSearch or PutProposal,
-// by its kind. Other kinds give an error wrapping object.ErrKind. The envelope's signature is
+// by its kind. Other kinds give an error wrapping object.ErrKind. Oversized bytes are refused
+// before any signature check (both kinds share object.MaxSearchEnvelope), and the signature is
 // checked once.
 func Ingest(st *store.Store, env []byte) (object.Kind, cid.Cid, error) {
-	s, err := object.OpenAny(env)
+	s, err := openSmall(env)
 	if err != nil {
 		return "", cid.Undef, err
 	}
 	if s.Kind != object.KindSearch && s.Kind != object.KindProposal {
 		return s.Kind, cid.Undef, fmt.Errorf("ingest: %w: %q is neither a search nor a proposal", object.ErrKind, s.Kind)
-	}
-	if err := checkSmall(env); err != nil {
-		return s.Kind, cid.Undef, err
 	}
 	var c cid.Cid
 	if s.Kind == object.KindSearch {
