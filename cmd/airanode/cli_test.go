@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airanode/airanode/api"
 )
 
 // run executes the CLI with args and returns stdout, stderr and the error.
@@ -103,6 +106,35 @@ func TestBadInput(t *testing.T) {
 			}
 			if _, statErr := os.Stat(dir); statErr == nil {
 				t.Fatal("bad input created the data directory")
+			}
+		})
+	}
+}
+
+// Commands that talk to a running node find its API through one resolver: --api with port 0 is bad
+// input; a configured port 0 with no node running says no node runs; the store-backed queries
+// then read the store instead.
+func TestResolveAPI(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"explicit port 0", []string{"task", "list", "--data-dir", dir, "--api", "127.0.0.1:0"}, api.ErrInvalid},
+		{"configured port 0, no node", []string{"task", "list", "--data-dir", dir, "--api-from-config"}, api.ErrUnavailable},
+		{"store query, configured port 0", []string{"search", "list", "--data-dir", dir, "--api-from-config"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if args[len(args)-1] == "--api-from-config" {
+				t.Setenv("AIRANODE_API", "127.0.0.1:0")
+				args = args[:len(args)-1]
+			}
+			_, _, err := run(t, args...)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("%v: got %v, want %v", args, err, tc.want)
 			}
 		})
 	}

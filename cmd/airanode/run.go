@@ -252,20 +252,42 @@ func (s *statusLine) clear() {
 // given, else the API the node running on the data directory wrote into its info file, else the
 // configured api address.
 func apiClient(cmd *cobra.Command) (*api.Client, error) {
-	c, err := loadConfig(cmd)
+	a, err := resolveAPI(cmd)
 	if err != nil {
 		return nil, err
 	}
-	addr := c.API
-	if !cmd.Flags().Changed("api") {
+	return api.NewClient(a.addr)
+}
+
+// nodeAPI is where the control API of the node on the data directory is: --api when given
+// (explicit), else the address the running node wrote in its info file (fromInfo), else the
+// configured one.
+type nodeAPI struct {
+	addr               string
+	explicit, fromInfo bool
+	dataDir            string
+}
+
+// resolveAPI finds the control API address. Port 0 is an error: ErrInvalid when --api says so,
+// ErrUnavailable when it comes from the configuration (no node wrote its real port).
+func resolveAPI(cmd *cobra.Command) (nodeAPI, error) {
+	c, err := loadConfig(cmd)
+	if err != nil {
+		return nodeAPI{}, err
+	}
+	a := nodeAPI{addr: c.API, explicit: cmd.Flags().Changed("api"), dataDir: c.DataDir}
+	if !a.explicit {
 		if info, err := node.ReadInfo(c.DataDir); err == nil && info.API != "" {
-			addr = info.API
+			a.addr, a.fromInfo = info.API, true
 		}
 	}
-	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
-		return nil, fmt.Errorf("%w: the api address %s has port 0 and no node runs on %s", api.ErrUnavailable, addr, c.DataDir)
+	if _, port, err := net.SplitHostPort(a.addr); err == nil && port == "0" {
+		if a.explicit {
+			return a, fmt.Errorf("%w: the api address %s has port 0", api.ErrInvalid, a.addr)
+		}
+		return a, fmt.Errorf("%w: the api address %s has port 0 and no node runs on %s", api.ErrUnavailable, a.addr, c.DataDir)
 	}
-	return api.NewClient(addr)
+	return a, nil
 }
 
 func newWorkerCmd() *cobra.Command {

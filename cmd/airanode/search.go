@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -428,25 +427,17 @@ var errNoRunningNode = errors.New("no running node")
 // --api address when given (explicit), else the address the node wrote into its info file
 // (node.json). It returns a nil client when neither is there: no node runs on the data directory.
 func runningNode(cmd *cobra.Command) (cl *api.Client, explicit bool, dataDir string, err error) {
-	c, err := loadConfig(cmd)
+	a, err := resolveAPI(cmd)
+	if a.dataDir != "" && !a.explicit && !a.fromInfo {
+		// The configuration read, no --api and no info file: no node runs here, the store tells
+		// the rest.
+		return nil, false, a.dataDir, nil
+	}
 	if err != nil {
-		return nil, false, "", err
+		return nil, a.explicit, a.dataDir, err
 	}
-	addr := c.API
-	explicit = cmd.Flags().Changed("api")
-	if !explicit {
-		info, err := node.ReadInfo(c.DataDir)
-		if err != nil || info.API == "" {
-			// No info file (or an unreadable one): no node runs here, the store tells the rest.
-			return nil, false, c.DataDir, nil
-		}
-		addr = info.API
-	}
-	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
-		return nil, false, c.DataDir, fmt.Errorf("%w: the api address %s has port 0", api.ErrInvalid, addr)
-	}
-	cl, err = api.NewClient(addr)
-	return cl, explicit, c.DataDir, err
+	cl, err = api.NewClient(a.addr)
+	return cl, a.explicit, a.dataDir, err
 }
 
 // viaNode runs f with the control API of the node running on the data directory and reports
