@@ -35,11 +35,7 @@ func searchLaunch(ref string) (api.LaunchRequest, error) {
 
 // runSearchDemo launches the search on node 0 and follows it: the verified leaderboard as it
 // grows, then (with --exit-when-done) the summary of what verification did.
-func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetFlags) error {
-	req, err := searchLaunch(f.search)
-	if err != nil {
-		return err
-	}
+func runSearchDemo(ctx context.Context, w io.Writer, d *devnet.Devnet, f devnetFlags, req api.LaunchRequest) error {
 	first := d.Nodes()[0]
 	start := time.Now()
 	l, err := first.API.LaunchSearch(ctx, req)

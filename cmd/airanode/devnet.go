@@ -84,6 +84,13 @@ func runDevnet(cmd *cobra.Command, f devnetFlags) error {
 	if err != nil {
 		return err
 	}
+	// The search is read before any node starts: a bad --search fails at once.
+	var launch api.LaunchRequest
+	if f.search != "" {
+		if launch, err = searchLaunch(f.search); err != nil {
+			return err
+		}
+	}
 	out := cmd.OutOrStdout()
 	table := f.status == "table"
 	switch f.status {
@@ -141,7 +148,7 @@ func runDevnet(cmd *cobra.Command, f devnetFlags) error {
 		return err
 	}
 	if f.search != "" {
-		return runSearchDemo(ctx, out, d, f)
+		return runSearchDemo(ctx, out, d, f, launch)
 	}
 	var (
 		tasks    []string
