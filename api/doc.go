@@ -27,7 +27,7 @@
 // calls a Backend, which the node implements. Bad input never reaches the Backend, so it changes
 // nothing. The Backend judges what needs the node's state: whether a search spec builds (the
 // server only decodes it, as a spec file is decoded), whether an object is held. A search name in
-// a leaderboard query is resolved to its CID with Backend.Search before Backend.Top is called.
+// a leaderboard or lineage query is passed to the Backend, which resolves it in its store.
 // The Server listens on loopback only, answers only requests whose Host header names a loopback
 // address (a defence against DNS rebinding), and accepts POST bodies only as application/json (a
 // defence against cross-site form posts).

@@ -45,8 +45,9 @@ type Backend interface {
 	// JoinSearch makes the node run the agents of a search it holds but did not launch, now and
 	// after restarts (ErrNotFound when unknown).
 	JoinSearch(ctx context.Context, ref string) (SearchDetail, error)
-	// Top returns the leaderboards q selects (q.N in 1..registry.MaxTop).
-	Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error)
+	// Top returns the leaderboards q selects (q.N in 1..registry.MaxTop); search, when not empty,
+	// names the search to filter on (q.Search is then unset), resolved as Lineage's is.
+	Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error)
 	// Arch returns an architecture's detail (ErrNotFound when nothing of it is held).
 	Arch(ctx context.Context, arch cid.Cid) (registry.ArchDetail, error)
 	// Lineage returns an architecture's ancestry, restricted to one search (name or CID) unless

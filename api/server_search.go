@@ -108,21 +108,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, nil, err)
 		return
 	}
-	if t.SearchName != "" {
-		// A name: the search's CID is what the registry filters on.
-		d, err := s.b.Search(r.Context(), t.SearchName)
-		if err != nil {
-			s.reply(w, r, nil, err)
-			return
-		}
-		c, err := object.ParseCID(d.Status.Search)
-		if err != nil {
-			s.reply(w, r, nil, fmt.Errorf("search %q: its CID %q: %w", t.SearchName, d.Status.Search, err))
-			return
-		}
-		t.Query.Search = c
-	}
-	boards, err := s.b.Top(r.Context(), t.Query)
+	boards, err := s.b.Top(r.Context(), t.Query, t.SearchName)
 	if boards == nil && err == nil {
 		boards = []registry.Board{}
 	}

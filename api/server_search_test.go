@@ -100,7 +100,16 @@ func (b *memBackend) JoinSearch(ctx context.Context, ref string) (SearchDetail, 
 	return d, err
 }
 
-func (b *memBackend) Top(_ context.Context, q registry.TopQuery) ([]registry.Board, error) {
+func (b *memBackend) Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error) {
+	if search != "" {
+		d, err := b.Search(ctx, search)
+		if err != nil {
+			return nil, err
+		}
+		if q.Search, err = object.ParseCID(d.Status.Search); err != nil {
+			return nil, err
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls++

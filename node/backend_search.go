@@ -61,7 +61,13 @@ func (b backend) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, 
 	return b.n.JoinSearch(ctx, ref)
 }
 
-func (b backend) Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error) {
+func (b backend) Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error) {
+	if search != "" {
+		var err error
+		if q.Search, err = registry.SearchCID(b.n.store, search); err != nil {
+			return nil, apiError(err)
+		}
+	}
 	boards, err := b.n.registry.Top(ctx, q)
 	return boards, apiError(err)
 }
@@ -72,15 +78,9 @@ func (b backend) Arch(ctx context.Context, a cid.Cid) (registry.ArchDetail, erro
 }
 
 func (b backend) Lineage(ctx context.Context, a cid.Cid, ref string) (*registry.LineageNode, error) {
-	var sc cid.Cid
-	if ref != "" {
-		info, err := registry.FindSearch(b.n.store, ref)
-		if err != nil {
-			return nil, apiError(err)
-		}
-		if sc, err = cid.Parse(info.CID); err != nil {
-			return nil, err
-		}
+	sc, err := registry.SearchCID(b.n.store, ref)
+	if err != nil {
+		return nil, apiError(err)
 	}
 	n, err := b.n.registry.Lineage(ctx, a, sc)
 	return n, apiError(err)

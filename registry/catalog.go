@@ -181,6 +181,18 @@ func LoadSearch(st *store.Store, c cid.Cid) (object.Search, error) {
 	return s, nil
 }
 
+// SearchCID is FindSearch's CID for a query filter: cid.Undef (no filter) for an empty ref.
+func SearchCID(st *store.Store, ref string) (cid.Cid, error) {
+	if ref == "" {
+		return cid.Undef, nil
+	}
+	info, err := FindSearch(st, ref)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return object.ParseCID(info.CID)
+}
+
 // FindSearch resolves a reference to a search the store holds: a search CID, or a name. A name
 // shared by several searches is ambiguous (ErrAmbiguous, listing their CIDs); an unknown one is
 // ErrNotFound.

@@ -83,12 +83,8 @@ func newRegistryTopCmd() *cobra.Command {
 				return searchNotFound(err, searchRef)
 			}
 			defer st.Close()
-			if searchRef != "" {
-				info, err := registry.FindSearch(st, searchRef)
-				if err != nil {
-					return err
-				}
-				q.Search, _ = object.ParseCID(info.CID)
+			if q.Search, err = registry.SearchCID(st, searchRef); err != nil {
+				return err
 			}
 			boards, err := registry.New(st, nil).Top(searchContext(cmd), q)
 			if err != nil {
@@ -288,13 +284,9 @@ func newRegistryLineageCmd() *cobra.Command {
 					return cl.Lineage(ctx, c, searchRef)
 				},
 				func(ctx context.Context, st *store.Store) (*registry.LineageNode, error) {
-					var sc cid.Cid
-					if searchRef != "" {
-						info, err := registry.FindSearch(st, searchRef)
-						if err != nil {
-							return nil, err
-						}
-						sc, _ = object.ParseCID(info.CID)
+					sc, err := registry.SearchCID(st, searchRef)
+					if err != nil {
+						return nil, err
 					}
 					return registry.New(st, nil).Lineage(ctx, c, sc)
 				}, emit)

@@ -118,7 +118,13 @@ func (b *storeBackend) JoinSearch(ctx context.Context, ref string) (api.SearchDe
 	return d, err
 }
 
-func (b *storeBackend) Top(ctx context.Context, q registry.TopQuery) ([]registry.Board, error) {
+func (b *storeBackend) Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error) {
+	if search != "" {
+		var err error
+		if q.Search, err = registry.SearchCID(b.st, search); err != nil {
+			return nil, apiErr(err)
+		}
+	}
 	boards, err := b.reg.Top(ctx, q)
 	return boards, apiErr(err)
 }
@@ -129,13 +135,9 @@ func (b *storeBackend) Arch(ctx context.Context, a cid.Cid) (registry.ArchDetail
 }
 
 func (b *storeBackend) Lineage(ctx context.Context, a cid.Cid, ref string) (*registry.LineageNode, error) {
-	var sc cid.Cid
-	if ref != "" {
-		info, err := registry.FindSearch(b.st, ref)
-		if err != nil {
-			return nil, apiErr(err)
-		}
-		sc, _ = object.ParseCID(info.CID)
+	sc, err := registry.SearchCID(b.st, ref)
+	if err != nil {
+		return nil, apiErr(err)
 	}
 	n, err := b.reg.Lineage(ctx, a, sc)
 	return n, apiErr(err)
