@@ -78,7 +78,8 @@ type VerificationReport struct {
 	ComputeRejected float64 `json:"compute_rejected"`
 	ComputeVerified float64 `json:"compute_verified"`
 	Overhead        float64 `json:"overhead"`
-	// VerdictSeconds: from the first result of a task this node held to its final verdict.
+	// VerdictSeconds: from the first result of a task this node held to its final verdict, over the
+	// last 10,000 verdicts (the Prometheus histogram airanode_verdict_seconds counts them all).
 	VerdictSeconds Quantiles        `json:"verdict_seconds"`
 	Peers          []PeerReputation `json:"peers"`
 }

@@ -24,7 +24,7 @@ const (
 	// verifyRecheck is how often the verifier looks again at every unsettled task with results
 	// (a result delivered while it was busy, a lost re-offer).
 	verifyRecheck = 3 * time.Second
-	// maxLatencies bounds the verdict latencies kept for the report.
+	// maxLatencies bounds the verdict latencies kept for the report: the most recent ones.
 	maxLatencies = 10_000
 	// reannounce is how long a task this node offered may wait unclaimed before its offer is
 	// published again (gossip drops messages sent before a peer joined the topic; sync catches up
@@ -58,7 +58,8 @@ type verifier struct {
 	open  map[string]cid.Cid         // tasks with results and no final verdict yet
 	first map[string]time.Time       // when this node first held a result of an open task
 	final map[string]consensus.State // tasks that settled once, by their latest state
-	lat   []float64                  // seconds from first result to final verdict
+	lat   []float64                  // seconds from first result to final verdict, a ring of maxLatencies
+	latN  int                        // verdict latencies recorded in all (lat[latN % maxLatencies] is next)
 	extra int                        // extra executions asked for
 	own   map[string]*announcement   // tasks this node offered, unsettled
 
@@ -241,7 +242,10 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 				v.latency.Observe(sec)
 				if len(v.lat) < maxLatencies {
 					v.lat = append(v.lat, sec)
+				} else {
+					v.lat[v.latN%maxLatencies] = sec
 				}
+				v.latN++
 			}
 			delete(v.first, k)
 		}
