@@ -50,11 +50,7 @@ func (b backend) Search(ctx context.Context, ref string) (api.SearchDetail, erro
 	if err != nil {
 		return api.SearchDetail{}, apiError(err)
 	}
-	st, running, err := b.n.searches.status(ctx, info)
-	if err != nil {
-		return api.SearchDetail{}, apiError(err)
-	}
-	return api.SearchDetail{Status: st, Search: info.Search, Running: running}, nil
+	return b.n.searches.detail(ctx, info)
 }
 
 func (b backend) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, error) {

@@ -238,7 +238,12 @@ func (n *Node) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, er
 	if err := n.searches.start(c, info.Search); err != nil {
 		return api.SearchDetail{}, err
 	}
-	st, running, err := n.searches.status(ctx, info)
+	return n.searches.detail(ctx, info)
+}
+
+// detail is a search's API detail: its progress, its spec, and whether this node runs its agents.
+func (s *searches) detail(ctx context.Context, info registry.SearchInfo) (api.SearchDetail, error) {
+	st, running, err := s.status(ctx, info)
 	if err != nil {
 		return api.SearchDetail{}, apiError(err)
 	}
