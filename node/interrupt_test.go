@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -29,29 +28,14 @@ func TestCloseCheckpointsMidSegment(t *testing.T) {
 	cfg := nodetest.Config(dir)
 	// The progress report of step holdAfter pauses the node from inside the run, so the run is
 	// held at its next step, in the middle of segment 2, whatever the machine's speed.
-	var self atomic.Pointer[node.Node]
 	var armed atomic.Bool
 	var lastCheckpoint atomic.Int64
-	hook := node.WithEvents(func(e tasks.Event) {
-		switch {
-		case e.Kind == tasks.EventCheckpoint:
+	n, cl, r := startPausing(t, cfg, steps, seed, func(e tasks.Event) bool {
+		if e.Kind == tasks.EventCheckpoint {
 			lastCheckpoint.Store(e.Step)
-		case e.Kind == tasks.EventProgress && e.Step >= holdAfter && armed.CompareAndSwap(false, true):
-			if n := self.Load(); n != nil {
-				_, _ = n.Control(api.WorkerRequest{Action: api.ActionPause})
-			}
 		}
+		return e.Kind == tasks.EventProgress && e.Step >= holdAfter && armed.CompareAndSwap(false, true)
 	})
-	n, err := node.New(context.Background(), cfg, append(nodetest.Options("a", nodetest.Fast), hook)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	self.Store(n)
-	cl := nodetest.Client(t, n)
-	r, err := cl.Submit(context.Background(), smokeRequest(t, steps, seed, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
 	held := waitTask(t, cl, r.Task, 60*time.Second, func(d api.TaskDetail) error {
 		if d.Local == nil || !d.Local.Paused {
 			return fmt.Errorf("run not held yet: %+v", d.Local)

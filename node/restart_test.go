@@ -13,6 +13,7 @@ import (
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/arch"
 	"github.com/airanode/airanode/bench"
+	"github.com/airanode/airanode/config"
 	"github.com/airanode/airanode/node"
 	"github.com/airanode/airanode/node/nodetest"
 	"github.com/airanode/airanode/object"
@@ -48,6 +49,29 @@ func sameResult(t *testing.T, got object.Result, ref *bench.EvalReport, what str
 	}
 }
 
+// startPausing starts a node on cfg whose events pause it (from inside the run) when pause says so,
+// and submits the smoke task (steps, seed, R = 1) to it. The caller closes the node.
+func startPausing(t *testing.T, cfg config.Config, steps int, seed uint64, pause func(tasks.Event) bool) (*node.Node, *api.Client, api.SubmitResponse) {
+	t.Helper()
+	var self atomic.Pointer[node.Node]
+	hook := node.WithEvents(func(e tasks.Event) {
+		if n := self.Load(); n != nil && pause(e) {
+			_, _ = n.Control(api.WorkerRequest{Action: api.ActionPause})
+		}
+	})
+	n, err := node.New(context.Background(), cfg, append(nodetest.Options("a", nodetest.Fast), hook)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self.Store(n)
+	cl := nodetest.Client(t, n)
+	r, err := cl.Submit(context.Background(), smokeRequest(t, steps, seed, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, cl, r
+}
+
 // referenceDigests is the digest chain of reference, in hex.
 func referenceDigests(t *testing.T, steps int, seed uint64) []string {
 	t.Helper()
@@ -69,22 +93,7 @@ func TestRestartResumesBitIdentical(t *testing.T) {
 	cfg := nodetest.Config(dir)
 	// The first checkpoint pauses the node, so that it stops in the middle of the task whatever
 	// the machine's speed: the run is held at the next step boundary.
-	var self atomic.Pointer[node.Node]
-	pauseAtCheckpoint := node.WithEvents(func(e tasks.Event) {
-		if n := self.Load(); n != nil && e.Kind == tasks.EventCheckpoint {
-			_, _ = n.Control(api.WorkerRequest{Action: api.ActionPause})
-		}
-	})
-	n, err := node.New(context.Background(), cfg, append(nodetest.Options("a", nodetest.Fast), pauseAtCheckpoint)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	self.Store(n)
-	cl := nodetest.Client(t, n)
-	r, err := cl.Submit(context.Background(), smokeRequest(t, steps, seed, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, cl, r := startPausing(t, cfg, steps, seed, func(e tasks.Event) bool { return e.Kind == tasks.EventCheckpoint })
 	d := waitTask(t, cl, r.Task, 60*time.Second, func(d api.TaskDetail) error {
 		if d.Local == nil || !d.Local.Paused || d.Local.Checkpoint == 0 {
 			return fmt.Errorf("run not held after a checkpoint yet: %+v", d.Local)
