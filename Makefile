@@ -49,8 +49,9 @@ EMU_FLAGS := -std=c++20 -O1 -g -ffp-contract=off -fsanitize=address,undefined -f
 .PHONY: cuda-emu
 cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them bit for bit (needs g++; about 1.5 min)
 	@mkdir -p $(BIN)
+	$(GO) run ./gpu/cuda/emu/vectors -o $(BIN)/emu-vectors.txt
 	$(CXX) $(EMU_FLAGS) -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
-	$(BIN)/cuda-emu
+	$(BIN)/cuda-emu $(BIN)/emu-vectors.txt
 
 .PHONY: test-short
 test-short: ## run the tests without the race detector

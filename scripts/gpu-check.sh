@@ -27,7 +27,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout -k 10 90 bin/cuda.test -test.v -test.timeout 85s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
+timeout -k 10 90 bin/cuda.test -test.v -test.timeout 85s -test.run 'TestConformance|TestAgainstCPU|TestSameBitsAsCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
   grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -80
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 

@@ -68,6 +68,10 @@ type Device struct {
 	scratch []cu.DevicePtr
 	scrLen  []int
 
+	// rope names the rotary tables held in scratch ropeCos and ropeSin.
+	rope             ropeKey
+	ropeCos, ropeSin cu.DevicePtr
+
 	// reference runs the first, untiled kernels (SetReferenceKernels).
 	reference bool
 	// prof, when not nil, times every launch (SetProfile).
@@ -76,6 +80,19 @@ type Device struct {
 	// nothing on the Go heap.
 	argv [maxArgs]arg
 	ptrs [maxArgs]unsafe.Pointer
+}
+
+// Internal scratch spaces (scratchBuf): 0 to 3 are the selective scan backward's.
+const (
+	scratchSumSq   = 4 // SumSquares' block sums (float64)
+	scratchRopeCos = 5 // rotary tables [T, rotDim/2]
+	scratchRopeSin = 6
+)
+
+// ropeKey identifies the rotary tables the device holds.
+type ropeKey struct {
+	T, rotDim int
+	base      float32
 }
 
 // maxArgs is the most parameters a kernel takes.

@@ -42,6 +42,265 @@ __device__ float block_max(float* s) {
   return r;
 }
 
+// ---- math: ours, no vendor library ----
+// Every transcendental function here is a port, operation for operation, of the CPU device's
+// (gpu/cpu/vec.go's kexp, the float32 kernels' exponential) or of gpu/fmath's (float64 polynomials
+// with explicit fma). With contraction disabled (-fmad=false) and IEEE division and square root
+// (nvcc's defaults), every operation is correctly rounded, so a function's bits are the CPU's on
+// every card: the PTX holds no approximate instruction (TestPTXNoApprox). Class cuda-v1 therefore
+// does not depend on the card's math library, and the elementwise kernels below give the CPU
+// device's bits (checked by make cuda-emu against vectors the CPU device writes).
+__device__ __forceinline__ unsigned f2u(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
+__device__ __forceinline__ float u2f(unsigned u) { float x; memcpy(&x, &u, 4); return x; }
+__device__ __forceinline__ unsigned long long d2u(double x) { unsigned long long u; memcpy(&u, &x, 8); return u; }
+__device__ __forceinline__ double u2d(unsigned long long u) { double x; memcpy(&x, &u, 8); return x; }
+
+// kexp: gpu/cpu's kexp (Cephes' expf with a clamp): 0 below -86.5, e^88.3 above 88.3, NaN for NaN.
+__device__ __forceinline__ float kexp(float x) {
+  if (x != x) return x;
+  if (x < -86.5f) return 0.0f;
+  if (x > 88.3f) x = 88.3f;
+  float t = x * 1.44269504088896341f + 12582912.0f;
+  float n = t - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float z = r * r;
+  float p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * z + r + 1.0f;
+  return u2f(f2u(y) + (f2u(t) << 23));
+}
+// ksigm: gpu/cpu's ksigmoid, 1/(1+kexp(-x)).
+__device__ __forceinline__ float ksigm(float x) { return 1.0f / (1.0f + kexp(-x)); }
+
+#define FM_ROUND 6755399441055744.0           // 1.5·2^52
+#define FM_LOG2E 1.44269504088896338700e+00
+#define FM_LN2 6.93147180559945286227e-01
+#define FM_MAXROUND 3.4028235677973366e+38     // the smallest float64 that rounds to +Inf in float32
+#define FM_SQRT2 1.4142135623730951
+
+// fm_expk: gpu/fmath's expk, e^d for |d| <= 700.
+__device__ __forceinline__ double fm_expk(double d) {
+  double kf = (d * FM_LOG2E + FM_ROUND) - FM_ROUND;
+  double r = fma(-kf, FM_LN2, d);
+  double q = fma(1.0 / 40320, r, 1.0 / 5040);
+  q = fma(q, r, 1.0 / 720);
+  q = fma(q, r, 1.0 / 120);
+  q = fma(q, r, 1.0 / 24);
+  q = fma(q, r, 1.0 / 6);
+  q = fma(q, r, 1.0 / 2);
+  q = fma(q, r, 1.0);
+  q = fma(q, r, 1.0);
+  return q * u2d((unsigned long long)((long long)kf + 1023) << 52);
+}
+// fm_to32: gpu/fmath's to32, float64 to float32 with values beyond the range mapped to ±Inf.
+__device__ __forceinline__ float fm_to32(double d) {
+  if (d >= FM_MAXROUND) return INFINITY;
+  if (d <= -FM_MAXROUND) return -INFINITY;
+  return (float)d;
+}
+// fm_exp: gpu/fmath's Exp.
+__device__ __forceinline__ float fm_exp(float x) {
+  if (x != x) return x;
+  if (x > 89.0f) return INFINITY;
+  if (x < -104.0f) return 0.0f;
+  return fm_to32(fm_expk((double)x));
+}
+// fm_sigmoid: gpu/fmath's Sigmoid.
+__device__ __forceinline__ float fm_sigmoid(float x) {
+  if (x != x) return x;
+  if (x > 20.0f) return 1.0f;
+  if (x < -110.0f) return 0.0f;
+  return (float)(1.0 / (1.0 + fm_expk(-(double)x)));
+}
+// fm_logk: gpu/fmath's logk, ln d for a positive finite d.
+__device__ __forceinline__ double fm_logk(double d) {
+  unsigned long long b = d2u(d);
+  int e = (int)((b >> 52) & 0x7ff) - 1023;
+  if (e == -1023) {  // subnormal: normalise
+    d = d * 18014398509481984.0;  // 2^54
+    b = d2u(d);
+    e = (int)((b >> 52) & 0x7ff) - 1023 - 54;
+  }
+  double m = u2d((b & ((1ull << 52) - 1)) | (1023ull << 52));
+  if (m > FM_SQRT2) { m = m * 0.5; e++; }
+  double f = m - 1.0;
+  double s = f / (2.0 + f);
+  double s2 = s * s;
+  double p = fma(1.0 / 9, s2, 1.0 / 7);
+  p = fma(p, s2, 1.0 / 5);
+  p = fma(p, s2, 1.0 / 3);
+  p = p * s2;
+  double s2x = s + s;
+  double lm = fma(s2x, p, s2x);
+  return fma((double)e, FM_LN2, lm);
+}
+// fm_log: gpu/fmath's Log.
+__device__ __forceinline__ float fm_log(float x) {
+  if (x != x || x == INFINITY) return x;
+  if (x < 0.0f) return NAN;
+  if (x == 0.0f) return -INFINITY;
+  return (float)fm_logk((double)x);
+}
+// fm_softplus: gpu/fmath's Softplus.
+__device__ __forceinline__ float fm_softplus(float x) {
+  if (x != x) return x;
+  if (x > 20.0f) return x;
+  if (x < -104.0f) return 0.0f;
+  double e = fm_expk((double)x);
+  if (e < 1.0 / 1024) {
+    double p = fma(-0.25, e, 1.0 / 3);
+    p = fma(p, e, -0.5);
+    return (float)fma(p * e, e, e);
+  }
+  return (float)fm_logk(1.0 + e);
+}
+
+// fm_exp64 and fm_log64: gpu/fmath's Exp64 and Log64 (fdlibm's algorithms, every product rounded).
+__device__ __forceinline__ double fm_ldexp(double frac, int e) {
+  unsigned long long b = d2u(frac);
+  e += (int)((b >> 52) & 0x7ff) - 1023;
+  if (e > 1023) return INFINITY;
+  if (e < -1075) return 0.0;
+  if (e < -1022) {
+    b = (b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 53 + 1023) << 52);
+    return u2d(b) * 0x1p-53;
+  }
+  return u2d((b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 1023) << 52));
+}
+__device__ __forceinline__ double fm_exp64(double x) {
+  const double ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10;
+  if (x != x) return x;
+  if (x > 7.09782712893383973096e+02) return INFINITY;
+  if (x < -7.45133219101941108420e+02) return 0.0;
+  if (-1.0 / (1 << 28) < x && x < 1.0 / (1 << 28)) return 1.0 + x;
+  int k = 0;
+  if (x < 0) k = (int)(FM_LOG2E * x - 0.5);
+  else if (x > 0) k = (int)(FM_LOG2E * x + 0.5);
+  double hi = x - (double)k * ln2Hi;
+  double lo = (double)k * ln2Lo;
+  double r = hi - lo;
+  double t = r * r;
+  double p = -1.65339022054652515390e-06 + t * 4.13813679705723846039e-08;
+  p = 6.61375632143793436117e-05 + t * p;
+  p = -2.77777777770155933842e-03 + t * p;
+  p = 1.66666666666666657415e-01 + t * p;
+  double c = r - t * p;
+  double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+  return fm_ldexp(y, k);
+}
+__device__ __forceinline__ double fm_log64(double x) {
+  const double ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10;
+  if (x != x || x == INFINITY) return x;
+  if (x < 0) return NAN;
+  if (x == 0) return -INFINITY;
+  unsigned long long b = d2u(x);
+  int ki = (int)((b >> 52) & 0x7ff) - 1022;
+  if (ki == -1022) {  // subnormal
+    x = x * 4503599627370496.0;  // 2^52
+    b = d2u(x);
+    ki = (int)((b >> 52) & 0x7ff) - 1022 - 52;
+  }
+  double f1 = u2d((b & ~(0x7ffull << 52)) | (1022ull << 52));
+  if (f1 < FM_SQRT2 / 2) { f1 = f1 * 2; ki--; }
+  double f = f1 - 1, k = (double)ki;
+  double s = f / (2 + f);
+  double s2 = s * s;
+  double s4 = s2 * s2;
+  double t1 = 1.818357216161805012e-01 + s4 * 1.479819860511658591e-01;
+  t1 = 2.857142874366239149e-01 + s4 * t1;
+  t1 = 6.666666666666735130e-01 + s4 * t1;
+  t1 = s2 * t1;
+  double t2 = 2.222219843214978396e-01 + s4 * 1.531383769920937332e-01;
+  t2 = 3.999999999940941908e-01 + s4 * t2;
+  t2 = s4 * t2;
+  double R = t1 + t2;
+  double hfsq = (0.5 * f) * f;
+  return k * ln2Hi - ((hfsq - (s * (hfsq + R) + k * ln2Lo)) - f);
+}
+
+// fm_sincos: gpu/fmath's SinCos(float64) (Cody–Waite reduction below 2^25, Payne–Hanek with 256
+// bits of 2/π above, Taylor kernels), each result rounded once to float32.
+#define FM_PIO2A 1.5707963267948966
+#define FM_PIO2B 6.123233995736766e-17
+#define FM_PIO2C -1.4973849048591698e-33
+#define FM_TWOOPI 0.6366197723675814
+#define FM_CWLIMIT 33554432.0  // 2^25
+__device__ __forceinline__ unsigned long long fm_twooverpi(int i) {
+  return i == 0 ? 0xa2f9836e4e441529ull : i == 1 ? 0xfc2757d1f534ddc0ull : i == 2 ? 0xdb6295993c439041ull : 0xfe5163abdebbc561ull;
+}
+__device__ __forceinline__ double fm_reduce(double ax, int* q) {
+  if (ax < FM_CWLIMIT) {
+    double kf = (ax * FM_TWOOPI + FM_ROUND) - FM_ROUND;
+    double r = fma(-kf, FM_PIO2A, ax);
+    r = fma(-kf, FM_PIO2B, r);
+    r = fma(-kf, FM_PIO2C, r);
+    *q = (int)(long long)kf & 3;
+    return r;
+  }
+  unsigned bx = f2u((float)ax);
+  int e = (int)(bx >> 23) - 150;
+  unsigned long long m = (unsigned long long)((bx & ((1u << 23) - 1)) | (1u << 23));
+  int idx = e - 2, w = idx / 64;
+  unsigned sh = (unsigned)(idx % 64);
+  unsigned long long w0 = fm_twooverpi(w), w1 = fm_twooverpi(w + 1), w2 = fm_twooverpi(w + 2);
+  unsigned long long hi = (w0 << sh) | (sh ? w1 >> (64 - sh) : 0);
+  unsigned long long lo = (w1 << sh) | (sh ? w2 >> (64 - sh) : 0);
+  unsigned long long c1 = __umul64hi(lo, m), p0 = lo * m;
+  unsigned long long p1 = hi * m + c1;
+  int qq = (int)(p1 >> 62);
+  double f = fma((double)(p1 & ((1ull << 62) - 1)), 0x1p-62, (double)p0 * 0x1p-126);
+  if (f >= 0.5) { f = f - 1; qq = (qq + 1) & 3; }
+  *q = qq;
+  return f * FM_PIO2A;
+}
+__device__ __forceinline__ double fm_sink(double r) {
+  double r2 = r * r;
+  double p = fma(-1.0 / 6227020800, r2, 1.0 / 39916800);
+  p = fma(p, r2, -1.0 / 362880);
+  p = fma(p, r2, 1.0 / 5040);
+  p = fma(p, r2, -1.0 / 120);
+  p = fma(p, r2, 1.0 / 6);
+  p = p * r2;
+  return fma(-p, r, r);
+}
+__device__ __forceinline__ double fm_cosk(double r) {
+  double r2 = r * r;
+  double p = fma(-1.0 / 87178291200, r2, 1.0 / 479001600);
+  p = fma(p, r2, -1.0 / 3628800);
+  p = fma(p, r2, 1.0 / 40320);
+  p = fma(p, r2, -1.0 / 720);
+  p = fma(p, r2, 1.0 / 24);
+  p = fma(p, r2, -1.0 / 2);
+  return fma(p, r2, 1.0);
+}
+__device__ __forceinline__ void fm_sincos(double x, float* sn, float* cs) {
+  if (x != x || x == INFINITY || x == -INFINITY) {
+    *sn = NAN; *cs = NAN;
+    return;
+  }
+  bool neg = (d2u(x) >> 63) != 0;
+  double ax = neg ? -x : x;
+  if (ax >= FM_CWLIMIT) {
+    ax = (double)(float)ax;
+    if (ax > 3.40282346638528859811704183484516925440e+38) { *sn = NAN; *cs = NAN; return; }
+  }
+  int q;
+  double r = fm_reduce(ax, &q);
+  double sr = fm_sink(r), cr = fm_cosk(r), s, c;
+  switch (q) {
+    case 0: s = sr; c = cr; break;
+    case 1: s = cr; c = -sr; break;
+    case 2: s = -sr; c = -cr; break;
+    default: s = -cr; c = sr; break;
+  }
+  if (neg) s = -s;
+  *sn = (float)s; *cs = (float)c;
+}
+
 // ---- elementwise ----
 extern "C" __global__ void k_fill(float* x, i64 n, float v) { i64 i = gid(); if (i < n) x[i] = v; }
 extern "C" __global__ void k_add(float* d, const float* a, const float* b, i64 n) { i64 i = gid(); if (i < n) d[i] = a[i] + b[i]; }
@@ -51,82 +310,74 @@ extern "C" __global__ void k_mul(float* o, const float* a, const float* b, i64 n
 extern "C" __global__ void k_mul_bwd(float* da, float* db, const float* dout, const float* a, const float* b, i64 n) {
   i64 i = gid(); if (i < n) { da[i] = dout[i] * b[i]; db[i] = dout[i] * a[i]; }
 }
-__device__ __forceinline__ float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-extern "C" __global__ void k_silu(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = x[i] * sigm(x[i]); }
+// The activations: gpu/cpu's formulas (vec.go's geluGo, siluGo, swigluGo and their backwards;
+// elementwise.go's softplus and NegExp) operation for operation, so the CPU device's bits.
+extern "C" __global__ void k_silu(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) { float v = x[i]; o[i] = v * ksigm(v); } }
 extern "C" __global__ void k_silu_bwd(float* dx, const float* dout, const float* x, i64 n) {
-  i64 i = gid(); if (i < n) { float s = sigm(x[i]); dx[i] = dout[i] * (s * (1.0f + x[i] * (1.0f - s))); }
+  i64 i = gid();
+  if (i < n) { float v = x[i], s = ksigm(v); dx[i] = dout[i] * (s + (v * s) * (1.0f - s)); }
 }
-extern "C" __global__ void k_swiglu(float* o, const float* g, const float* u, i64 n) { i64 i = gid(); if (i < n) o[i] = (g[i] * sigm(g[i])) * u[i]; }
+extern "C" __global__ void k_swiglu(float* o, const float* g, const float* u, i64 n) {
+  i64 i = gid();
+  if (i < n) { float v = g[i]; o[i] = (v * ksigm(v)) * u[i]; }
+}
 extern "C" __global__ void k_swiglu_bwd(float* dg, float* du, const float* dout, const float* g, const float* u, i64 n) {
   i64 i = gid();
   if (i < n) {
-    float s = sigm(g[i]);
-    float silu = g[i] * s;
-    du[i] = dout[i] * silu;
-    dg[i] = (dout[i] * u[i]) * (s * (1.0f + g[i] * (1.0f - s)));
+    float v = g[i], y = dout[i], s = ksigm(v);
+    float silu = v * s;
+    dg[i] = (y * u[i]) * (s + silu * (1.0f - s));
+    du[i] = y * silu;
   }
 }
-#define GELU_C 0.7978845608028654f
+// GELU, tanh approximation: ½x(1+tanh(√(2/π)(x+0.044715x³))) = x·σ(2√(2/π)(x+0.044715x³)).
+#define GELU_C1 1.5957691216057308f  // 2·√(2/π)
+#define GELU_C2 0.044715f
+#define GELU_C3 0.134145f            // 3·0.044715
 extern "C" __global__ void k_gelu(float* o, const float* x, i64 n) {
   i64 i = gid();
-  if (i < n) { float v = x[i]; float t = tanhf(GELU_C * (v + 0.044715f * v * v * v)); o[i] = 0.5f * v * (1.0f + t); }
+  if (i < n) {
+    float v = x[i], x2 = v * v;
+    float z = GELU_C1 * (v + GELU_C2 * (x2 * v));
+    o[i] = v * ksigm(z);
+  }
 }
 extern "C" __global__ void k_gelu_bwd(float* dx, const float* dout, const float* x, i64 n) {
   i64 i = gid();
   if (i < n) {
-    float v = x[i];
-    float t = tanhf(GELU_C * (v + 0.044715f * v * v * v));
-    float dt = (1.0f - t * t) * GELU_C * (1.0f + 3.0f * 0.044715f * v * v);
-    dx[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+    float v = x[i], x2 = v * v;
+    float z = GELU_C1 * (v + GELU_C2 * (x2 * v));
+    float s = ksigm(z);
+    float dz = GELU_C1 * (1.0f + GELU_C3 * x2);
+    dx[i] = dout[i] * (s + (v * (s * (1.0f - s))) * dz);
   }
 }
-__device__ __forceinline__ float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-extern "C" __global__ void k_softplus(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = softplusf(x[i]); }
-extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const float* x, i64 n) { i64 i = gid(); if (i < n) dx[i] = dout[i] * sigm(x[i]); }
-
-// ---- gpu/fmath's Exp, step for step (float64 kernel, explicit fma), so the same bits as the CPU
-// device: the first of the FMA-only functions that make results independent of the card's math
-// library (docs/gpu.md "Kernels and determinism").
-__device__ __forceinline__ float fm_exp(float x) {
-  if (x != x) return x;
-  if (x > 89.0f) return INFINITY;
-  if (x < -104.0f) return 0.0f;
-  const double round = 6755399441055744.0, log2e = 1.44269504088896338700e+00, ln2 = 6.93147180559945286227e-01;
-  const double maxRound = 3.4028235677973366e+38;
-  double d = (double)x;
-  double kf = (d * log2e + round) - round;
-  double r = fma(-kf, ln2, d);
-  double q = fma(1.0 / 40320, r, 1.0 / 5040);
-  q = fma(q, r, 1.0 / 720);
-  q = fma(q, r, 1.0 / 120);
-  q = fma(q, r, 1.0 / 24);
-  q = fma(q, r, 1.0 / 6);
-  q = fma(q, r, 1.0 / 2);
-  q = fma(q, r, 1.0);
-  q = fma(q, r, 1.0);
-  unsigned long long bits = (unsigned long long)((long long)kf + 1023) << 52;
-  double scale;
-  memcpy(&scale, &bits, 8);
-  double e = q * scale;
-  if (e >= maxRound) return INFINITY;
-  return (float)e;
+extern "C" __global__ void k_softplus(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = fm_softplus(x[i]); }
+extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const float* x, i64 n) {
+  i64 i = gid(); if (i < n) dx[i] = dout[i] * fm_sigmoid(x[i]);
 }
 extern "C" __global__ void k_negexp(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = -fm_exp(x[i]); }
 
-// Sum of squares into out[0] as double: one block of RED threads, thread t sums i = t, t+RED, ... in
-// order, then a fixed tree.
-extern "C" __global__ void k_sumsq(double* out, const float* x, i64 n) {
-  __shared__ double s[RED];
-  double acc = 0.0;
+// Sum of squares into out[0] as double, in gpu/cpu's order (so its bits, where x is the same): every
+// block of SUMSQ_BLOCK elements summed alone in index order (k_sumsq_part, one thread per block; a
+// float32 squared is exact in float64), then the block sums in block order (k_sumsq_sum, one thread).
+#define SUMSQ_BLOCK 4096
+extern "C" __global__ void k_sumsq_part(double* part, const float* x, i64 n) {
+  i64 blk = gid(), lo = blk * SUMSQ_BLOCK;
+  if (lo < n) {
+    i64 hi = n - lo < SUMSQ_BLOCK ? n : lo + SUMSQ_BLOCK;
+    double s = 0.0;
 #pragma unroll 8
-  for (i64 i = threadIdx.x; i < n; i += RED) { double v = (double)x[i]; acc = acc + v * v; }
-  s[threadIdx.x] = acc;
-  __syncthreads();
-  for (int w = RED / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + w];
-    __syncthreads();
+    for (i64 i = lo; i < hi; i++) { double f = (double)x[i]; s = s + f * f; }
+    part[blk] = s;
   }
-  if (threadIdx.x == 0) out[0] = s[0];
+}
+extern "C" __global__ void k_sumsq_sum(double* out, const double* part, i64 nb) {
+  if (gid() == 0) {
+    double s = 0.0;
+    for (i64 b = 0; b < nb; b++) s = s + part[b];
+    out[0] = s;
+  }
 }
 
 // ---- embeddings ----
@@ -160,7 +411,7 @@ extern "C" __global__ void k_rmsnorm(float* out, float* rstd, const float* x, co
   for (i64 j = threadIdx.x; j < d; j += RED) acc = fmaf(xr[j], xr[j], acc);
   s[threadIdx.x] = acc;
   float ss = block_sum(s);
-  float rs = rsqrtf(ss / (float)d + eps);
+  float rs = (float)(1.0 / sqrt((double)ss / (double)d + (double)eps));  // gpu/cpu's formula
   for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = (xr[j] * rs) * w[j];
   if (threadIdx.x == 0) rstd[r] = rs;
 }
@@ -197,8 +448,8 @@ extern "C" __global__ void k_layernorm(float* out, float* mean, float* rstd, con
   acc = 0.0f;
   for (i64 j = threadIdx.x; j < d; j += RED) { float c = xr[j] - mu; acc = fmaf(c, c, acc); }
   s[threadIdx.x] = acc;
-  float var = block_sum(s) / (float)d;
-  float rs = rsqrtf(var + eps);
+  float vs = block_sum(s);
+  float rs = (float)(1.0 / sqrt((double)vs / (double)d + (double)eps));  // gpu/cpu's formula
   for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = fmaf((xr[j] - mu) * rs, w[j], b[j]);
   if (threadIdx.x == 0) { mean[r] = mu; rstd[r] = rs; }
 }
@@ -227,17 +478,29 @@ extern "C" __global__ void k_layernorm_bwd_dwb(float* dw, float* db, const float
   }
 }
 
-// ---- rotary: one thread per (row, head, pair) ----
-extern "C" __global__ void k_rotary(float* x, i64 B, i64 T, i64 H, i64 D, i64 rot, float base, float sign) {
+// ---- rotary ----
+// The tables cos and sin [T, rot/2] of gpu/cpu's ropeTables: θ_i = exp64(−(2i/rot)·log64(base)), angle
+// t·θ_i in float64, rounded once by fm_sincos. One thread per entry; the device keeps them while the
+// shape and base stay the same.
+extern "C" __global__ void k_rope_table(float* cs, float* sn, i64 T, i64 rot, float base) {
+  i64 half = rot / 2, j = gid();
+  if (j < T * half) {
+    i64 t = j / half, p = j % half;
+    double theta = fm_exp64(-(double)(2 * p) / (double)rot * fm_log64((double)base));
+    fm_sincos((double)t * theta, &sn[j], &cs[j]);
+  }
+}
+// One thread per (row, head, pair), gpu/cpu's rotation: sign 1 rotates by the angle, -1 back (the
+// negated sine gives the backward's formula bit for bit).
+extern "C" __global__ void k_rotary(float* x, const float* cs, const float* sn, i64 B, i64 T, i64 H, i64 D, i64 rot, float sign) {
   i64 half = rot / 2, i = gid();
   if (i < B * T * H * half) {
     i64 p = i % half, h = (i / half) % H, row = i / (half * H), t = row % T;
-    float freq = powf(base, -2.0f * (float)p / (float)rot);
-    float ang = (float)t * freq, c = cosf(ang), sn = sign * sinf(ang);
+    float c = cs[t * half + p], sv = sign * sn[t * half + p];
     float* v = x + row * H * D + h * D;
     float a = v[p], b = v[p + half];
-    v[p] = a * c - b * sn;
-    v[p + half] = a * sn + b * c;
+    v[p] = a * c - b * sv;
+    v[p + half] = b * c + a * sv;
   }
 }
 
@@ -264,7 +527,7 @@ extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, co
   s[threadIdx.x] = m;
   float mx = block_max(s);
   float sum = 0.0f;
-  for (i64 j = lo + threadIdx.x; j <= t; j += RED) { float p = expf(sc[j] - mx); sc[j] = p; sum = sum + p; }
+  for (i64 j = lo + threadIdx.x; j <= t; j += RED) { float p = kexp(sc[j] - mx); sc[j] = p; sum = sum + p; }
   s[threadIdx.x] = sum;
   float tot = block_sum(s);
   // output: thread e computes o[e] = Σ_j p_j v[j,e] / tot, j increasing.
@@ -273,7 +536,7 @@ extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, co
     for (i64 j = lo; j <= t; j++) acc = fmaf(sc[j], v[(b * T + j) * KVH * D + g * D + e], acc);
     out[(b * T + t) * H * D + h * D + e] = acc / tot;
   }
-  if (threadIdx.x == 0) lse[(b * H + h) * T + t] = mx + logf(tot);
+  if (threadIdx.x == 0) lse[(b * H + h) * T + t] = mx + fm_log(tot);
 }
 // delta[b,h,t] = Σ_e dout·out (the softmax backward's row term), one thread per row.
 extern "C" __global__ void k_attn_delta(float* delta, const float* dout, const float* out, i64 B, i64 T, i64 H, i64 D) {
@@ -289,7 +552,7 @@ extern "C" __global__ void k_attn_delta(float* delta, const float* dout, const f
 __device__ __forceinline__ float attn_p(const float* qr, const float* kr, i64 D, float scale, float lse) {
   float acc = 0.0f;
   for (i64 e = 0; e < D; e++) acc = fmaf(qr[e], kr[e], acc);
-  return expf(acc * scale - lse);
+  return kexp(acc * scale - lse);
 }
 __device__ __forceinline__ float attn_dp(const float* gr, const float* vr, i64 D) {
   float acc = 0.0f;
@@ -445,7 +708,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
           if (pass == 0) {
             Ps[tt * (ATT + 1) + ss] = sc;
           } else {
-            float p = expf(sc - Mx[tt]);
+            float p = kexp(sc - Mx[tt]);
             Ps[tt * (ATT + 1) + ss] = p;
             part[tt * RED + (s - lo) % RED] = part[tt * RED + (s - lo) % RED] + p;
           }
@@ -480,7 +743,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   if (threadIdx.x < AFQ) {
     i64 t = t0 + threadIdx.x;
     Tot[threadIdx.x] = part[threadIdx.x * RED];
-    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + logf(part[threadIdx.x * RED]);
+    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(part[threadIdx.x * RED]);
   }
   __syncthreads();
   #pragma unroll
@@ -515,7 +778,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
       i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
       i64 lo = att_lo(t, win);
       if (t < T && s <= t && s >= lo) {
-        float p = expf(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
+        float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
         Ds[tt * (ATT + 1) + ss] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
       }
     }
@@ -556,7 +819,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
         i64 o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT, s = s0 + ss, t = t0 + tt;
         i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
         if (s < T && t >= s && t <= hi) {
-          float p = expf(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
+          float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
           Ps[ss * (ATT + 1) + tt] = p;
           Ds[ss * (ATT + 1) + tt] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
         }
@@ -640,7 +903,7 @@ extern "C" __global__ void k_scan(float* y, float* states, const float* u, const
       float dt = delta[r * C + c], x = u[r * C + c];
       float acc = 0.0f;
       for (i64 n = 0; n < N; n++) {
-        float a = expf(dt * A[c * N + n]);
+        float a = kexp(dt * A[c * N + n]);
         h[n] = fmaf(a, h[n], (dt * Bm[r * N + n]) * x);
         states[(r * C + c) * N + n] = h[n];
         acc = fmaf(Cm[r * N + n], h[n], acc);
@@ -670,7 +933,7 @@ extern "C" __global__ void k_scan_bwd(float* du, float* ddelta, float* gB, float
         float hprev = t > 0 ? states[((r - 1) * C + c) * N + n] : 0.0f;
         dh[n] = fmaf(g, Cm[r * N + n], dh[n]);       // dL/dh_t
         gC[(r * C + c) * N + n] = g * hcur;
-        float a = expf(dt * A[c * N + n]);
+        float a = kexp(dt * A[c * N + n]);
         // h_t = a h_{t-1} + dt B x
         float dah = dh[n] * hprev;                  // dL/da
         ddt = fmaf(dah * a, A[c * N + n], ddt);
@@ -724,12 +987,12 @@ extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* lo
   s[threadIdx.x] = m;
   float mx = block_max(s);
   float acc = 0.0f;
-  for (i64 j = threadIdx.x; j < V; j += RED) acc = acc + expf(lr[j] - mx);
+  for (i64 j = threadIdx.x; j < V; j += RED) acc = acc + kexp(lr[j] - mx);
   s[threadIdx.x] = acc;
   float sum = block_sum(s);
-  float lse = mx + logf(sum);
+  float lse = mx + fm_log(sum);
   for (i64 j = threadIdx.x; j < V; j += RED) {
-    float p = expf(lr[j] - lse);
+    float p = kexp(lr[j] - lse);
     dr[j] = (p - (j == tg ? 1.0f : 0.0f)) * gscale;
   }
   if (threadIdx.x == 0) losses[r] = lse - lr[tg];
@@ -744,19 +1007,20 @@ extern "C" __global__ void k_argmax(int* out, const float* logits, i64 rows, i64
 }
 
 // ---- optimizer ----
-extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v, const float* decay, i64 n, float lr, float b1, float b2,
-                                   float eps, float wd, float c1, float c2, i64 hasDecay) {
+// gpu.AdamWScalars' update, operation for operation (the host computes the scalars as the CPU device
+// does), so the CPU device's bits.
+extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v, const float* decay, i64 n, float b1, float b2,
+                                   float omb1, float omb2, float decayF, float stepSize, float sqrtBC2, float eps, i64 hasDecay) {
   i64 i = gid();
   if (i < n) {
+    float w = p[i];
+    if (!hasDecay || decay[i] != 0.0f) w = w * decayF;
     float gi = g[i];
-    float mi = fmaf(b1, m[i], (1.0f - b1) * gi);
-    float vi = fmaf(b2, v[i], (1.0f - b2) * (gi * gi));
+    float mi = b1 * m[i] + omb1 * gi;
+    float vi = b2 * v[i] + (omb2 * gi) * gi;
     m[i] = mi; v[i] = vi;
-    float mh = mi / c1, vh = vi / c2;
-    float dec = hasDecay ? decay[i] : 1.0f;
-    float pi = p[i];
-    pi = pi - lr * (wd * dec) * pi;
-    p[i] = pi - lr * (mh / (sqrtf(vh) + eps));
+    float denom = sqrtf(vi) / sqrtBC2 + eps;
+    p[i] = w - (stepSize * mi) / denom;
   }
 }
 

@@ -64,9 +64,13 @@ func (d *Device) AddInPlace(dst, src gpu.Buffer) {
 }
 func (d *Device) Scale(x gpu.Buffer, s float32) { d.elem("k_scale", x.Len(), p(x), i(x.Len()), f(s)) }
 
-// SumSquares: see gpu.Kernels. It synchronises.
+// SumSquares: see gpu.Kernels. It synchronises. The order is the CPU device's (kernels.cu "sum of
+// squares"), so are the bits where x is the same.
 func (d *Device) SumSquares(x gpu.Buffer) float64 {
-	d.launch("k_sumsq", 1, redBlock, 0, raw(d.sumsq), p(x), i(x.Len()))
+	nb := (x.Len() + sumSqBlock - 1) / sumSqBlock
+	part := d.scratchBuf(scratchSumSq, 2*nb)
+	d.elem("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
+	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
 	var out float64
 	if d.err == nil {
 		d.enter()
@@ -106,10 +110,28 @@ func (d *Device) LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd gpu.Buffer
 }
 
 func (d *Device) Rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base float32) {
-	d.elem("k_rotary", B*T*heads*(rotDim/2), p(x), i(B), i(T), i(heads), i(D), i(rotDim), f(base), f(1))
+	d.rotary(x, B, T, heads, D, rotDim, base, 1)
 }
 func (d *Device) RotaryBackward(dx gpu.Buffer, B, T, heads, D, rotDim int, base float32) {
-	d.elem("k_rotary", B*T*heads*(rotDim/2), p(dx), i(B), i(T), i(heads), i(D), i(rotDim), f(base), f(-1))
+	d.rotary(dx, B, T, heads, D, rotDim, base, -1)
+}
+
+// rotary rotates x with the tables of (T, rotDim, base), computed by k_rope_table when they change.
+func (d *Device) rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base, sign float32) {
+	half := rotDim / 2
+	if half == 0 || d.err != nil {
+		return
+	}
+	key := ropeKey{T, rotDim, base}
+	cs, sn := d.scratchBuf(scratchRopeCos, T*half), d.scratchBuf(scratchRopeSin, T*half)
+	if d.err != nil {
+		return
+	}
+	if d.rope != key || d.ropeCos != cs || d.ropeSin != sn {
+		d.elem("k_rope_table", T*half, raw(cs), raw(sn), i(T), i(rotDim), f(base))
+		d.rope, d.ropeCos, d.ropeSin = key, cs, sn
+	}
+	d.elem("k_rotary", B*T*heads*half, p(x), raw(cs), raw(sn), i(B), i(T), i(heads), i(D), i(rotDim), f(sign))
 }
 
 func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
@@ -214,22 +236,12 @@ func (d *Device) Argmax(out gpu.Ints, logits gpu.Buffer, rows, V int) {
 }
 
 func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
-	c1 := 1 - pow32(h.Beta1, h.Step)
-	c2 := 1 - pow32(h.Beta2, h.Step)
+	c := h.Scalars()
 	var dp arg
 	has := 0
 	if decay != nil {
 		dp, has = p(decay), 1
 	}
-	d.elem("k_adamw", params.Len(), p(params), p(grads), p(m), p(v), dp, i(params.Len()), f(h.LR), f(h.Beta1), f(h.Beta2),
-		f(h.Eps), f(h.WeightDecay), f(c1), f(c2), i(has))
-}
-
-// pow32 is b^n by repeated multiplication in float32 (exact order, no library pow).
-func pow32(b float32, n int) float32 {
-	r := float32(1)
-	for range n {
-		r *= b
-	}
-	return r
+	d.elem("k_adamw", params.Len(), p(params), p(grads), p(m), p(v), dp, i(params.Len()), f(c.B1), f(c.B2),
+		f(c.OneMinusB1), f(c.OneMinusB2), f(c.Decay), f(c.StepSize), f(c.SqrtBC2), f(c.Eps), i(has))
 }

@@ -11,9 +11,9 @@ var kernelsPTX string
 // kernelNames are the kernels New loads from kernelsPTX: every one the device launches.
 var kernelNames = []string{
 	"k_fill", "k_add", "k_addin", "k_scale", "k_mul", "k_mul_bwd", "k_silu", "k_silu_bwd", "k_swiglu",
-	"k_swiglu_bwd", "k_gelu", "k_gelu_bwd", "k_softplus", "k_softplus_bwd", "k_sumsq", "k_embed",
+	"k_swiglu_bwd", "k_gelu", "k_gelu_bwd", "k_softplus", "k_softplus_bwd", "k_sumsq_part", "k_sumsq_sum", "k_embed",
 	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
-	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rotary", "k_attn_fwd", "k_attn_delta",
+	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rope_table", "k_rotary", "k_attn_fwd", "k_attn_delta",
 	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
 	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128", "k_matmul16",
 	"k_attn_fwd_t", "k_attn_dq_t", "k_attn_dkv_t", "k_negexp",
@@ -22,6 +22,8 @@ var kernelNames = []string{
 // Launch geometry shared with kernels.cu.
 const (
 	redBlock = 256 // RED: threads of every row-reduction block
+	// sumSqBlock is SUMSQ_BLOCK, the CPU device's block of SumSquares.
+	sumSqBlock = 4096
 	// attnTile, attnRows and attnMaxD are ATT, AFQ and ATT_MAXD of the tiled attention kernels.
 	attnTile = 32
 	attnRows = 16

@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -50,6 +51,37 @@ func TestAttentionSharedFits(t *testing.T) {
 			if n > maxShared {
 				t.Errorf("k_attn_%s_t at D=%d asks for %d bytes of shared memory, more than %d", name, d, n, maxShared)
 			}
+		}
+	}
+}
+
+// Every floating-point instruction of the PTX is correctly rounded: no approximate (.approx) or
+// flush-to-zero (.ftz) form, whose bits the PTX specification leaves to the card. The kernels'
+// transcendentals are our own (kernels.cu "math"), so class cuda-v1 means the same bits on every
+// card and driver.
+func TestPTXNoApprox(t *testing.T) {
+	for _, m := range regexp.MustCompile(`(?m)^\s*([a-z0-9]+(\.[a-z0-9]+)*\.(approx|ftz)(\.[a-z0-9]+)*)\s`).FindAllStringSubmatch(kernelsPTX, -1) {
+		t.Errorf("kernels.ptx has %s: use the correctly rounded operations (kernels.cu \"math\")", m[1])
+	}
+	if !regexp.MustCompile(`\bfma\.rn\.f32\b`).MatchString(kernelsPTX) || !regexp.MustCompile(`\bdiv\.rn\.f32\b`).MatchString(kernelsPTX) {
+		t.Error("kernels.ptx has no fma.rn.f32 or div.rn.f32: the check above reads the wrong file")
+	}
+}
+
+// The launch constants the Go side uses are the ones kernels.cu defines.
+func TestGeometryMatchesKernels(t *testing.T) {
+	src, err := os.ReadFile("kernels.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"RED": redBlock, "SUMSQ_BLOCK": sumSqBlock, "ATT": attnTile, "AFQ": attnRows, "ATT_MAXD": attnMaxD} {
+		m := regexp.MustCompile(`(?m)^#define ` + name + ` (\d+)`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("kernels.cu does not define %s", name)
+			continue
+		}
+		if got, _ := strconv.Atoi(string(m[1])); got != want {
+			t.Errorf("kernels.cu defines %s %d, the Go side uses %d", name, got, want)
 		}
 	}
 }

@@ -26,8 +26,8 @@ func expInputs() []float32 {
 }
 
 // TestExpVectors: testdata/exp.txt records Exp's bits on expInputs (input and output bits in hex,
-// one pair per line). The CUDA port of Exp is checked against the same file (make cuda-emu), so
-// the two devices compute the same bits. -update rewrites the file.
+// one pair per line), so that a change to Exp's bits, which would change every result of the CPU and
+// CUDA devices, shows. -update rewrites the file.
 func TestExpVectors(t *testing.T) {
 	var b bytes.Buffer
 	fmt.Fprintln(&b, "# gpu/fmath Exp: input bits, output bits (go test ./gpu/fmath -run TestExpVectors -update)")

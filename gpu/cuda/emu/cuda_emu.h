@@ -12,9 +12,10 @@
 // error on a GPU), and emu_order lets a test run the threads of every round in reverse: a kernel whose
 // result changes with the order reads shared memory another thread writes without a barrier between.
 //
-// What it cannot show: speed, the device's own math library (expf and the like come from the host's
-// libm, so bits match the GPU only for kernels without transcendental functions), warp-level
-// behaviour (none is used), and memory-model effects beyond the barriers.
+// What it cannot show: speed, warp-level behaviour (none is used), and memory-model effects beyond
+// the barriers. The kernels call no math library (kernels.cu "math"; the PTX holds only correctly
+// rounded operations), and the harness is compiled without contraction (-ffp-contract=off), so a
+// kernel computes here the bits it computes on a GPU.
 #pragma once
 
 #include <ucontext.h>
@@ -47,7 +48,10 @@ inline emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 alignas(16) inline unsigned char emu_dynamic_shared[48 * 1024];
 #define DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(emu_dynamic_shared)
 
-inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+// __umul64hi: the high 64 bits of a 64×64-bit product.
+inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
+  return (unsigned long long)(((unsigned __int128)a * b) >> 64);
+}
 
 // emu_order: false runs the threads of a round in increasing index, true in decreasing.
 inline bool emu_order = false;

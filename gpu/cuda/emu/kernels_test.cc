@@ -6,7 +6,9 @@
 //   - the tiled attention (k_attn_fwd_t, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
 //     and rows longer than the forward's RED partials;
-//   - k_negexp against the bits gpu/fmath's Exp records in gpu/fmath/testdata/exp.txt;
+//   - the kernels whose arithmetic kernels.cu ports from the CPU device (the activations, NegExp,
+//     AdamW, rotary, the sum of squares) and the gpu/fmath functions they call, against the CPU
+//     device's bits on fixed inputs (written by gpu/cuda/emu/vectors);
 //   - every other kernel kernels.go launches, with its launch geometry on small ragged shapes, for
 //     order independence alone (make cuda-emu builds with ASan and UBSan, so these runs also catch
 //     out-of-bounds accesses and undefined behaviour);
@@ -18,7 +20,9 @@
 // The kernels themselves, compiled for the host.
 #include "../kernels.cu"
 
+#include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 
 namespace {
@@ -178,34 +182,158 @@ void test_attention() {
   }
 }
 
-// k_negexp against gpu/fmath's Exp: the recorded bits of gpu/fmath/testdata/exp.txt (written and
-// checked by the Go test TestExpVectors), so that the CUDA port computes the CPU device's bits.
-void test_negexp(const char* path) {
-  FILE* f = std::fopen(path, "r");
-  if (!f) {
-    std::printf("FAIL k_negexp: cannot open %s\n", path);
+// The CPU device's results on fixed inputs, written by gpu/cuda/emu/vectors (its doc gives the
+// format): the kernels whose arithmetic kernels.cu ports from the CPU device, and the gpu/fmath
+// functions the ports call, must give the same bits. A NaN matches any NaN (a GPU's NaNs are
+// canonical, a CPU's carry their payload).
+struct vcase {
+  std::string name;
+  std::map<std::string, std::vector<float>> f;
+  std::map<std::string, std::vector<double>> d;
+  const std::vector<float>& F(const std::string& k) const {
+    static const std::vector<float> none;
+    auto it = f.find(k);
+    return it == f.end() ? none : it->second;
+  }
+};
+
+std::vector<vcase> read_vectors(const char* path) {
+  std::vector<vcase> out;
+  std::ifstream in(path);
+  if (!in) return out;
+  std::string tok;
+  while (in >> tok) {
+    if (tok == "case") {
+      out.emplace_back();
+      in >> out.back().name;
+    } else if ((tok == "f32" || tok == "f64") && !out.empty()) {
+      std::string name;
+      size_t n = 0;
+      in >> name >> n;
+      if (tok == "f32") {
+        auto& v = out.back().f[name];
+        v.resize(n);
+        for (auto& x : v) {
+          uint32_t u;
+          in >> std::hex >> u >> std::dec;
+          std::memcpy(&x, &u, 4);
+        }
+      } else {
+        auto& v = out.back().d[name];
+        v.resize(n);
+        for (auto& x : v) {
+          uint64_t u;
+          in >> std::hex >> u >> std::dec;
+          std::memcpy(&x, &u, 8);
+        }
+      }
+    } else if (tok != "end") {
+      std::printf("FAIL vectors: unexpected %s in %s\n", tok.c_str(), path);
+      failures++;
+      return {};
+    }
+  }
+  if (!in.eof()) {
+    std::printf("FAIL vectors: %s is cut short\n", path);
+    failures++;
+    return {};
+  }
+  return out;
+}
+
+template <class T>
+bool same_or_nan(std::vector<T> got, const std::vector<T>& want, const std::string& what) {
+  if (got.size() != want.size()) {
+    std::printf("FAIL %s: %zu values, want %zu\n", what.c_str(), got.size(), want.size());
+    return false;
+  }
+  for (size_t i = 0; i < got.size(); i++) {
+    if (got[i] != got[i] && want[i] != want[i]) continue;
+    if (std::memcmp(&got[i], &want[i], sizeof(T))) {
+      std::printf("FAIL %s: [%zu] = %.17g, want %.17g\n", what.c_str(), i, double(got[i]), double(want[i]));
+      return false;
+    }
+  }
+  return true;
+}
+
+void test_vectors(const char* path) {
+  std::vector<vcase> cases = read_vectors(path);
+  if (cases.empty()) {
+    std::printf("FAIL vectors: none read from %s (make cuda-emu writes them with gpu/cuda/emu/vectors)\n", path);
     failures++;
     return;
   }
-  std::vector<float> x, want;
-  char line[128];
-  while (std::fgets(line, sizeof line, f)) {
-    unsigned xi, yi;
-    if (line[0] == '#' || std::sscanf(line, "%x %x", &xi, &yi) != 2) continue;
-    float xv, yv;
-    std::memcpy(&xv, &xi, 4);
-    std::memcpy(&yv, &yi, 4);
-    x.push_back(xv);
-    want.push_back(-yv);
+  std::map<std::string, int> seen;
+  for (const vcase& c : cases) {
+    std::string what = c.name + " #" + std::to_string(seen[c.name]++) + ": the CPU device's bits";
+    const auto& x = c.F("x");
+    i64 n = i64(x.size());
+    unsigned nb = unsigned((n + 255) / 256);
+    using un = void (*)(float*, const float*, i64);
+    using bw = void (*)(float*, const float*, const float*, i64);
+    static const std::map<std::string, un> unary{{"k_silu", k_silu}, {"k_gelu", k_gelu}, {"k_softplus", k_softplus}, {"k_negexp", k_negexp}};
+    static const std::map<std::string, bw> backward{
+        {"k_silu_bwd", k_silu_bwd}, {"k_gelu_bwd", k_gelu_bwd}, {"k_softplus_bwd", k_softplus_bwd}};
+    if (unary.count(c.name)) {
+      std::vector<float> out(n);
+      emu_launch(c.name.c_str(), unary.at(c.name), {nb}, {256}, 0, out.data(), x.data(), n);
+      check(n > 1000 && same_or_nan(out, c.F("out"), what), what + " on " + std::to_string(n) + " inputs");
+    } else if (backward.count(c.name)) {
+      std::vector<float> out(n);
+      emu_launch(c.name.c_str(), backward.at(c.name), {nb}, {256}, 0, out.data(), c.F("dout").data(), x.data(), n);
+      check(n > 1000 && same_or_nan(out, c.F("out"), what), what + " on " + std::to_string(n) + " inputs");
+    } else if (c.name == "k_swiglu") {
+      std::vector<float> out(n);
+      emu_launch("k_swiglu", k_swiglu, {nb}, {256}, 0, out.data(), x.data(), c.F("u").data(), n);
+      check(n > 1000 && same_or_nan(out, c.F("out"), what), what);
+    } else if (c.name == "k_swiglu_bwd") {
+      std::vector<float> dg(n), du(n);
+      emu_launch("k_swiglu_bwd", k_swiglu_bwd, {nb}, {256}, 0, dg.data(), du.data(), c.F("dout").data(), x.data(), c.F("u").data(), n);
+      check(n > 1000 && same_or_nan(dg, c.F("dg"), what + " (dg)") && same_or_nan(du, c.F("du"), what + " (du)"), what);
+    } else if (c.name == "k_adamw") {
+      const auto& sc = c.F("scalars");
+      std::vector<float> p = c.F("p"), m = c.F("m"), v = c.F("v");
+      const auto& dec = c.F("decay");
+      i64 np = i64(p.size());
+      emu_launch("k_adamw", k_adamw, {unsigned((np + 255) / 256)}, {256}, 0, p.data(), c.F("g").data(), m.data(), v.data(),
+                 dec.empty() ? nullptr : dec.data(), np, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], i64(!dec.empty()));
+      check(sc.size() == 8 && np > 1000 && same_or_nan(p, c.F("p_out"), what + " (p)") && same_or_nan(m, c.F("m_out"), what + " (m)") &&
+                same_or_nan(v, c.F("v_out"), what + " (v)"),
+            what + (dec.empty() ? "" : ", decay mask"));
+    } else if (c.name == "k_rotary") {
+      const auto& sh = c.F("shape");  // B, T, H, D, rot, base, sign
+      i64 B = i64(sh[0]), T = i64(sh[1]), H = i64(sh[2]), D = i64(sh[3]), rot = i64(sh[4]), half = rot / 2;
+      std::vector<float> cs(T * half), sn(T * half), out = x;
+      emu_launch("k_rope_table", k_rope_table, {unsigned((T * half + 255) / 256)}, {256}, 0, cs.data(), sn.data(), T, rot, sh[5]);
+      emu_launch("k_rotary", k_rotary, {unsigned((B * T * H * half + 255) / 256)}, {256}, 0, out.data(), cs.data(), sn.data(), B, T, H, D,
+                 rot, sh[6]);
+      check(same_or_nan(out, c.F("out"), what), what + (sh[6] > 0 ? ", forward" : ", backward"));
+    } else if (c.name == "k_sumsq") {
+      i64 blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
+      std::vector<double> part(blocks), out(1);
+      emu_launch("k_sumsq_part", k_sumsq_part, {unsigned((blocks + 255) / 256)}, {256}, 0, part.data(), x.data(), n);
+      emu_launch("k_sumsq_sum", k_sumsq_sum, {1}, {1}, 0, out.data(), part.data(), blocks);
+      check(same_or_nan(out, c.d.at("out"), what), what + ", n=" + std::to_string(n));
+    } else if (c.name == "fm_log") {
+      std::vector<float> out(n);
+      for (i64 i = 0; i < n; i++) out[i] = fm_log(x[i]);
+      check(same_or_nan(out, c.F("out"), what), what);
+    } else if (c.name == "fm_exp64_log64") {
+      const auto& d = c.d.at("x");
+      std::vector<double> e(d.size()), l(d.size());
+      for (size_t i = 0; i < d.size(); i++) e[i] = fm_exp64(d[i]), l[i] = fm_log64(d[i]);
+      check(same_or_nan(e, c.d.at("exp"), what + " (Exp64)") && same_or_nan(l, c.d.at("log"), what + " (Log64)"), what);
+    } else if (c.name == "fm_sincos") {
+      const auto& d = c.d.at("x");
+      std::vector<float> sn(d.size()), cs(d.size());
+      for (size_t i = 0; i < d.size(); i++) fm_sincos(d[i], &sn[i], &cs[i]);
+      check(same_or_nan(sn, c.F("sin"), what + " (sin)") && same_or_nan(cs, c.F("cos"), what + " (cos)"), what);
+    } else {
+      std::printf("FAIL vectors: unknown case %s\n", c.name.c_str());
+      failures++;
+    }
   }
-  std::fclose(f);
-  std::vector<float> out(x.size());
-  i64 n = i64(x.size());
-  emu_launch("k_negexp", k_negexp, {unsigned((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, out.data(), x.data(), n);
-  // NaN in, NaN out: compare NaNs by being NaN (the sign of -NaN is the negation's).
-  for (size_t i = 0; i < x.size(); i++)
-    if (out[i] != out[i] && want[i] != want[i]) out[i] = want[i];
-  check(x.size() > 1000 && same_bits(out, want, "k_negexp"), "k_negexp: gpu/fmath Exp's bits on " + std::to_string(x.size()) + " inputs");
 }
 
 // Every kernel kernels.go launches, with its launch geometry, on small random shapes (thread counts
@@ -277,7 +405,15 @@ void test_all_kernels() {
   order_check("k_swiglu_bwd", {{R(n), R(n), R(n), R(n), R(n)}}, [&](bufs& m) {
     emu_launch("k_swiglu_bwd", k_swiglu_bwd, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), n);
   });
-  order_check("k_sumsq", {{R(n)}, {}, {{0.0}}}, [&](bufs& m) { emu_launch("k_sumsq", k_sumsq, {1}, {RED}, 0, m.d[0].data(), m.f[0].data(), n); });
+  {
+    const i64 ns = 3 * SUMSQ_BLOCK + 77, nb = 4;
+    order_check("k_sumsq_part", {{R(ns)}, {}, {std::vector<double>(nb)}}, [&](bufs& m) {
+      emu_launch("k_sumsq_part", k_sumsq_part, {blocks(nb)}, {256}, 0, m.d[0].data(), m.f[0].data(), ns);
+    });
+    order_check("k_sumsq_sum", {{}, {}, {std::vector<double>(nb, 0.25), {0.0}}}, [&](bufs& m) {
+      emu_launch("k_sumsq_sum", k_sumsq_sum, {1}, {1}, 0, m.d[1].data(), m.d[0].data(), nb);
+    });
+  }
   // rows shorter (70) and longer (300) than a block
   for (i64 d : {70, 300}) {
     const i64 rows = 37, V = 50, B = 3, T = rows / 1;
@@ -329,9 +465,13 @@ void test_all_kernels() {
   }
   {  // rotary, with a partial rotation
     const i64 B = 2, T = 9, H = 3, D = 8, rot = 6;
+    order_check("k_rope_table", {{R(T * rot / 2), R(T * rot / 2)}}, [&](bufs& m) {
+      emu_launch("k_rope_table", k_rope_table, {blocks(T * (rot / 2))}, {256}, 0, m.f[0].data(), m.f[1].data(), T, rot, 10000.0f);
+    });
     for (float sign : {1.0f, -1.0f})
-      order_check("k_rotary", {{R(B * T * H * D)}}, [&](bufs& m) {
-        emu_launch("k_rotary", k_rotary, {blocks(B * T * H * (rot / 2))}, {256}, 0, m.f[0].data(), B, T, H, D, rot, 10000.0f, sign);
+      order_check("k_rotary", {{R(B * T * H * D), R(T * rot / 2), R(T * rot / 2)}}, [&](bufs& m) {
+        emu_launch("k_rotary", k_rotary, {blocks(B * T * H * (rot / 2))}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), B, T, H, D,
+                   rot, sign);
       });
   }
   {  // causal depthwise convolution
@@ -381,7 +521,7 @@ void test_all_kernels() {
     for (auto& v : ab.f[4]) v = v > 0 ? 1.0f : 0.0f;
     order_check("k_adamw", ab, [&](bufs& m) {
       emu_launch("k_adamw", k_adamw, {blocks(n)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(),
-                 hasDecay ? m.f[4].data() : nullptr, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f, hasDecay);
+                 hasDecay ? m.f[4].data() : nullptr, n, 0.9f, 0.95f, 0.1f, 0.05f, 0.9999f, 0.01f, 0.2f, 1e-8f, hasDecay);
     });
   }
 }
@@ -422,15 +562,15 @@ void test_harness() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // usage: cuda-emu [-v] [path of gpu/fmath/testdata/exp.txt]
+  // usage: cuda-emu [-v] VECTORS (the output of gpu/cuda/emu/vectors)
   int a = 1;
   verbose = argc > a && std::strcmp(argv[a], "-v") == 0;
   if (verbose) a++;
-  const char* exp_txt = argc > a ? argv[a] : "gpu/fmath/testdata/exp.txt";
+  const char* vectors = argc > a ? argv[a] : "bin/emu-vectors.txt";
   test_harness();
   test_matmul();
   test_attention();
-  test_negexp(exp_txt);
+  test_vectors(vectors);
   test_all_kernels();
   if (failures) {
     std::printf("cuda-emu: %d cases failed, %d passed\n", failures, passed);
