@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Summarise a scripts/gpu-check.sh log: the same-run throughput table against PyTorch (ours with the
 tuned kernels, ours with the reference kernels, PyTorch eager), whether the tuned and reference runs
-ended on the same digest, and the verdicts of the kernel tests, the determinism run and the node smoke
-test. Reads the log path given (or stdin); prints the summary; exits 0 (it judges nothing itself).
+ended on the same digest, and the verdicts of the kernel tests, the determinism run, the CPU
+comparison and the node smoke test. Reads the log path given (or stdin); prints the summary; exits 0 (it judges nothing itself).
 
 usage: gpu-summary.py [LOG]
 """
@@ -43,6 +43,7 @@ def main():
     checks = [
         ("kernel tests", r"^PASS$", r"^--- FAIL|^FAIL$"),
         ("determinism (eval)", r"Result identical to the first run's", r"the Result differs"),
+        ("cuda = cpu bits (bench)", r"cpu and cuda digests identical", r"cpu and cuda digests DIFFER"),
         ("node smoke", r"^PASS: the node ran the task", r"^FAIL: (no result|the result is not)"),
     ]
     for name, good, bad in checks:

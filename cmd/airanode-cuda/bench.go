@@ -8,11 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/airanode/airanode/arch"
+	"github.com/airanode/airanode/gpu"
+	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/gpu/cuda"
 	"github.com/airanode/airanode/train"
 )
@@ -68,6 +71,7 @@ func runBench(args []string) error {
 	warmup := fs.Int("warmup", 10, "untimed warm-up steps")
 	reference := fs.Bool("reference-kernels", false, "run the first, untiled kernels (same bits; to measure the tuned ones' gain)")
 	profile := fs.Int("profile", 0, "after the timed steps, train this many more with per-kernel timing and print where the time goes")
+	onCPU := fs.Bool("cpu", false, "train each config on the CPU device too (all cores) and compare the final digests: the kernels compute the CPU device's bits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,32 +97,10 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		m, err := train.NewModel(dev, a, train.Shape{Batch: c.batch, Seq: c.seq})
+		m, tr, el, err := trainConfig(dev, a, c.batch, c.seq, *warmup, *steps)
 		if err != nil {
 			return err
 		}
-		h := train.DefaultHyper(*warmup + *steps)
-		h.Segments = 1
-		tr, err := train.NewTrainer(m, h)
-		if err != nil {
-			return err
-		}
-		ctx := context.Background()
-		data := randomTokens{seq: c.seq}
-		if err := tr.RunUntil(ctx, data, *warmup); err != nil {
-			return err
-		}
-		if err := dev.Sync(); err != nil {
-			return err
-		}
-		t0 := time.Now()
-		if err := tr.RunUntil(ctx, data, *warmup+*steps); err != nil {
-			return err
-		}
-		if err := dev.Sync(); err != nil {
-			return err
-		}
-		el := time.Since(t0)
 		params, err := arch.Params(a)
 		if err != nil {
 			return err
@@ -149,11 +131,77 @@ func runBench(args []string) error {
 			if err != nil {
 				return err
 			}
-			if err := profileSteps(ctx, dev, ptr, data, name, *profile); err != nil {
+			if err := profileSteps(context.Background(), dev, ptr, randomTokens{seq: c.seq}, name, *profile); err != nil {
 				return err
 			}
 		}
 		m.Close()
+		if *onCPU {
+			if err := compareCPU(a, name, c.batch, c.seq, *warmup, *steps, line.DigestFinal); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// trainConfig trains a on dev for warmup untimed steps, then steps timed ones, on the benchmark's
+// data, and returns the model, its trainer and the time of the timed steps.
+func trainConfig(dev gpu.Device, a arch.Arch, batch, seq, warmup, steps int) (*train.Model, *train.Trainer, time.Duration, error) {
+	m, err := train.NewModel(dev, a, train.Shape{Batch: batch, Seq: seq})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h := train.DefaultHyper(warmup + steps)
+	h.Segments = 1
+	tr, err := train.NewTrainer(m, h)
+	if err == nil {
+		err = tr.RunUntil(context.Background(), randomTokens{seq: seq}, warmup)
+	}
+	if err == nil {
+		err = dev.Sync()
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, 0, err
+	}
+	t0 := time.Now()
+	err = tr.RunUntil(context.Background(), randomTokens{seq: seq}, warmup+steps)
+	if err == nil {
+		err = dev.Sync()
+	}
+	if err != nil {
+		m.Close()
+		return nil, nil, 0, err
+	}
+	return m, tr, time.Since(t0), nil
+}
+
+// compareCPU trains config name on the CPU device exactly as on the GPU, prints its line, and says
+// whether the final digest equals the GPU run's (want).
+func compareCPU(a arch.Arch, name string, batch, seq, warmup, steps int, want string) error {
+	dev, err := cpu.New(runtime.NumCPU())
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	m, tr, el, err := trainConfig(dev, a, batch, seq, warmup, steps)
+	if err != nil {
+		return fmt.Errorf("cpu: %w", err)
+	}
+	defer m.Close()
+	line := benchLine{Impl: "airanode cpu", Device: dev.Name(), Config: name, MsStep: float64(el.Microseconds()) / 1e3 / float64(steps),
+		TokensPerS: float64(steps*batch*seq) / el.Seconds()}
+	if chain := tr.Chain(); len(chain) > 0 {
+		line.DigestFinal = fmt.Sprintf("%x", chain[len(chain)-1].Digest[:8])
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
+		return err
+	}
+	if line.DigestFinal == want {
+		fmt.Printf("config %s: cpu and cuda digests identical after %d steps, bit for bit\n", name, warmup+steps)
+	} else {
+		fmt.Printf("config %s: cpu and cuda digests DIFFER after %d steps (%s vs %s)\n", name, warmup+steps, line.DigestFinal, want)
 	}
 	return nil
 }

@@ -41,8 +41,8 @@ type evalLine struct {
 // runEval evaluates one architecture under a protocol on GPU 0: once, or several times on fresh
 // devices (--twice, --reference), requiring byte-identical Results — the GPU's run-to-run
 // determinism and the tuned kernels' identity with the reference kernels on a whole evaluation.
-// --cpu adds the same evaluation on the CPU device and reports the score difference (another
-// class: scores agree within a tolerance, digests differ).
+// --cpu adds the same evaluation on the CPU device and says whether its score and segment digests
+// are the GPU's (the kernels compute the CPU device's bits; docs/gpu.md).
 func runEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	archSpec := fs.String("arch", "A M A M", "architecture, in the notation or JSON")
@@ -50,7 +50,7 @@ func runEval(args []string) error {
 	seed := fs.Uint64("seed", 0, "task seed")
 	twice := fs.Bool("twice", false, "evaluate twice, each on a fresh device, and require identical Results")
 	reference := fs.Bool("reference", false, "evaluate once more with the reference kernels and require the same Result")
-	onCPU := fs.Bool("cpu", false, "evaluate on the CPU device too (all cores) and print the score difference")
+	onCPU := fs.Bool("cpu", false, "evaluate on the CPU device too (all cores) and compare the score and digests")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,9 +127,11 @@ func runEval(args []string) error {
 		switch {
 		case first == nil:
 			first, firstRes = b, res
+		case r.cpu && sameTraining(firstRes, res):
+			fmt.Printf("cpu: score and segment digests identical to the first run's, bit for bit (%d segment digests)\n", len(res.Segments))
 		case r.cpu:
-			fmt.Printf("cpu vs cuda: score %d vs %d ppm (difference %d ppm; the default policy's tolerance across classes: %d ppm of the larger)\n",
-				res.Score, firstRes.Score, res.Score-firstRes.Score, object.DefaultTolerance)
+			fmt.Printf("cpu: the score or a segment digest DIFFERS from the first run's (%s; score %d vs %d ppm)\n",
+				firstDifference(firstRes, res), res.Score, firstRes.Score)
 		case !bytes.Equal(b, first):
 			return fmt.Errorf("%s: the Result differs from the first run's (%s)", r.name, firstDifference(firstRes, res))
 		default:
@@ -137,6 +139,19 @@ func runEval(args []string) error {
 		}
 	}
 	return nil
+}
+
+// sameTraining reports whether two Results of one task hold the same score and segment digests.
+func sameTraining(a, b object.Result) bool {
+	if a.Score != b.Score || len(a.Segments) != len(b.Segments) {
+		return false
+	}
+	for i := range a.Segments {
+		if !bytes.Equal(a.Segments[i].Digest, b.Segments[i].Digest) {
+			return false
+		}
+	}
+	return true
 }
 
 // firstDifference names the first segment whose digest differs between two Results of one task.

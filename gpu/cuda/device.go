@@ -21,10 +21,8 @@ import (
 // Class is the reproducibility class of this device's kernels.
 const Class = "cuda-v1"
 
-const (
-	elemBlock = 256 // threads per block of elementwise kernels
-	maxState  = 64  // MAXN in kernels.cu
-)
+// elemBlock is the threads per block of elementwise kernels.
+const elemBlock = 256
 
 type buffer struct {
 	ptr cu.DevicePtr

@@ -163,34 +163,35 @@ __device__ __forceinline__ float fm_softplus(float x) {
 __device__ __forceinline__ double fm_ldexp(double frac, int e) {
   unsigned long long b = d2u(frac);
   e += (int)((b >> 52) & 0x7ff) - 1023;
-  if (e > 1023) return INFINITY;
-  if (e < -1075) return 0.0;
-  if (e < -1022) {
-    b = (b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 53 + 1023) << 52);
-    return u2d(b) * 0x1p-53;
-  }
-  return u2d((b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 1023) << 52));
+  double r;
+  if (e > 1023) r = INFINITY;
+  else if (e < -1075) r = 0.0;
+  else if (e < -1022) r = u2d((b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 53 + 1023) << 52)) * 0x1p-53;
+  else r = u2d((b & ~(0x7ffull << 52)) | ((unsigned long long)(e + 1023) << 52));
+  return r;
 }
 __device__ __forceinline__ double fm_exp64(double x) {
   const double ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10;
-  if (x != x) return x;
-  if (x > 7.09782712893383973096e+02) return INFINITY;
-  if (x < -7.45133219101941108420e+02) return 0.0;
-  if (-1.0 / (1 << 28) < x && x < 1.0 / (1 << 28)) return 1.0 + x;
-  int k = 0;
-  if (x < 0) k = (int)(FM_LOG2E * x - 0.5);
-  else if (x > 0) k = (int)(FM_LOG2E * x + 0.5);
-  double hi = x - (double)k * ln2Hi;
-  double lo = (double)k * ln2Lo;
-  double r = hi - lo;
-  double t = r * r;
-  double p = -1.65339022054652515390e-06 + t * 4.13813679705723846039e-08;
-  p = 6.61375632143793436117e-05 + t * p;
-  p = -2.77777777770155933842e-03 + t * p;
-  p = 1.66666666666666657415e-01 + t * p;
-  double c = r - t * p;
-  double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-  return fm_ldexp(y, k);
+  double res;
+  if (x != x) res = x;
+  else if (x > 7.09782712893383973096e+02) res = INFINITY;
+  else if (x < -7.45133219101941108420e+02) res = 0.0;
+  else if (-1.0 / (1 << 28) < x && x < 1.0 / (1 << 28)) res = 1.0 + x;
+  else {
+    int k = x < 0 ? (int)(FM_LOG2E * x - 0.5) : (int)(FM_LOG2E * x + 0.5);
+    double hi = x - (double)k * ln2Hi;
+    double lo = (double)k * ln2Lo;
+    double r = hi - lo;
+    double t = r * r;
+    double p = -1.65339022054652515390e-06 + t * 4.13813679705723846039e-08;
+    p = 6.61375632143793436117e-05 + t * p;
+    p = -2.77777777770155933842e-03 + t * p;
+    p = 1.66666666666666657415e-01 + t * p;
+    double c = r - t * p;
+    double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    res = fm_ldexp(y, k);
+  }
+  return res;
 }
 __device__ __forceinline__ double fm_log64(double x) {
   const double ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10;
@@ -403,78 +404,127 @@ extern "C" __global__ void k_addpos_bwd(float* dpos, const float* dx, i64 B, i64
   if (i < T * d) { float acc = dpos[i]; for (i64 b = 0; b < B; b++) acc = acc + dx[b * T * d + i]; dpos[i] = acc; }
 }
 
-// ---- normalisation: one block of RED threads per row ----
+// ---- row reductions in gpu/cpu's order ----
+// The CPU device sums a row in eight float64 lanes (element j in lane j mod 8, increasing j) combined
+// as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) (gpu/cpu/vec.go, vec_norm.go). Here a block of 256 threads
+// takes LR rows, 8 threads per row, thread (row, lane) summing its lane in order; lanes8 combines
+// them the same way. With the CPU's formulas for everything else, a row kernel gives the CPU
+// device's bits.
+#define LR 32
+__device__ __forceinline__ double lanes8(const double* s) { return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])); }
+__device__ __forceinline__ float lanes8f(const float* s) { return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])); }
+
+// ---- normalisation ----
 extern "C" __global__ void k_rmsnorm(float* out, float* rstd, const float* x, const float* w, i64 rows, i64 d, float eps) {
-  __shared__ float s[RED];
-  i64 r = blockIdx.x; const float* xr = x + r * d;
-  float acc = 0.0f;
-  for (i64 j = threadIdx.x; j < d; j += RED) acc = fmaf(xr[j], xr[j], acc);
-  s[threadIdx.x] = acc;
-  float ss = block_sum(s);
-  float rs = (float)(1.0 / sqrt((double)ss / (double)d + (double)eps));  // gpu/cpu's formula
-  for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = (xr[j] * rs) * w[j];
-  if (threadIdx.x == 0) rstd[r] = rs;
+  __shared__ double ls[LR * 8];
+  int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
+  i64 r = (i64)blockIdx.x * LR + rr;
+  bool live = r < rows;
+  const float* xr = x + (live ? r : 0) * d;
+  double s = 0.0;
+  if (live)
+    for (i64 j = lane; j < d; j += 8) { double f = (double)xr[j]; s = s + f * f; }
+  ls[threadIdx.x] = s;
+  __syncthreads();
+  if (!live) return;
+  float rs = (float)(1.0 / sqrt(lanes8(ls + rr * 8) / (double)d + (double)eps));
+  for (i64 j = lane; j < d; j += 8) out[r * d + j] = (xr[j] * rs) * w[j];
+  if (lane == 0) rstd[r] = rs;
 }
+// dx = rs·(g·w − x·c), c = rs²·⟨g·w, x⟩/d.
 extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const float* x, const float* w, const float* rstd, i64 rows, i64 d) {
-  __shared__ float s[RED];
-  i64 r = blockIdx.x; const float* xr = x + r * d; const float* gr = dout + r * d;
+  __shared__ double ls[LR * 8];
+  int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
+  i64 r = (i64)blockIdx.x * LR + rr;
+  bool live = r < rows;
+  const float* xr = x + (live ? r : 0) * d;
+  const float* gr = dout + (live ? r : 0) * d;
+  double s = 0.0;
+  if (live)
+    for (i64 j = lane; j < d; j += 8) s = s + (double)(gr[j] * w[j]) * (double)xr[j];
+  ls[threadIdx.x] = s;
+  __syncthreads();
+  if (!live) return;
   float rs = rstd[r];
-  float acc = 0.0f;
-  for (i64 j = threadIdx.x; j < d; j += RED) acc = fmaf(gr[j] * w[j], xr[j], acc);
-  s[threadIdx.x] = acc;
-  float dot = block_sum(s);
-  float c = dot * rs * rs * rs / (float)d;
-  for (i64 j = threadIdx.x; j < d; j += RED) dx[r * d + j] = (gr[j] * w[j]) * rs - xr[j] * c;
+  float c = (float)((double)rs * (double)rs * lanes8(ls + rr * 8) / (double)d);
+  for (i64 j = lane; j < d; j += 8) dx[r * d + j] = rs * ((gr[j] * w[j]) - (xr[j] * c));
 }
-// dw[j] += Σ_r dout[r,j]·x[r,j]·rstd[r], r increasing; one thread per column. The column reductions
-// unroll their loops (#pragma unroll) so that several rows' loads are in flight at once: the chain of
-// additions, and so the bits, stay the same.
+// The parameter gradients: one thread per column sums its rows in increasing order in float64 and
+// adds the sum to the gradient once (gpu/cpu's normColsTask). The loops are unrolled so that several
+// rows' loads are in flight at once; the chain, and so the bits, stay the same.
+// dw[j] += Σ_r dout[r,j]·float32(x[r,j]·rstd[r]).
 extern "C" __global__ void k_rmsnorm_bwd_dw(float* dw, const float* dout, const float* x, const float* rstd, i64 rows, i64 d) {
   i64 j = gid();
   if (j < d) {
-    float acc = dw[j];
+    double acc = 0.0;
 #pragma unroll 8
-    for (i64 r = 0; r < rows; r++) acc = fmaf(dout[r * d + j], x[r * d + j] * rstd[r], acc);
-    dw[j] = acc;
+    for (i64 r = 0; r < rows; r++) acc = acc + (double)dout[r * d + j] * (double)(x[r * d + j] * rstd[r]);
+    dw[j] = (float)((double)dw[j] + acc);
   }
 }
 extern "C" __global__ void k_layernorm(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b, i64 rows, i64 d, float eps) {
-  __shared__ float s[RED];
-  i64 r = blockIdx.x; const float* xr = x + r * d;
-  float acc = 0.0f;
-  for (i64 j = threadIdx.x; j < d; j += RED) acc = acc + xr[j];
-  s[threadIdx.x] = acc;
-  float mu = block_sum(s) / (float)d;
-  acc = 0.0f;
-  for (i64 j = threadIdx.x; j < d; j += RED) { float c = xr[j] - mu; acc = fmaf(c, c, acc); }
-  s[threadIdx.x] = acc;
-  float vs = block_sum(s);
-  float rs = (float)(1.0 / sqrt((double)vs / (double)d + (double)eps));  // gpu/cpu's formula
-  for (i64 j = threadIdx.x; j < d; j += RED) out[r * d + j] = fmaf((xr[j] - mu) * rs, w[j], b[j]);
-  if (threadIdx.x == 0) { mean[r] = mu; rstd[r] = rs; }
+  __shared__ double ls[LR * 8];
+  int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
+  i64 r = (i64)blockIdx.x * LR + rr;
+  bool live = r < rows;
+  const float* xr = x + (live ? r : 0) * d;
+  double s = 0.0;
+  if (live)
+    for (i64 j = lane; j < d; j += 8) s = s + (double)xr[j];
+  ls[threadIdx.x] = s;
+  __syncthreads();
+  double mu = lanes8(ls + rr * 8) / (double)d;
+  __syncthreads();  // every row has read its lanes before they are overwritten
+  s = 0.0;
+  if (live)
+    for (i64 j = lane; j < d; j += 8) { double c = (double)xr[j] - mu; s = s + c * c; }
+  ls[threadIdx.x] = s;
+  __syncthreads();
+  if (!live) return;
+  float rs = (float)(1.0 / sqrt(lanes8(ls + rr * 8) / (double)d + (double)eps));
+  float m = (float)mu;
+  for (i64 j = lane; j < d; j += 8) out[r * d + j] = ((xr[j] - m) * rs) * w[j] + b[j];
+  if (lane == 0) { mean[r] = m; rstd[r] = rs; }
 }
+// dx = rs·((g·w − a) − x̂·bb), a = mean(g·w), bb = mean(g·w·x̂), x̂ = (x − m)·rs.
 extern "C" __global__ void k_layernorm_bwd_dx(float* dx, const float* dout, const float* x, const float* w, const float* mean, const float* rstd, i64 rows, i64 d) {
-  __shared__ float s[RED];
-  i64 r = blockIdx.x; const float* xr = x + r * d; const float* gr = dout + r * d;
-  float mu = mean[r], rs = rstd[r];
-  float a = 0.0f, c = 0.0f;
-  for (i64 j = threadIdx.x; j < d; j += RED) { float g = gr[j] * w[j]; a = a + g; c = fmaf(g, (xr[j] - mu) * rs, c); }
-  s[threadIdx.x] = a;
-  float sg = block_sum(s);
-  s[threadIdx.x] = c;
-  float sgx = block_sum(s);
-  for (i64 j = threadIdx.x; j < d; j += RED) {
-    float xh = (xr[j] - mu) * rs;
-    dx[r * d + j] = rs * ((gr[j] * w[j]) - sg / (float)d - xh * sgx / (float)d);
+  __shared__ double l1[LR * 8], l2[LR * 8];
+  int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
+  i64 r = (i64)blockIdx.x * LR + rr;
+  bool live = r < rows;
+  const float* xr = x + (live ? r : 0) * d;
+  const float* gr = dout + (live ? r : 0) * d;
+  float m = live ? mean[r] : 0.0f, rs = live ? rstd[r] : 0.0f;
+  double s1 = 0.0, s2 = 0.0;
+  if (live)
+    for (i64 j = lane; j < d; j += 8) {
+      float gw = gr[j] * w[j], xh = (xr[j] - m) * rs;
+      s1 = s1 + (double)gw;
+      s2 = s2 + (double)gw * (double)xh;
+    }
+  l1[threadIdx.x] = s1;
+  l2[threadIdx.x] = s2;
+  __syncthreads();
+  if (!live) return;
+  float a = (float)(lanes8(l1 + rr * 8) / (double)d), bb = (float)(lanes8(l2 + rr * 8) / (double)d);
+  for (i64 j = lane; j < d; j += 8) {
+    float gw = gr[j] * w[j], xh = (xr[j] - m) * rs;
+    dx[r * d + j] = rs * ((gw - a) - xh * bb);
   }
 }
+// dw[j] += Σ_r dout·x̂, db[j] += Σ_r dout (float64 chains, as k_rmsnorm_bwd_dw).
 extern "C" __global__ void k_layernorm_bwd_dwb(float* dw, float* db, const float* dout, const float* x, const float* mean, const float* rstd, i64 rows, i64 d) {
   i64 j = gid();
   if (j < d) {
-    float aw = dw[j], ab = db[j];
+    double aw = 0.0, ab = 0.0;
 #pragma unroll 8
-    for (i64 r = 0; r < rows; r++) { float g = dout[r * d + j]; aw = fmaf(g, (x[r * d + j] - mean[r]) * rstd[r], aw); ab = ab + g; }
-    dw[j] = aw; db[j] = ab;
+    for (i64 r = 0; r < rows; r++) {
+      float g = dout[r * d + j];
+      aw = aw + (double)g * (double)((x[r * d + j] - mean[r]) * rstd[r]);
+      ab = ab + (double)g;
+    }
+    dw[j] = (float)((double)dw[j] + aw);
+    db[j] = (float)((double)db[j] + ab);
   }
 }
 
@@ -505,17 +555,22 @@ extern "C" __global__ void k_rotary(float* x, const float* cs, const float* sn, 
 }
 
 // ---- attention ----
-// Forward: one block of RED threads per (b, h, t). Scores for s in [lo, t] go to shared memory
-// (T <= 4096). Each thread owns keys s = lo+tid, lo+tid+RED, ...; the row max and sum use the fixed tree.
+// Forward, gpu/cpu's formulas and order: the scores s_j = scale·(q·k_j) (one fmaf chain over e), their
+// maximum m over the visible keys (order-free; -0 made +0), p_j = kexp(s_j − m) summed in eight
+// float64 lanes (lane (j − lo) mod 8, j increasing), l = float32 of the sum, P_j = p_j·(1/l), the
+// output one fmaf chain of P_j·v_j over j increasing, lse = m + log l. One block of RED threads per
+// (b, h, t); the scores wait in shared memory (T <= 4096).
+#define FLT_BIG 3.40282346638528859811704183484516925440e+38f
 extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                       i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(float, sc);  // T scores, then RED scratch
   float* s = sc + T;
+  __shared__ double lanes[8];
   i64 idx = blockIdx.x; i64 t = idx % T, h = (idx / T) % H, b = idx / (T * H);
   i64 g = h / (H / KVH);
   i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
   const float* qr = q + (b * T + t) * H * D + h * D;
-  float m = -INFINITY;
+  float m = -FLT_BIG;
   for (i64 j = lo + threadIdx.x; j <= t; j += RED) {
     const float* kr = k + (b * T + j) * KVH * D + g * D;
     float acc = 0.0f;
@@ -525,28 +580,35 @@ extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, co
     m = fmaxf(m, acc);
   }
   s[threadIdx.x] = m;
-  float mx = block_max(s);
-  float sum = 0.0f;
-  for (i64 j = lo + threadIdx.x; j <= t; j += RED) { float p = kexp(sc[j] - mx); sc[j] = p; sum = sum + p; }
-  s[threadIdx.x] = sum;
-  float tot = block_sum(s);
-  // output: thread e computes o[e] = Σ_j p_j v[j,e] / tot, j increasing.
+  float mx = block_max(s) + 0.0f;
+  for (i64 j = lo + threadIdx.x; j <= t; j += RED) sc[j] = kexp(sc[j] - mx);
+  __syncthreads();
+  if (threadIdx.x < 8) {
+    double acc = 0.0;
+    for (i64 j = lo + threadIdx.x; j <= t; j += 8) acc = acc + (double)sc[j];
+    lanes[threadIdx.x] = acc;
+  }
+  __syncthreads();
+  float l = (float)lanes8(lanes), inv = 1.0f / l;
+  for (i64 j = lo + threadIdx.x; j <= t; j += RED) sc[j] = sc[j] * inv;
+  __syncthreads();
   for (i64 e = threadIdx.x; e < D; e += RED) {
     float acc = 0.0f;
     for (i64 j = lo; j <= t; j++) acc = fmaf(sc[j], v[(b * T + j) * KVH * D + g * D + e], acc);
-    out[(b * T + t) * H * D + h * D + e] = acc / tot;
+    out[(b * T + t) * H * D + h * D + e] = acc;
   }
-  if (threadIdx.x == 0) lse[(b * H + h) * T + t] = mx + fm_log(tot);
+  if (threadIdx.x == 0) lse[(b * H + h) * T + t] = mx + fm_log(l);
 }
-// delta[b,h,t] = Σ_e dout·out (the softmax backward's row term), one thread per row.
+// delta[b,h,t] = Σ_e dout·out (the softmax backward's row term): float64 products summed in order,
+// as gpu/cpu. One thread per row.
 extern "C" __global__ void k_attn_delta(float* delta, const float* dout, const float* out, i64 B, i64 T, i64 H, i64 D) {
   i64 i = gid();
   if (i < B * H * T) {
     i64 t = i % T, h = (i / T) % H, b = i / (T * H);
     const float* a = dout + (b * T + t) * H * D + h * D; const float* o = out + (b * T + t) * H * D + h * D;
-    float acc = 0.0f;
-    for (i64 e = 0; e < D; e++) acc = fmaf(a[e], o[e], acc);
-    delta[i] = acc;
+    double acc = 0.0;
+    for (i64 e = 0; e < D; e++) acc = acc + (double)a[e] * (double)o[e];
+    delta[i] = (float)acc;
   }
 }
 __device__ __forceinline__ float attn_p(const float* qr, const float* kr, i64 D, float scale, float lse) {
@@ -573,10 +635,10 @@ extern "C" __global__ void k_attn_dq(float* dq, const float* dout, const float* 
     for (i64 s = lo; s <= t; s++) {
       const float* kr = k + (b * T + s) * KVH * D + g * D; const float* vr = v + (b * T + s) * KVH * D + g * D;
       float p = attn_p(qr, kr, D, scale, L);
-      float ds = p * (attn_dp(gr, vr, D) - dl);
+      float ds = (p * (attn_dp(gr, vr, D) - dl)) * scale;
       acc = fmaf(ds, kr[e], acc);
     }
-    dq[i] = acc * scale;
+    dq[i] = acc;
   }
 }
 // dk and dv for key s of kv head g: sum over query heads of the group (increasing) and queries t >= s
@@ -595,11 +657,11 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
         const float* qr = q + (b * T + t) * H * D + h * D; const float* gr = dout + (b * T + t) * H * D + h * D;
         float p = attn_p(qr, kr, D, scale, lse[(b * H + h) * T + t]);
         av = fmaf(p, gr[e], av);
-        float ds = p * (attn_dp(gr, vr, D) - delta[(b * H + h) * T + t]);
+        float ds = (p * (attn_dp(gr, vr, D) - delta[(b * H + h) * T + t])) * scale;
         ak = fmaf(ds, qr[e], ak);
       }
     }
-    dk[i] = ak * scale;
+    dk[i] = ak;
     dv[i] = av;
   }
 }
@@ -665,20 +727,20 @@ __device__ __forceinline__ void att_extend(float* acc, const float* W, const flo
   }
 }
 
-// Forward: the same sums as k_attn_fwd in the same order, so the same bits. k_attn_fwd gives each row t a block
-// of RED threads: thread r holds the partial sum of p_j over j = lo+r, lo+r+RED, ... (in that order)
-// and the partials meet in block_sum's tree; the output is one fmaf chain over j increasing. Here a
-// block takes AFQ rows of queries and walks the key tiles twice: first for each row's maximum
-// (order-free), then for p_j = exp(score - max), adding each p_j to the row's partial number
-// (j - lo) mod RED in shared memory (the same partials, filled in the same order) and extending the
-// output chains; the partials then go through the same tree. Shared memory: q (AFQ×(D+1)), k and v
-// (ATT×(D+1) each), p (AFQ×(ATT+1)), the partials (AFQ×RED), and the row maxima and sums.
+// Forward: the same sums as k_attn_fwd in the same order, so the same bits (gpu/cpu's). A block
+// takes AFQ rows of queries and walks the key tiles three times: for each row's maximum
+// (order-free), for the exponentials, which threads (row, lane) add to the row's eight float64
+// lanes in increasing key order, and, with l known, for P_j = p_j·(1/l), which extends the output
+// chains. The scores are recomputed each time (the same chains, so the same values). Shared memory:
+// the lanes (AFQ×8 doubles), q (AFQ×(D+1)), k and v (ATT×(D+1) each), P (AFQ×(ATT+1)), and the row
+// maxima and 1/l.
 #define AFQ 16
 extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
                                         i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
-  DYNAMIC_SHARED(float, sm);
-  float *Qs = sm, *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
-  float *part = Ps + AFQ * (ATT + 1), *Mx = part + AFQ * RED, *Tot = Mx + AFQ;
+  DYNAMIC_SHARED(double, smd);
+  double* Lsum = smd;
+  float *Qs = (float*)(Lsum + AFQ * 8), *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
+  float *Mx = Ps + AFQ * (ATT + 1), *Inv = Mx + AFQ;
   i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
   i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
   i64 t0 = qt * AFQ;
@@ -686,33 +748,29 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
     i64 rr = l / D, e = l % D, t = t0 + rr;
     Qs[rr * (D + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
   }
-  for (i64 l = threadIdx.x; l < AFQ * RED; l += 256) part[l] = 0.0f;
-  if (threadIdx.x < AFQ) Mx[threadIdx.x] = -INFINITY;
+  if (threadIdx.x < AFQ) Mx[threadIdx.x] = -FLT_BIG;
   i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
   float acc[ATT_OUT];
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
-  for (int pass = 0; pass < 2; pass++) {
+  double lane_sum = 0.0;  // thread (row threadIdx.x/8, lane threadIdx.x%8), for threadIdx.x < AFQ·8
+  for (int pass = 0; pass < 3; pass++) {
     for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
       i64 s0 = kt * ATT;
       __syncthreads();  // the previous tile's Ks, Vs and Ps are no longer read
       att_rows(Ks, k, b, s0, T, KVH, g, D);
-      if (pass == 1) att_rows(Vs, v, b, s0, T, KVH, g, D);
+      if (pass == 2) att_rows(Vs, v, b, s0, T, KVH, g, D);
       __syncthreads();
       for (int r = 0; r < AFQ * ATT / 256; r++) {
         i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
         i64 lo = att_lo(t, win);
+        float p = 0.0f;
         if (t < T && s <= t && s >= lo) {
           float sc = att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale;
-          if (pass == 0) {
-            Ps[tt * (ATT + 1) + ss] = sc;
-          } else {
-            float p = kexp(sc - Mx[tt]);
-            Ps[tt * (ATT + 1) + ss] = p;
-            part[tt * RED + (s - lo) % RED] = part[tt * RED + (s - lo) % RED] + p;
-          }
+          p = pass == 0 ? sc : pass == 1 ? kexp(sc - Mx[tt]) : kexp(sc - Mx[tt]) * Inv[tt];
         }
+        Ps[tt * (ATT + 1) + ss] = p;
       }
       __syncthreads();
       if (pass == 0) {
@@ -726,30 +784,36 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
           }
           Mx[tt] = m;
         }
-        continue;
+      } else if (pass == 1) {
+        if (threadIdx.x < AFQ * 8) {  // each lane in increasing key order
+          i64 tt = threadIdx.x / 8, lane = threadIdx.x % 8, t = t0 + tt;
+          i64 lo = att_lo(t, win);
+          for (i64 ss = 0; ss < ATT; ss++) {
+            i64 s = s0 + ss;
+            if (t < T && s <= t && s >= lo && (s - lo) % 8 == lane) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + ss];
+          }
+        }
+      } else {
+        att_extend(acc, Ps, Vs, AFQ, t0, s0, T, D, win);
       }
-      att_extend(acc, Ps, Vs, AFQ, t0, s0, T, D, win);
     }
-  }
-  // block_sum's tree over each row's RED partials.
-  for (int w = RED / 2; w > 0; w >>= 1) {
     __syncthreads();
-    for (i64 l = threadIdx.x; l < AFQ * w; l += 256) {
-      i64 rr = l / w, i = l % w;
-      part[rr * RED + i] = part[rr * RED + i] + part[rr * RED + i + w];
+    if (pass == 0 && threadIdx.x < AFQ) Mx[threadIdx.x] = Mx[threadIdx.x] + 0.0f;  // -0 → +0
+    if (pass == 1) {
+      if (threadIdx.x < AFQ * 8) Lsum[threadIdx.x] = lane_sum;
+      __syncthreads();
+      if (threadIdx.x < AFQ) {
+        i64 t = t0 + threadIdx.x;
+        float l = (float)lanes8(Lsum + threadIdx.x * 8);
+        Inv[threadIdx.x] = 1.0f / l;
+        if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
+      }
     }
   }
-  __syncthreads();
-  if (threadIdx.x < AFQ) {
-    i64 t = t0 + threadIdx.x;
-    Tot[threadIdx.x] = part[threadIdx.x * RED];
-    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(part[threadIdx.x * RED]);
-  }
-  __syncthreads();
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-    if (o < AFQ * D && t < T) out[((b * T + t) * H + h) * D + e] = acc[r] / Tot[tt];
+    if (o < AFQ * D && t < T) out[((b * T + t) * H + h) * D + e] = acc[r];
   }
 }
 
@@ -779,7 +843,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
       i64 lo = att_lo(t, win);
       if (t < T && s <= t && s >= lo) {
         float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
-        Ds[tt * (ATT + 1) + ss] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
+        Ds[tt * (ATT + 1) + ss] = (p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt])) * scale;
       }
     }
     __syncthreads();
@@ -788,7 +852,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-    if (o < ATT * D && t < T) dq[((b * T + t) * H + h) * D + e] = acc[r] * scale;
+    if (o < ATT * D && t < T) dq[((b * T + t) * H + h) * D + e] = acc[r];
   }
 }
 
@@ -821,7 +885,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
         if (s < T && t >= s && t <= hi) {
           float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
           Ps[ss * (ATT + 1) + tt] = p;
-          Ds[ss * (ATT + 1) + tt] = p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt]);
+          Ds[ss * (ATT + 1) + tt] = (p * (att_dot(Gs + tt * (D + 1), Vs + ss * (D + 1), D) - Dl[tt])) * scale;
         }
       }
       __syncthreads();
@@ -844,19 +908,21 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
   for (int r = 0; r < ATT_OUT; r++) {
     i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
     if (o < ATT * D && s < T) {
-      dk[((b * T + s) * KVH + g) * D + e] = ak[r] * scale;
+      dk[((b * T + s) * KVH + g) * D + e] = ak[r];
       dv[((b * T + s) * KVH + g) * D + e] = av[r];
     }
   }
 }
 
 // ---- causal depthwise conv1d ----
+// Causal depthwise convolution, gpu/cpu's orders: the forward starts from the bias and adds the
+// rounded products w·x in increasing j; dx adds w·dout from 0 in increasing j.
 extern "C" __global__ void k_conv(float* out, const float* x, const float* w, const float* bias, i64 B, i64 T, i64 C, i64 K) {
   i64 i = gid();
   if (i < B * T * C) {
     i64 c = i % C, t = (i / C) % T, b = i / (C * T);
     float acc = bias[c];
-    for (i64 j = 0; j < K; j++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = fmaf(w[c * K + j], x[(b * T + ts) * C + c], acc); }
+    for (i64 j = 0; j < K; j++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = acc + w[c * K + j] * x[(b * T + ts) * C + c]; }
     out[i] = acc;
   }
 }
@@ -865,32 +931,35 @@ extern "C" __global__ void k_conv_bwd_dx(float* dx, const float* dout, const flo
   if (i < B * T * C) {
     i64 c = i % C, t = (i / C) % T, b = i / (C * T);
     float acc = 0.0f;
-    for (i64 j = 0; j < K; j++) { i64 to = t + K - 1 - j; if (to < T) acc = fmaf(w[c * K + j], dout[(b * T + to) * C + c], acc); }
+    for (i64 j = 0; j < K; j++) { i64 to = t + K - 1 - j; if (to < T) acc = acc + w[c * K + j] * dout[(b * T + to) * C + c]; }
     dx[i] = acc;
   }
 }
-// dw[c,j] += Σ_{b,t} dout[b,t,c]·x[b,t-K+1+j,c]; dbias[c] += Σ dout; (b,t) increasing. Thread per (c, j), j==K for bias.
+// dw[c,j] += Σ_{b,t} dout[b,t,c]·x[b,t-K+1+j,c]; dbias[c] += Σ dout; float64 sums over (b,t)
+// increasing, added to the gradient once. Thread per (c, j), j==K for the bias.
 extern "C" __global__ void k_conv_bwd_dw(float* dw, float* dbias, const float* dout, const float* x, i64 B, i64 T, i64 C, i64 K) {
   i64 i = gid();
   if (i < C * (K + 1)) {
     i64 j = i % (K + 1), c = i / (K + 1);
+    double acc = 0.0;
     if (j == K) {
-      float acc = dbias[c];
 #pragma unroll 8
-      for (i64 r = 0; r < B * T; r++) acc = acc + dout[r * C + c];
-      dbias[c] = acc;
+      for (i64 r = 0; r < B * T; r++) acc = acc + (double)dout[r * C + c];
+      dbias[c] = (float)((double)dbias[c] + acc);
     } else {
-      float acc = dw[c * K + j];
       for (i64 b = 0; b < B; b++)
 #pragma unroll 8
-        for (i64 t = 0; t < T; t++) { i64 ts = t - K + 1 + j; if (ts >= 0) acc = fmaf(dout[(b * T + t) * C + c], x[(b * T + ts) * C + c], acc); }
-      dw[c * K + j] = acc;
+        for (i64 t = 0; t < T; t++) {
+          i64 ts = t - K + 1 + j;
+          if (ts >= 0) acc = acc + (double)dout[(b * T + t) * C + c] * (double)x[(b * T + ts) * C + c];
+        }
+      dw[c * K + j] = (float)((double)dw[c * K + j] + acc);
     }
   }
 }
-
-// ---- selective scan (Mamba S6): one thread per (b, c), time sequential, state in registers ----
 #define MAXN 64
+// Selective scan, gpu/cpu's formulas (vec_scan.go) and orders: one thread per (b, c), t increasing;
+// the sum over the state index n in eight float32 lanes (n mod 8) combined by lanes8f.
 extern "C" __global__ void k_scan(float* y, float* states, const float* u, const float* delta, const float* A, const float* Bm,
                                   const float* Cm, const float* Dv, i64 B, i64 T, i64 C, i64 N) {
   i64 i = gid();
@@ -900,55 +969,56 @@ extern "C" __global__ void k_scan(float* y, float* states, const float* u, const
     for (i64 n = 0; n < N; n++) h[n] = 0.0f;
     for (i64 t = 0; t < T; t++) {
       i64 r = b * T + t;
-      float dt = delta[r * C + c], x = u[r * C + c];
-      float acc = 0.0f;
+      float dt = delta[r * C + c], x = u[r * C + c], du = dt * x;
+      float lanes[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
       for (i64 n = 0; n < N; n++) {
-        float a = kexp(dt * A[c * N + n]);
-        h[n] = fmaf(a, h[n], (dt * Bm[r * N + n]) * x);
+        float e = kexp(dt * A[c * N + n]);
+        h[n] = e * h[n] + du * Bm[r * N + n];
         states[(r * C + c) * N + n] = h[n];
-        acc = fmaf(Cm[r * N + n], h[n], acc);
+        lanes[n % 8] = lanes[n % 8] + Cm[r * N + n] * h[n];
       }
-      y[r * C + c] = fmaf(Dv[c], x, acc);
+      y[r * C + c] = lanes8f(lanes) + Dv[c] * x;
     }
   }
 }
-// Backward, pass 1: per (b, c), time reversed. Writes du, ddelta, and per-(b,t,c,n) terms for dB and
-// dC into gB/gC (reduced over c by pass 2), and per-b partials of dA and dD into pA [B,C,N], pD [B,C].
-extern "C" __global__ void k_scan_bwd(float* du, float* ddelta, float* gB, float* gC, float* pA, float* pD,
+// Backward, pass 1: per (b, c), time reversed, gpu/cpu's scanBack step. Writes du and ddelta, the
+// per-(b,t,c,n) terms of dB and dC into gB/gC (summed over c by pass 2), and per-b float64 partials
+// of dA and dD into pA [B,C,N] and pD [B,C] (summed over b by pass 3).
+extern "C" __global__ void k_scan_bwd(float* du, float* ddelta, float* gB, float* gC, double* pA, double* pD,
                                       const float* dy, const float* states, const float* u, const float* delta, const float* A,
                                       const float* Bm, const float* Cm, const float* Dv, i64 B, i64 T, i64 C, i64 N) {
   i64 i = gid();
   if (i < B * C) {
     i64 c = i % C, b = i / C;
-    float dh[MAXN], dA[MAXN];
-    for (i64 n = 0; n < N; n++) { dh[n] = 0.0f; dA[n] = 0.0f; }
-    float dD = 0.0f;
+    float dh[MAXN];
+    double pa[MAXN];
+    for (i64 n = 0; n < N; n++) { dh[n] = 0.0f; pa[n] = 0.0; }
+    double pd = 0.0;
     for (i64 t = T - 1; t >= 0; t--) {
       i64 r = b * T + t;
-      float g = dy[r * C + c], dt = delta[r * C + c], x = u[r * C + c];
-      dD = fmaf(g, x, dD);
-      float dx = Dv[c] * g, ddt = 0.0f;
+      float g = dy[r * C + c], d = delta[r * C + c], uc = u[r * C + c], dux = d * uc;
+      float ld[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+      float lu[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
       for (i64 n = 0; n < N; n++) {
-        float hcur = states[(r * C + c) * N + n];
-        float hprev = t > 0 ? states[((r - 1) * C + c) * N + n] : 0.0f;
-        dh[n] = fmaf(g, Cm[r * N + n], dh[n]);       // dL/dh_t
-        gC[(r * C + c) * N + n] = g * hcur;
-        float a = kexp(dt * A[c * N + n]);
-        // h_t = a h_{t-1} + dt B x
-        float dah = dh[n] * hprev;                  // dL/da
-        ddt = fmaf(dah * a, A[c * N + n], ddt);
-        dA[n] = fmaf(dah * a, dt, dA[n]);
-        float bx = Bm[r * N + n] * x;
-        ddt = fmaf(dh[n], bx, ddt);
-        gB[(r * C + c) * N + n] = dh[n] * (dt * x);
-        dx = fmaf(dh[n], dt * Bm[r * N + n], dx);
-        dh[n] = dh[n] * a;                           // carry to h_{t-1}
+        float hc = states[(r * C + c) * N + n];
+        float hp = t > 0 ? states[((r - 1) * C + c) * N + n] : 0.0f;
+        float an = A[c * N + n], bn = Bm[r * N + n];
+        float dhn = dh[n] + g * Cm[r * N + n];
+        gC[(r * C + c) * N + n] = g * hc;
+        float e = kexp(d * an);
+        float ae = (dhn * hp) * e;
+        pa[n] = pa[n] + (double)ae * (double)d;
+        ld[n % 8] = ld[n % 8] + ((ae * an) + dhn * (uc * bn));
+        gB[(r * C + c) * N + n] = dhn * dux;
+        lu[n % 8] = lu[n % 8] + dhn * (d * bn);
+        dh[n] = dhn * e;
       }
-      du[r * C + c] = dx;
-      ddelta[r * C + c] = ddt;
+      ddelta[r * C + c] = lanes8f(ld);
+      du[r * C + c] = g * Dv[c] + lanes8f(lu);
+      pd = pd + (double)g * (double)uc;
     }
-    for (i64 n = 0; n < N; n++) pA[(b * C + c) * N + n] = dA[n];
-    pD[b * C + c] = dD;
+    for (i64 n = 0; n < N; n++) pA[(b * C + c) * N + n] = pa[n];
+    pD[b * C + c] = pd;
   }
 }
 // Pass 2: dBm[r,n] = Σ_c gB[r,c,n], dCm likewise (c increasing). Thread per (r, n).
@@ -962,47 +1032,67 @@ extern "C" __global__ void k_scan_bwd_bc(float* dBm, float* dCm, const float* gB
     dBm[i] = ab; dCm[i] = ac;
   }
 }
-// Pass 3: dA[c,n] += Σ_b pA[b,c,n]; dD[c] += Σ_b pD[b,c] (b increasing). Thread per (c, n), n==N for D.
-extern "C" __global__ void k_scan_bwd_ad(float* dA, float* dD, const float* pA, const float* pD, i64 B, i64 C, i64 N) {
+// Pass 3: dA[c,n] += Σ_b pA[b,c,n]; dD[c] += Σ_b pD[b,c] (float64, b increasing, added to the gradient
+// once). Thread per (c, n), n==N for D.
+extern "C" __global__ void k_scan_bwd_ad(float* dA, float* dD, const double* pA, const double* pD, i64 B, i64 C, i64 N) {
   i64 i = gid();
   if (i < C * (N + 1)) {
     i64 n = i % (N + 1), c = i / (N + 1);
-    if (n == N) { float acc = dD[c]; for (i64 b = 0; b < B; b++) acc = acc + pD[b * C + c]; dD[c] = acc; }
-    else { float acc = dA[c * N + n]; for (i64 b = 0; b < B; b++) acc = acc + pA[(b * C + c) * N + n]; dA[c * N + n] = acc; }
+    double acc = 0.0;
+    if (n == N) { for (i64 b = 0; b < B; b++) acc = acc + pD[b * C + c]; dD[c] = (float)((double)dD[c] + acc); }
+    else { for (i64 b = 0; b < B; b++) acc = acc + pA[(b * C + c) * N + n]; dA[c * N + n] = (float)((double)dA[c * N + n] + acc); }
   }
 }
 
 // ---- loss ----
+// Cross-entropy, gpu/cpu's formulas and order: per row the maximum m (order-free; -0 made +0), the
+// exponentials e_j = kexp(x_j − m) in eight float64 lanes, l = float32 of their sum, loss
+// (m + log l) − x_target, dlogits e_j·(gscale/l) − gscale at the target. LR rows per block, 8 lanes each.
 extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* logits, const int* targets, i64 rows, i64 V, float gscale) {
-  __shared__ float s[RED];
-  i64 r = blockIdx.x; const float* lr = logits + r * V; float* dr = dlogits + r * V;
-  int tg = targets[r];
-  if (tg < 0) {
-    for (i64 j = threadIdx.x; j < V; j += RED) dr[j] = 0.0f;
-    if (threadIdx.x == 0) losses[r] = 0.0f;
+  __shared__ double ls[LR * 8];
+  __shared__ float ms[LR * 8];
+  int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
+  i64 r = (i64)blockIdx.x * LR + rr;
+  int tg = r < rows ? targets[r] : -1;
+  bool live = tg >= 0;
+  const float* lr = logits + (r < rows ? r : 0) * V;
+  float* dr = dlogits + (r < rows ? r : 0) * V;
+  float m = -3.40282346638528859811704183484516925440e+38f;
+  if (live)
+    for (i64 j = lane; j < V; j += 8) m = fmaxf(m, lr[j]);
+  ms[threadIdx.x] = m;
+  __syncthreads();
+  float mx = ms[rr * 8];
+  for (int k = 1; k < 8; k++) mx = fmaxf(mx, ms[rr * 8 + k]);
+  mx = mx + 0.0f;
+  double acc = 0.0;
+  if (live)
+    for (i64 j = lane; j < V; j += 8) { float e = kexp(lr[j] - mx); dr[j] = e; acc = acc + (double)e; }
+  ls[threadIdx.x] = acc;
+  __syncthreads();
+  if (r >= rows) return;
+  if (!live) {
+    for (i64 j = lane; j < V; j += 8) dr[j] = 0.0f;
+    if (lane == 0) losses[r] = 0.0f;
     return;
   }
-  float m = -INFINITY;
-  for (i64 j = threadIdx.x; j < V; j += RED) m = fmaxf(m, lr[j]);
-  s[threadIdx.x] = m;
-  float mx = block_max(s);
-  float acc = 0.0f;
-  for (i64 j = threadIdx.x; j < V; j += RED) acc = acc + kexp(lr[j] - mx);
-  s[threadIdx.x] = acc;
-  float sum = block_sum(s);
-  float lse = mx + fm_log(sum);
-  for (i64 j = threadIdx.x; j < V; j += RED) {
-    float p = kexp(lr[j] - lse);
-    dr[j] = (p - (j == tg ? 1.0f : 0.0f)) * gscale;
-  }
-  if (threadIdx.x == 0) losses[r] = lse - lr[tg];
+  float l = (float)lanes8(ls + rr * 8), sc = gscale / l;
+  for (i64 j = lane; j < V; j += 8) dr[j] = dr[j] * sc;
+  if (tg % 8 == lane) dr[tg] = dr[tg] - gscale;
+  if (lane == 0) losses[r] = (mx + fm_log(l)) - lr[tg];
 }
+// The index of the row's largest value, the lowest on ties; NaNs are ignored, a row of NaNs gives 0.
 extern "C" __global__ void k_argmax(int* out, const float* logits, i64 rows, i64 V) {
   i64 r = gid();
   if (r < rows) {
-    const float* lr = logits + r * V; int best = 0; float bv = lr[0];
-    for (i64 j = 1; j < V; j++) if (lr[j] > bv) { bv = lr[j]; best = (int)j; }
-    out[r] = best;
+    const float* lr = logits + r * V;
+    i64 bi = -1;
+    float best = -INFINITY;
+    for (i64 j = 0; j < V; j++) {
+      float v = lr[j];
+      if (v == v && (bi < 0 || v > best)) { bi = j; best = v; }
+    }
+    out[r] = bi < 0 ? 0 : (int)bi;
   }
 }
 

@@ -94,18 +94,21 @@ func (d *Device) AddPositionsBackward(dpos, dx gpu.Buffer, B, T, dim int) {
 	d.elem("k_addpos_bwd", T*dim, p(dpos), p(dx), i(B), i(T), i(dim))
 }
 
+// rowBlocks is the grid of the row kernels (kernels.cu "row reductions"): rowsPerBlock rows per block.
+func rowBlocks(rows int) int { return (rows + rowsPerBlock - 1) / rowsPerBlock }
+
 func (d *Device) RMSNorm(out, rstd, x, w gpu.Buffer, rows, dim int, eps float32) {
-	d.launch("k_rmsnorm", rows, redBlock, 0, p(out), p(rstd), p(x), p(w), i(rows), i(dim), f(eps))
+	d.launch("k_rmsnorm", rowBlocks(rows), redBlock, 0, p(out), p(rstd), p(x), p(w), i(rows), i(dim), f(eps))
 }
 func (d *Device) RMSNormBackward(dx, dw, dout, x, w, rstd gpu.Buffer, rows, dim int) {
-	d.launch("k_rmsnorm_bwd_dx", rows, redBlock, 0, p(dx), p(dout), p(x), p(w), p(rstd), i(rows), i(dim))
+	d.launch("k_rmsnorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(rstd), i(rows), i(dim))
 	d.elem("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
 }
 func (d *Device) LayerNorm(out, mean, rstd, x, w, b gpu.Buffer, rows, dim int, eps float32) {
-	d.launch("k_layernorm", rows, redBlock, 0, p(out), p(mean), p(rstd), p(x), p(w), p(b), i(rows), i(dim), f(eps))
+	d.launch("k_layernorm", rowBlocks(rows), redBlock, 0, p(out), p(mean), p(rstd), p(x), p(w), p(b), i(rows), i(dim), f(eps))
 }
 func (d *Device) LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd gpu.Buffer, rows, dim int) {
-	d.launch("k_layernorm_bwd_dx", rows, redBlock, 0, p(dx), p(dout), p(x), p(w), p(mean), p(rstd), i(rows), i(dim))
+	d.launch("k_layernorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(mean), p(rstd), i(rows), i(dim))
 	d.elem("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
 }
 
@@ -218,7 +221,7 @@ func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states,
 	}
 	big := s.B * s.T * s.C * s.N
 	gB, gC := d.scratchBuf(0, big), d.scratchBuf(1, big)
-	pA, pD := d.scratchBuf(2, s.B*s.C*s.N), d.scratchBuf(3, s.B*s.C)
+	pA, pD := d.scratchBuf(2, 2*s.B*s.C*s.N), d.scratchBuf(3, 2*s.B*s.C) // float64
 	if d.err != nil {
 		return
 	}
@@ -229,7 +232,7 @@ func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states,
 }
 
 func (d *Device) CrossEntropy(losses, dlogits, logits gpu.Buffer, targets gpu.Ints, rows, V int, gradScale float32) {
-	d.launch("k_xent", rows, redBlock, 0, p(losses), p(dlogits), p(logits), pi(targets), i(rows), i(V), f(gradScale))
+	d.launch("k_xent", rowBlocks(rows), redBlock, 0, p(losses), p(dlogits), p(logits), pi(targets), i(rows), i(V), f(gradScale))
 }
 func (d *Device) Argmax(out gpu.Ints, logits gpu.Buffer, rows, V int) {
 	d.elem("k_argmax", rows, pi(out), p(logits), i(rows), i(V))

@@ -22,6 +22,10 @@ var kernelNames = []string{
 // Launch geometry shared with kernels.cu.
 const (
 	redBlock = 256 // RED: threads of every row-reduction block
+	// maxState is MAXN, the largest selective-scan state the kernels hold.
+	maxState = 64
+	// rowsPerBlock is LR, the rows a block of the row kernels (norms, cross-entropy) takes.
+	rowsPerBlock = 32
 	// sumSqBlock is SUMSQ_BLOCK, the CPU device's block of SumSquares.
 	sumSqBlock = 4096
 	// attnTile, attnRows and attnMaxD are ATT, AFQ and ATT_MAXD of the tiled attention kernels.
@@ -36,7 +40,7 @@ const (
 // Dynamic shared memory, in bytes, of the tiled attention kernels for head dimension D (the
 // layouts their comments in kernels.cu give).
 func attnFwdShared(D int) int {
-	return 4 * (attnRows*(D+1) + 2*attnTile*(D+1) + attnRows*(attnTile+1) + attnRows*redBlock + 2*attnRows)
+	return 8*attnRows*8 + 4*(attnRows*(D+1)+2*attnTile*(D+1)+attnRows*(attnTile+1)+2*attnRows)
 }
 func attnDqShared(D int) int  { return 4 * (4*attnTile*(D+1) + attnTile*(attnTile+1) + 2*attnTile) }
 func attnDkvShared(D int) int { return 4 * (4*attnTile*(D+1) + 2*attnTile*(attnTile+1) + 2*attnTile) }

@@ -64,6 +64,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b, const s
   return true;
 }
 
+unsigned blocks(i64 n) { return unsigned((n + 255) / 256); }
+
 void check(bool ok, const std::string& name) {
   if (!ok || emu_errors) {
     failures++;
@@ -123,6 +125,11 @@ void test_matmul() {
   emu_order = false;
 }
 
+// The tiled attention kernels' dynamic shared memory (kernels.go's attn*Shared).
+size_t shared_fwd(i64 D) { return 8 * AFQ * 8 + (AFQ * (D + 1) + 2 * ATT * (D + 1) + AFQ * (ATT + 1) + 2 * AFQ) * 4; }
+size_t shared_dq(i64 D) { return (4 * ATT * (D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4; }
+size_t shared_dkv(i64 D) { return (4 * ATT * (D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4; }
+
 void test_attention() {
   struct shape {
     i64 B, T, H, KVH, D, win;
@@ -152,10 +159,9 @@ void test_attention() {
                dout.data(), lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win,
                scale);
     i64 nt = (s.T + ATT - 1) / ATT;
-    size_t shq = (4 * ATT * (s.D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4;
-    size_t shk = (4 * ATT * (s.D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4;
+    size_t shq = shared_dq(s.D), shk = shared_dkv(s.D);
     bool ok = true;
-    size_t shf = (AFQ * (s.D + 1) + 2 * ATT * (s.D + 1) + AFQ * (ATT + 1) + AFQ * RED + 2 * AFQ) * 4;
+    size_t shf = shared_fwd(s.D);
     for (int order = 0; order < 2; order++) {
       emu_order = order;
       std::vector<float> out1(qn, -7.0f), lse1(rows, -7.0f);
@@ -190,6 +196,12 @@ struct vcase {
   std::string name;
   std::map<std::string, std::vector<float>> f;
   std::map<std::string, std::vector<double>> d;
+  std::map<std::string, std::vector<int>> i;
+  const std::vector<int>& I(const std::string& k) const {
+    static const std::vector<int> none;
+    auto it = i.find(k);
+    return it == i.end() ? none : it->second;
+  }
   const std::vector<float>& F(const std::string& k) const {
     static const std::vector<float> none;
     auto it = f.find(k);
@@ -227,6 +239,13 @@ std::vector<vcase> read_vectors(const char* path) {
           std::memcpy(&x, &u, 8);
         }
       }
+    } else if (tok == "i32" && !out.empty()) {
+      std::string name;
+      size_t n = 0;
+      in >> name >> n;
+      auto& v = out.back().i[name];
+      v.resize(n);
+      for (auto& x : v) in >> x;
     } else if (tok != "end") {
       std::printf("FAIL vectors: unexpected %s in %s\n", tok.c_str(), path);
       failures++;
@@ -329,6 +348,120 @@ void test_vectors(const char* path) {
       std::vector<float> sn(d.size()), cs(d.size());
       for (size_t i = 0; i < d.size(); i++) fm_sincos(d[i], &sn[i], &cs[i]);
       check(same_or_nan(sn, c.F("sin"), what + " (sin)") && same_or_nan(cs, c.F("cos"), what + " (cos)"), what);
+    } else if (c.name == "k_embed_bwd") {
+      const auto& sh = c.F("shape");  // rows, V, d
+      i64 rows = i64(sh[0]), V = i64(sh[1]), d = i64(sh[2]);
+      std::vector<float> out = c.F("dtable");
+      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, out.data(), c.F("dout").data(), c.I("tok").data(), rows, V, d);
+      check(same_or_nan(out, c.F("out"), what), what);
+    } else if (c.name == "k_addpos_bwd") {
+      const auto& sh = c.F("shape");  // B, T, d
+      i64 B = i64(sh[0]), T = i64(sh[1]), d = i64(sh[2]);
+      std::vector<float> out = c.F("dpos");
+      emu_launch("k_addpos_bwd", k_addpos_bwd, {blocks(T * d)}, {256}, 0, out.data(), c.F("dx").data(), B, T, d);
+      check(same_or_nan(out, c.F("out"), what), what);
+    } else if (c.name == "rmsnorm" || c.name == "layernorm") {
+      const auto& sh = c.F("shape");  // rows, d, eps
+      i64 rows = i64(sh[0]), d = i64(sh[1]);
+      unsigned g = unsigned((rows + LR - 1) / LR);
+      std::vector<float> out(rows * d), mean(rows), rstd(rows), dx(rows * d), dw = c.F("dw"), db = c.F("db");
+      bool ok;
+      if (c.name == "rmsnorm") {
+        emu_launch("k_rmsnorm", k_rmsnorm, {g}, {RED}, 0, out.data(), rstd.data(), c.F("x").data(), c.F("w").data(), rows, d, sh[2]);
+        emu_launch("k_rmsnorm_bwd_dx", k_rmsnorm_bwd_dx, {g}, {RED}, 0, dx.data(), c.F("dout").data(), c.F("x").data(), c.F("w").data(),
+                   rstd.data(), rows, d);
+        emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {blocks(d)}, {256}, 0, dw.data(), c.F("dout").data(), c.F("x").data(), rstd.data(),
+                   rows, d);
+        ok = same_or_nan(out, c.F("out"), what + " (out)") && same_or_nan(rstd, c.F("rstd"), what + " (rstd)");
+      } else {
+        emu_launch("k_layernorm", k_layernorm, {g}, {RED}, 0, out.data(), mean.data(), rstd.data(), c.F("x").data(), c.F("w").data(),
+                   c.F("b").data(), rows, d, sh[2]);
+        emu_launch("k_layernorm_bwd_dx", k_layernorm_bwd_dx, {g}, {RED}, 0, dx.data(), c.F("dout").data(), c.F("x").data(), c.F("w").data(),
+                   mean.data(), rstd.data(), rows, d);
+        emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {blocks(d)}, {256}, 0, dw.data(), db.data(), c.F("dout").data(),
+                   c.F("x").data(), mean.data(), rstd.data(), rows, d);
+        ok = same_or_nan(out, c.F("out"), what + " (out)") && same_or_nan(mean, c.F("mean"), what + " (mean)") &&
+             same_or_nan(rstd, c.F("rstd"), what + " (rstd)") && same_or_nan(db, c.F("db_out"), what + " (db)");
+      }
+      ok = ok && same_or_nan(dx, c.F("dx_out"), what + " (dx)") && same_or_nan(dw, c.F("dw_out"), what + " (dw)");
+      check(ok, what + ", d=" + std::to_string(d));
+    } else if (c.name == "k_xent") {
+      const auto& sh = c.F("shape");  // rows, V, gscale
+      i64 rows = i64(sh[0]), V = i64(sh[1]);
+      std::vector<float> losses(rows), dl(rows * V, -7.0f);
+      emu_launch("k_xent", k_xent, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, losses.data(), dl.data(), c.F("logits").data(),
+                 c.I("targets").data(), rows, V, sh[2]);
+      check(same_or_nan(losses, c.F("losses"), what + " (losses)") && same_or_nan(dl, c.F("dlogits"), what + " (dlogits)"),
+            what + ", V=" + std::to_string(V));
+    } else if (c.name == "k_argmax") {
+      const auto& sh = c.F("shape");  // rows, V
+      i64 rows = i64(sh[0]), V = i64(sh[1]);
+      std::vector<int> out(rows, -7);
+      emu_launch("k_argmax", k_argmax, {blocks(rows)}, {256}, 0, out.data(), c.F("logits").data(), rows, V);
+      check(out == c.I("out"), what + ", V=" + std::to_string(V));
+    } else if (c.name == "attention") {
+      const auto& sh = c.F("shape");  // B, T, H, KVH, D, window, scale
+      i64 B = i64(sh[0]), T = i64(sh[1]), H = i64(sh[2]), KVH = i64(sh[3]), D = i64(sh[4]), win = i64(sh[5]);
+      float scale = sh[6];
+      i64 qn = B * T * H * D, kn = B * T * KVH * D, rows = B * H * T, nt = (T + ATT - 1) / ATT;
+      const float *q = c.F("q").data(), *k = c.F("k").data(), *v = c.F("v").data(), *dout = c.F("dout").data();
+      for (bool tiled : {false, true}) {
+        if (tiled && D > ATT_MAXD) continue;
+        std::vector<float> out(qn, -7.0f), lse(rows, -7.0f), delta(rows), dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
+        if (tiled)
+          emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shared_fwd(D), out.data(), lse.data(),
+                     q, k, v, B, T, H, KVH, D, win, scale);
+        else
+          emu_launch("k_attn_fwd", k_attn_fwd, {unsigned(rows)}, {RED}, (T + RED) * 4, out.data(), lse.data(), q, k, v, B, T, H, KVH, D,
+                     win, scale);
+        emu_launch("k_attn_delta", k_attn_delta, {blocks(rows)}, {256}, 0, delta.data(), dout, out.data(), B, T, H, D);
+        if (tiled) {
+          emu_launch("k_attn_dq_t", k_attn_dq_t, {unsigned(B * H * nt)}, {256}, shared_dq(D), dq.data(), dout, lse.data(), delta.data(), q,
+                     k, v, B, T, H, KVH, D, win, scale);
+          emu_launch("k_attn_dkv_t", k_attn_dkv_t, {unsigned(B * KVH * nt)}, {256}, shared_dkv(D), dk.data(), dv.data(), dout, lse.data(),
+                     delta.data(), q, k, v, B, T, H, KVH, D, win, scale);
+        } else {
+          emu_launch("k_attn_dq", k_attn_dq, {blocks(qn)}, {256}, 0, dq.data(), dout, lse.data(), delta.data(), q, k, v, B, T, H, KVH, D,
+                     win, scale);
+          emu_launch("k_attn_dkv", k_attn_dkv, {blocks(kn)}, {256}, 0, dk.data(), dv.data(), dout, lse.data(), delta.data(), q, k, v, B, T,
+                     H, KVH, D, win, scale);
+        }
+        std::string w = what + (tiled ? ", tiled" : ", untiled");
+        check(same_or_nan(out, c.F("out"), w + " (out)") && same_or_nan(lse, c.F("lse"), w + " (lse)") &&
+                  same_or_nan(delta, c.F("delta"), w + " (delta)") && same_or_nan(dq, c.F("dq"), w + " (dq)") &&
+                  same_or_nan(dk, c.F("dk"), w + " (dk)") && same_or_nan(dv, c.F("dv"), w + " (dv)"),
+              w + " T=" + std::to_string(T) + " H=" + std::to_string(H) + " KVH=" + std::to_string(KVH) + " D=" + std::to_string(D) +
+                  " window=" + std::to_string(win));
+      }
+    } else if (c.name == "scan") {
+      const auto& sh = c.F("shape");  // B, T, C, N
+      i64 B = i64(sh[0]), T = i64(sh[1]), C = i64(sh[2]), N = i64(sh[3]), rows = B * T;
+      std::vector<float> y(rows * C), st(rows * C * N), du(rows * C), ddl(rows * C), gB(rows * C * N), gC(rows * C * N);
+      std::vector<float> dBm(rows * N), dCm(rows * N), dA = c.F("dA"), dD = c.F("dD");
+      std::vector<double> pA(B * C * N), pD(B * C);
+      const float *u = c.F("u").data(), *dl = c.F("delta").data(), *A = c.F("A").data(), *Bm = c.F("Bm").data(), *Cm = c.F("Cm").data(),
+                  *Dv = c.F("D").data();
+      emu_launch("k_scan", k_scan, {blocks(B * C)}, {256}, 0, y.data(), st.data(), u, dl, A, Bm, Cm, Dv, B, T, C, N);
+      emu_launch("k_scan_bwd", k_scan_bwd, {blocks(B * C)}, {256}, 0, du.data(), ddl.data(), gB.data(), gC.data(), pA.data(), pD.data(),
+                 c.F("dy").data(), st.data(), u, dl, A, Bm, Cm, Dv, B, T, C, N);
+      emu_launch("k_scan_bwd_bc", k_scan_bwd_bc, {blocks(rows * N)}, {256}, 0, dBm.data(), dCm.data(), gB.data(), gC.data(), rows, C, N);
+      emu_launch("k_scan_bwd_ad", k_scan_bwd_ad, {blocks(C * (N + 1))}, {256}, 0, dA.data(), dD.data(), pA.data(), pD.data(), B, C, N);
+      check(same_or_nan(y, c.F("y"), what + " (y)") && same_or_nan(st, c.F("states"), what + " (states)") &&
+                same_or_nan(du, c.F("du_out"), what + " (du)") && same_or_nan(ddl, c.F("ddelta_out"), what + " (ddelta)") &&
+                same_or_nan(dA, c.F("dA_out"), what + " (dA)") && same_or_nan(dBm, c.F("dBm_out"), what + " (dBm)") &&
+                same_or_nan(dCm, c.F("dCm_out"), what + " (dCm)") && same_or_nan(dD, c.F("dD_out"), what + " (dD)"),
+            what + ", N=" + std::to_string(N));
+    } else if (c.name == "conv") {
+      const auto& sh = c.F("shape");  // B, T, C, K
+      i64 B = i64(sh[0]), T = i64(sh[1]), C = i64(sh[2]), K = i64(sh[3]), n = B * T * C;
+      std::vector<float> out(n), dx(n), dw = c.F("dw"), db = c.F("db");
+      emu_launch("k_conv", k_conv, {blocks(n)}, {256}, 0, out.data(), c.F("x").data(), c.F("w").data(), c.F("bias").data(), B, T, C, K);
+      emu_launch("k_conv_bwd_dx", k_conv_bwd_dx, {blocks(n)}, {256}, 0, dx.data(), c.F("dout").data(), c.F("w").data(), B, T, C, K);
+      emu_launch("k_conv_bwd_dw", k_conv_bwd_dw, {blocks(C * (K + 1))}, {256}, 0, dw.data(), db.data(), c.F("dout").data(), c.F("x").data(),
+                 B, T, C, K);
+      check(same_or_nan(out, c.F("out"), what + " (out)") && same_or_nan(dx, c.F("dx_out"), what + " (dx)") &&
+                same_or_nan(dw, c.F("dw_out"), what + " (dw)") && same_or_nan(db, c.F("db_out"), what + " (db)"),
+            what);
     } else {
       std::printf("FAIL vectors: unknown case %s\n", c.name.c_str());
       failures++;
@@ -376,7 +509,6 @@ std::vector<int> ints(size_t n, int lo, int hi, uint64_t seed) {
   return v;
 }
 
-unsigned blocks(i64 n) { return unsigned((n + 255) / 256); }
 
 void test_all_kernels() {
   uint64_t sd = 5000;
@@ -433,21 +565,21 @@ void test_all_kernels() {
     // 0 x, 1 w, 2 b, 3 out, 4 rstd, 5 mean, 6 dout, 7 dx, 8 dw, 9 db
     for (auto& v : nb.f[4]) v = std::fabs(v) + 0.5f;
     order_check("k_rmsnorm" + dn, nb, [&](bufs& m) {
-      emu_launch("k_rmsnorm", k_rmsnorm, {unsigned(rows)}, {RED}, 0, m.f[3].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(), rows, d, 1e-5f);
+      emu_launch("k_rmsnorm", k_rmsnorm, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[3].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(), rows, d, 1e-5f);
     });
     order_check("k_rmsnorm_bwd_dx" + dn, nb, [&](bufs& m) {
-      emu_launch("k_rmsnorm_bwd_dx", k_rmsnorm_bwd_dx, {unsigned(rows)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
+      emu_launch("k_rmsnorm_bwd_dx", k_rmsnorm_bwd_dx, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
                  m.f[4].data(), rows, d);
     });
     order_check("k_rmsnorm_bwd_dw" + dn, nb, [&](bufs& m) {
       emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {blocks(d)}, {256}, 0, m.f[8].data(), m.f[6].data(), m.f[0].data(), m.f[4].data(), rows, d);
     });
     order_check("k_layernorm" + dn, nb, [&](bufs& m) {
-      emu_launch("k_layernorm", k_layernorm, {unsigned(rows)}, {RED}, 0, m.f[3].data(), m.f[5].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(),
+      emu_launch("k_layernorm", k_layernorm, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[3].data(), m.f[5].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(),
                  m.f[2].data(), rows, d, 1e-5f);
     });
     order_check("k_layernorm_bwd_dx" + dn, nb, [&](bufs& m) {
-      emu_launch("k_layernorm_bwd_dx", k_layernorm_bwd_dx, {unsigned(rows)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
+      emu_launch("k_layernorm_bwd_dx", k_layernorm_bwd_dx, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[7].data(), m.f[6].data(), m.f[0].data(), m.f[1].data(),
                  m.f[5].data(), m.f[4].data(), rows, d);
     });
     order_check("k_layernorm_bwd_dwb" + dn, nb, [&](bufs& m) {
@@ -457,7 +589,7 @@ void test_all_kernels() {
     // cross-entropy over V = d classes, some targets ignored
     bufs xb{{R(rows), R(rows * d), R(rows * d)}, {ints(rows, -1, int(d), sd++)}};
     order_check("k_xent" + dn, xb, [&](bufs& m) {
-      emu_launch("k_xent", k_xent, {unsigned(rows)}, {RED}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.i[0].data(), rows, d, 0.25f);
+      emu_launch("k_xent", k_xent, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.i[0].data(), rows, d, 0.25f);
     });
     order_check("k_argmax" + dn, xb, [&](bufs& m) {
       emu_launch("k_argmax", k_argmax, {blocks(rows)}, {256}, 0, m.i[0].data(), m.f[2].data(), rows, d);
@@ -492,8 +624,11 @@ void test_all_kernels() {
   {  // selective scan, with the backward's scratch as the device allocates it
     const i64 B = 2, T = 7, C = 20, N = 5, rows = B * T;
     bufs sb{{R(rows * C), R(rows * C * N), R(rows * C), R(rows * C), R(C * N), R(rows * N), R(rows * N), R(C), R(rows * C), R(rows * C),
-             R(rows * C * N), R(rows * C * N), R(B * C * N), R(B * C), R(rows * N), R(rows * N), R(C * N), R(C)}};
-    // 0 y, 1 states, 2 u, 3 delta, 4 A, 5 Bm, 6 Cm, 7 D, 8 du, 9 ddelta, 10 gB, 11 gC, 12 pA, 13 pD, 14 dBm, 15 dCm, 16 dA, 17 dD
+             R(rows * C * N), R(rows * C * N), {}, {}, R(rows * N), R(rows * N), R(C * N), R(C)},
+            {},
+            {std::vector<double>(B * C * N, 0.5), std::vector<double>(B * C, 0.25)}};
+    // 0 y, 1 states, 2 u, 3 delta, 4 A, 5 Bm, 6 Cm, 7 D, 8 du, 9 ddelta, 10 gB, 11 gC, 14 dBm, 15 dCm, 16 dA, 17 dD;
+    // doubles: 0 pA, 1 pD
     for (auto& v : sb.f[3]) v = std::fabs(v) * 0.1f;
     for (auto& v : sb.f[4]) v = -std::fabs(v);
     bufs dyb = sb;  // dy is y's slot in the backward
@@ -502,8 +637,8 @@ void test_all_kernels() {
                  m.f[5].data(), m.f[6].data(), m.f[7].data(), B, T, C, N);
     });
     order_check("k_scan_bwd", dyb, [&](bufs& m) {
-      emu_launch("k_scan_bwd", k_scan_bwd, {blocks(B * C)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[10].data(), m.f[11].data(), m.f[12].data(),
-                 m.f[13].data(), m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), m.f[5].data(), m.f[6].data(),
+      emu_launch("k_scan_bwd", k_scan_bwd, {blocks(B * C)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[10].data(), m.f[11].data(), m.d[0].data(),
+                 m.d[1].data(), m.f[0].data(), m.f[1].data(), m.f[2].data(), m.f[3].data(), m.f[4].data(), m.f[5].data(), m.f[6].data(),
                  m.f[7].data(), B, T, C, N);
     });
     order_check("k_scan_bwd_bc", sb, [&](bufs& m) {
@@ -511,7 +646,7 @@ void test_all_kernels() {
                  C, N);
     });
     order_check("k_scan_bwd_ad", sb, [&](bufs& m) {
-      emu_launch("k_scan_bwd_ad", k_scan_bwd_ad, {blocks(C * (N + 1))}, {256}, 0, m.f[16].data(), m.f[17].data(), m.f[12].data(), m.f[13].data(), B,
+      emu_launch("k_scan_bwd_ad", k_scan_bwd_ad, {blocks(C * (N + 1))}, {256}, 0, m.f[16].data(), m.f[17].data(), m.d[0].data(), m.d[1].data(), B,
                  C, N);
     });
   }

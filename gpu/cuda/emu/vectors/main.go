@@ -9,6 +9,7 @@
 //	case NAME
 //	f32 NAME COUNT HEX...   (float32 bits, 8 hex digits each)
 //	f64 NAME COUNT HEX...   (float64 bits, 16 hex digits each)
+//	i32 NAME COUNT DEC...   (int32, decimal)
 //	end
 //
 // where the arrays hold the inputs, the scalars and the expected outputs under names the harness
@@ -148,6 +149,42 @@ func (g *gen) f64(name string, v []float64) {
 	fmt.Fprintln(g.w)
 }
 
+func (g *gen) i32(name string, v []int32) {
+	fmt.Fprintf(g.w, "i32 %s %d", name, len(v))
+	for _, x := range v {
+		fmt.Fprintf(g.w, " %d", x)
+	}
+	fmt.Fprintln(g.w)
+}
+
+func (g *gen) uploadInts(v []int32) gpu.Ints {
+	b, err := g.dev.AllocInts(len(v))
+	if err == nil {
+		err = g.dev.UploadInts(b, v)
+	}
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+	return b
+}
+
+func (g *gen) downloadInts(b gpu.Ints) []int32 {
+	v := make([]int32, b.Len())
+	if err := g.dev.DownloadInts(v, b); err != nil && g.err == nil {
+		g.err = err
+	}
+	return v
+}
+
+// tokens returns n ids in [0, v).
+func (g *gen) tokens(n, v int) []int32 {
+	t := make([]int32, n)
+	for i := range t {
+		t[i] = int32(g.next() * float64(v))
+	}
+	return t
+}
+
 func (g *gen) all() {
 	g.rng = 1
 	x := g.inputs()
@@ -206,6 +243,220 @@ func (g *gen) all() {
 	g.rotary()
 	g.sumsq()
 	g.functions(x)
+	g.embeddings()
+	g.norms()
+	g.loss()
+	g.attention()
+	g.scan()
+	g.conv()
+}
+
+// embeddings: the gradients of the embedding table (repeated tokens) and of the positions.
+func (g *gen) embeddings() {
+	const rows, V, d, B, T = 300, 40, 24, 3, 100
+	tok := g.tokens(rows, V)
+	dt, dout := g.normal(V*d, 1), g.normal(rows*d, 1)
+	tb := g.upload(dt)
+	g.dev.EmbedBackward(tb, g.upload(dout), g.uploadInts(tok), d)
+	g.begin("k_embed_bwd")
+	g.f32("shape", []float32{rows, V, d})
+	g.i32("tok", tok)
+	g.f32("dtable", dt)
+	g.f32("dout", dout)
+	g.f32("out", g.download(tb))
+	g.end()
+	dp := g.normal(T*d, 1)
+	pb := g.upload(dp)
+	g.dev.AddPositionsBackward(pb, g.upload(dout[:B*T*d]), B, T, d)
+	g.begin("k_addpos_bwd")
+	g.f32("shape", []float32{B, T, d})
+	g.f32("dpos", dp)
+	g.f32("dx", dout[:B*T*d])
+	g.f32("out", g.download(pb))
+	g.end()
+}
+
+// norms: RMSNorm and LayerNorm, forward and backward, rows narrower and wider than the lanes, with
+// gradients accumulated onto nonzero values.
+func (g *gen) norms() {
+	for _, d := range []int{5, 64, 300} {
+		const rows = 70
+		x, w, b := g.normal(rows*d, 2), g.normal(d, 1), g.normal(d, 1)
+		dout, dw, db := g.normal(rows*d, 1), g.normal(d, 1), g.normal(d, 1)
+		x[3] += 100 // a row with a large mean
+		ob, rb, mb := g.upload(make([]float32, rows*d)), g.upload(make([]float32, rows)), g.upload(make([]float32, rows))
+		xb, wb := g.upload(x), g.upload(w)
+		g.dev.RMSNorm(ob, rb, xb, wb, rows, d, 1e-5)
+		rstd := g.download(rb)
+		dxb, dwb := g.upload(make([]float32, rows*d)), g.upload(dw)
+		g.dev.RMSNormBackward(dxb, dwb, g.upload(dout), xb, wb, rb, rows, d)
+		g.begin("rmsnorm")
+		g.f32("shape", []float32{rows, float32(d), 1e-5})
+		g.f32("x", x)
+		g.f32("w", w)
+		g.f32("dout", dout)
+		g.f32("dw", dw)
+		g.f32("out", g.download(ob))
+		g.f32("rstd", rstd)
+		g.f32("dx_out", g.download(dxb))
+		g.f32("dw_out", g.download(dwb))
+		g.end()
+
+		g.dev.LayerNorm(ob, mb, rb, xb, wb, g.upload(b), rows, d, 1e-5)
+		mean, rstd := g.download(mb), g.download(rb)
+		dbb := g.upload(db)
+		dwb = g.upload(dw)
+		g.dev.LayerNormBackward(dxb, dwb, dbb, g.upload(dout), xb, wb, mb, rb, rows, d)
+		g.begin("layernorm")
+		g.f32("shape", []float32{rows, float32(d), 1e-5})
+		g.f32("x", x)
+		g.f32("w", w)
+		g.f32("b", b)
+		g.f32("dout", dout)
+		g.f32("dw", dw)
+		g.f32("db", db)
+		g.f32("out", g.download(ob))
+		g.f32("mean", mean)
+		g.f32("rstd", rstd)
+		g.f32("dx_out", g.download(dxb))
+		g.f32("dw_out", g.download(dwb))
+		g.f32("db_out", g.download(dbb))
+		g.end()
+	}
+}
+
+// loss: cross-entropy with ignored rows and a row of large logits, and argmax with ties and NaNs.
+func (g *gen) loss() {
+	for _, V := range []int{7, 256, 300} {
+		const rows = 45
+		logits := g.normal(rows*V, 3)
+		tg := g.tokens(rows, V)
+		tg[2], tg[9] = -1, -1
+		for j := range V {
+			logits[5*V+j] += 80
+		}
+		lb, db := g.upload(make([]float32, rows)), g.upload(g.normal(rows*V, 1))
+		g.dev.CrossEntropy(lb, db, g.upload(logits), g.uploadInts(tg), rows, V, 1.0/rows)
+		g.begin("k_xent")
+		g.f32("shape", []float32{rows, float32(V), 1.0 / rows})
+		g.f32("logits", logits)
+		g.i32("targets", tg)
+		g.f32("losses", g.download(lb))
+		g.f32("dlogits", g.download(db))
+		g.end()
+
+		logits[0], logits[V+1], logits[V+2] = float32(math.NaN()), 50, 50
+		for j := range V {
+			logits[3*V+j] = float32(math.NaN())
+		}
+		ab := g.uploadInts(make([]int32, rows))
+		g.dev.Argmax(ab, g.upload(logits), rows, V)
+		g.begin("k_argmax")
+		g.f32("shape", []float32{rows, float32(V)})
+		g.f32("logits", logits)
+		g.i32("out", g.downloadInts(ab))
+		g.end()
+	}
+}
+
+// attention: forward and backward with grouped-query heads, windows, one token, rows longer than
+// a tile and head dimensions on both sides of the tiled kernels' limit.
+func (g *gen) attention() {
+	for _, s := range []gpu.AttnShape{
+		{B: 2, T: 70, H: 4, KVH: 4, D: 8}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 70, H: 4, KVH: 1, D: 8, Window: 20},
+		{B: 1, T: 130, H: 2, KVH: 1, D: 16, Window: 70}, {B: 2, T: 1, H: 2, KVH: 2, D: 4}, {B: 1, T: 300, H: 1, KVH: 1, D: 64},
+		{B: 1, T: 40, H: 2, KVH: 1, D: 80}, {B: 1, T: 200, H: 2, KVH: 1, D: 16, Scale: 8},
+	} {
+		// Scale 8 marks a case of sharp attention (queries 8 times larger): probabilities over many
+		// orders of magnitude, many of them below kexp's range.
+		sd := 1.0
+		if s.Scale != 0 {
+			sd = float64(s.Scale)
+		}
+		s.Scale = float32(1 / math.Sqrt(float64(s.D)))
+		nq, nkv := s.B*s.T*s.H*s.D, s.B*s.T*s.KVH*s.D
+		q, k, v, dout := g.normal(nq, sd), g.normal(nkv, 1), g.normal(nkv, 1), g.normal(nq, 1)
+		ob, lb := g.upload(make([]float32, nq)), g.upload(make([]float32, s.B*s.H*s.T))
+		qb, kb, vb := g.upload(q), g.upload(k), g.upload(v)
+		g.dev.Attention(ob, lb, qb, kb, vb, s)
+		dq, dk, dv := g.upload(make([]float32, nq)), g.upload(make([]float32, nkv)), g.upload(make([]float32, nkv))
+		ws := g.upload(make([]float32, g.dev.AttentionWorkspace(s)))
+		g.dev.AttentionBackward(dq, dk, dv, g.upload(dout), ob, lb, qb, kb, vb, ws, s)
+		g.begin("attention")
+		g.f32("shape", []float32{float32(s.B), float32(s.T), float32(s.H), float32(s.KVH), float32(s.D), float32(s.Window), s.Scale})
+		g.f32("q", q)
+		g.f32("k", k)
+		g.f32("v", v)
+		g.f32("dout", dout)
+		g.f32("out", g.download(ob))
+		g.f32("lse", g.download(lb))
+		g.f32("delta", g.download(ws))
+		g.f32("dq", g.download(dq))
+		g.f32("dk", g.download(dk))
+		g.f32("dv", g.download(dv))
+		g.end()
+	}
+}
+
+// scan: the selective scan forward and backward, states narrower and wider than the lanes.
+func (g *gen) scan() {
+	for _, s := range []gpu.ScanShape{{B: 2, T: 13, C: 24, N: 8}, {B: 3, T: 5, C: 7, N: 16}, {B: 1, T: 9, C: 5, N: 3}} {
+		rows := s.B * s.T
+		u, delta := g.normal(rows*s.C, 1), g.normal(rows*s.C, 0.5)
+		for i := range delta {
+			delta[i] = float32(math.Abs(float64(delta[i])))
+		}
+		A := g.normal(s.C*s.N, 1)
+		for i := range A {
+			A[i] = -float32(math.Abs(float64(A[i])))
+		}
+		Bm, Cm, D, dy := g.normal(rows*s.N, 1), g.normal(rows*s.N, 1), g.normal(s.C, 1), g.normal(rows*s.C, 1)
+		dA, dD := g.normal(s.C*s.N, 1), g.normal(s.C, 1)
+		yb, sb := g.upload(make([]float32, rows*s.C)), g.upload(make([]float32, rows*s.C*s.N))
+		ub, db, ab, bb, cb, Db := g.upload(u), g.upload(delta), g.upload(A), g.upload(Bm), g.upload(Cm), g.upload(D)
+		g.dev.SelectiveScan(yb, sb, ub, db, ab, bb, cb, Db, s)
+		states := g.download(sb)
+		du, ddelta := g.upload(make([]float32, rows*s.C)), g.upload(make([]float32, rows*s.C))
+		dAb, dBm, dCm, dDb := g.upload(dA), g.upload(make([]float32, rows*s.N)), g.upload(make([]float32, rows*s.N)), g.upload(dD)
+		g.dev.SelectiveScanBackward(du, ddelta, dAb, dBm, dCm, dDb, g.upload(dy), sb, ub, db, ab, bb, cb, Db, s)
+		g.begin("scan")
+		g.f32("shape", []float32{float32(s.B), float32(s.T), float32(s.C), float32(s.N)})
+		for _, a := range []struct {
+			n string
+			v []float32
+		}{{"u", u}, {"delta", delta}, {"A", A}, {"Bm", Bm}, {"Cm", Cm}, {"D", D}, {"dy", dy}, {"dA", dA}, {"dD", dD},
+			{"y", g.download(yb)}, {"states", states}, {"du_out", g.download(du)}, {"ddelta_out", g.download(ddelta)},
+			{"dA_out", g.download(dAb)}, {"dBm_out", g.download(dBm)}, {"dCm_out", g.download(dCm)}, {"dD_out", g.download(dDb)}} {
+			g.f32(a.n, a.v)
+		}
+		g.end()
+	}
+}
+
+// conv: the causal depthwise convolution forward and backward, with gradients accumulated onto
+// nonzero values.
+func (g *gen) conv() {
+	const B, T, C, K = 2, 11, 30, 4
+	n := B * T * C
+	x, w, bias, dout := g.normal(n, 1), g.normal(C*K, 1), g.normal(C, 1), g.normal(n, 1)
+	dw, db := g.normal(C*K, 1), g.normal(C, 1)
+	ob, xb, wb := g.upload(make([]float32, n)), g.upload(x), g.upload(w)
+	g.dev.CausalConv1D(ob, xb, wb, g.upload(bias), B, T, C, K)
+	dxb, dwb, dbb := g.upload(make([]float32, n)), g.upload(dw), g.upload(db)
+	g.dev.CausalConv1DBackward(dxb, dwb, dbb, g.upload(dout), xb, wb, B, T, C, K)
+	g.begin("conv")
+	g.f32("shape", []float32{B, T, C, K})
+	g.f32("x", x)
+	g.f32("w", w)
+	g.f32("bias", bias)
+	g.f32("dout", dout)
+	g.f32("dw", dw)
+	g.f32("db", db)
+	g.f32("out", g.download(ob))
+	g.f32("dx_out", g.download(dxb))
+	g.f32("dw_out", g.download(dwb))
+	g.f32("db_out", g.download(dbb))
+	g.end()
 }
 
 // adamw: a few steps of moments and hyper-parameters, with and without a decay mask.
