@@ -40,18 +40,22 @@ test: ## run every test (race detector on when cgo is), check the CGO_ENABLED=0 
 	else echo "cuda-emu: skipped: no $(CXX) (apt-get install -y g++; CI installs it)"; fi
 
 # The CUDA kernels compiled for the host (gpu/cuda/emu: fibers for threads), checked bit for bit,
-# under AddressSanitizer and UndefinedBehaviorSanitizer (a read or write outside a buffer fails).
+# under AddressSanitizer and UndefinedBehaviorSanitizer (a read or write outside a buffer fails);
+# then the CUDA device itself (kernels.go's launches) on the emulated kernels (build tag cudaemu):
+# every kernel and whole trainings against the CPU device, bit for bit.
 # ASan warns once that it does not fully support swapcontext (the fibers); no false positive has
 # shown up, and a planted out-of-bounds write is caught.
 CXX ?= g++
 EMU_FLAGS := -std=c++20 -O1 -g -ffp-contract=off -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer -Wall -Wno-sign-compare -Wno-unknown-pragmas
 .PHONY: cuda-emu
-cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them bit for bit (needs g++; about 1.5 min)
+cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them bit for bit (needs g++; about 4 min)
 	@mkdir -p $(BIN)
 	$(GO) run ./gpu/cuda/emu/vectors -o $(BIN)/emu-vectors.txt
 	$(CXX) $(EMU_FLAGS) -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
 	$(BIN)/cuda-emu $(BIN)/emu-vectors.txt
+	CGO_ENABLED=1 $(GO) vet -tags cudaemu ./gpu/cuda/
+	CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmu' ./gpu/cuda/
 
 .PHONY: test-short
 test-short: ## run the tests without the race detector

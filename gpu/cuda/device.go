@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 	"unsafe"
-
-	"gorgonia.org/cu"
 
 	"github.com/airanode/airanode/gpu"
 )
@@ -24,8 +21,26 @@ const Class = "cuda-v1"
 // elemBlock is the threads per block of elementwise kernels.
 const elemBlock = 256
 
+// dptr is an address in the device's memory.
+type dptr uint64
+
+// driver is what a Device needs of the machine under it: the CUDA driver API (driver_cu.go, build tag
+// cuda) or the host emulation of the kernels (driver_emu.go, build tag cudaemu, for tests without a
+// GPU). Allocations are zeroed; launch runs the kernel of kernels.cu named name with 8-byte
+// parameters. Errors wrap the driver's.
+type driver interface {
+	alloc(bytes int64) (dptr, error)
+	free(p dptr) error
+	htod(dst dptr, src unsafe.Pointer, bytes int64) error
+	dtoh(dst unsafe.Pointer, src dptr, bytes int64) error
+	dtod(dst, src dptr, bytes int64) error
+	launch(name string, gx, gy, threads, shared int, args []arg) error
+	sync() error
+	close() error
+}
+
 type buffer struct {
-	ptr cu.DevicePtr
+	ptr dptr
 	n   int
 }
 
@@ -34,11 +49,11 @@ func (b buffer) Slice(off, n int) gpu.Buffer {
 	if off < 0 || n < 0 || off+n > b.n {
 		panic(fmt.Sprintf("cuda: slice [%d:%d] of buffer of %d", off, off+n, b.n))
 	}
-	return buffer{ptr: b.ptr + cu.DevicePtr(off*4), n: n}
+	return buffer{ptr: b.ptr + dptr(off*4), n: n}
 }
 
 type ints struct {
-	ptr cu.DevicePtr
+	ptr dptr
 	n   int
 }
 
@@ -47,37 +62,29 @@ func (b ints) Slice(off, n int) gpu.Ints {
 	if off < 0 || n < 0 || off+n > b.n {
 		panic(fmt.Sprintf("cuda: slice [%d:%d] of ints of %d", off, off+n, b.n))
 	}
-	return ints{ptr: b.ptr + cu.DevicePtr(off*4), n: n}
+	return ints{ptr: b.ptr + dptr(off*4), n: n}
 }
 
-// Device is one NVIDIA GPU.
+// Device is one NVIDIA GPU (or, built with cudaemu, its kernels run on the host).
 type Device struct {
-	ordinal int
-	name    string
-	dev     cu.Device
-	ctx     cu.CUContext
-	mod     cu.Module
-	fns     map[string]cu.Function
-	allocs  []cu.DevicePtr
-	err     error
-	closed  bool
+	name   string
+	drv    driver
+	allocs []dptr
+	err    error
+	closed bool
 
-	sumsq   cu.DevicePtr // one float64
-	scratch []cu.DevicePtr
+	sumsq   dptr // one float64
+	scratch []dptr
 	scrLen  []int
 
 	// rope names the rotary tables held in scratch ropeCos and ropeSin.
 	rope             ropeKey
-	ropeCos, ropeSin cu.DevicePtr
+	ropeCos, ropeSin dptr
 
 	// reference runs the first, untiled kernels (SetReferenceKernels).
 	reference bool
 	// prof, when not nil, times every launch (SetProfile).
 	prof map[string]*KernelTime
-	// argv and ptrs hold the parameters of the launch in progress, so that a launch allocates
-	// nothing on the Go heap.
-	argv [maxArgs]arg
-	ptrs [maxArgs]unsafe.Pointer
 }
 
 // Internal scratch spaces (scratchBuf): 0 to 3 are the selective scan backward's.
@@ -141,7 +148,7 @@ func (d *Device) timed(name string, t0 time.Time) {
 	if d.prof == nil || d.err != nil {
 		return
 	}
-	d.fail(cu.Synchronize())
+	d.fail(d.drv.sync())
 	k := d.prof[name]
 	if k == nil {
 		k = &KernelTime{Name: name}
@@ -151,81 +158,19 @@ func (d *Device) timed(name string, t0 time.Time) {
 	k.Seconds += time.Since(t0).Seconds()
 }
 
-// Count returns the number of CUDA devices.
-func Count() (int, error) { return cu.NumDevices() }
-
-// Info describes a device.
-type Info struct {
-	Ordinal     int
-	Name        string
-	MemoryBytes int64
-	Driver      int
-}
-
-// Describe returns the name and memory of device ordinal.
-func Describe(ordinal int) (Info, error) {
-	d, err := cu.GetDevice(ordinal)
-	if err != nil {
-		return Info{}, fmt.Errorf("cuda device %d: %w", ordinal, err)
-	}
-	name, err := d.Name()
-	if err != nil {
-		return Info{}, err
-	}
-	mem, err := d.TotalMem()
-	if err != nil {
-		return Info{}, err
-	}
-	return Info{Ordinal: ordinal, Name: name, MemoryBytes: mem, Driver: cu.Version()}, nil
-}
-
-// New opens device ordinal, creates a context bound to the calling goroutine's OS thread and loads
-// the kernels.
-func New(ordinal int) (*Device, error) {
-	n, err := cu.NumDevices()
-	if err != nil {
-		return nil, fmt.Errorf("cuda: %w", err)
-	}
-	if ordinal < 0 || ordinal >= n {
-		return nil, fmt.Errorf("cuda device %d of %d: %w", ordinal, n, gpu.ErrNoDevice)
-	}
-	d, err := cu.GetDevice(ordinal)
-	if err != nil {
-		return nil, fmt.Errorf("cuda device %d: %w", ordinal, err)
-	}
-	name, _ := d.Name()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	ctx, err := d.MakeContext(cu.SchedBlockingSync)
-	if err != nil {
-		return nil, fmt.Errorf("cuda context: %w", err)
-	}
-	dv := &Device{ordinal: ordinal, name: name, dev: d, ctx: ctx, fns: map[string]cu.Function{}}
-	if err := cu.SetCurrentContext(ctx); err != nil {
-		dv.Close()
-		return nil, fmt.Errorf("cuda set context: %w", err)
-	}
-	if dv.mod, err = cu.LoadData(kernelsPTX); err != nil {
-		dv.Close()
-		return nil, fmt.Errorf("cuda load kernels: %w", err)
-	}
-	for _, k := range kernelNames {
-		f, err := dv.mod.Function(k)
-		if err != nil {
-			dv.Close()
-			return nil, fmt.Errorf("cuda kernel %s: %w", k, err)
-		}
-		dv.fns[k] = f
-	}
-	if dv.sumsq, err = cu.MemAlloc(8); err != nil {
-		dv.Close()
+// newDevice completes a Device on drv: the buffer of SumSquares' result.
+func newDevice(name string, drv driver) (*Device, error) {
+	d := &Device{name: name, drv: drv}
+	var err error
+	if d.sumsq, err = drv.alloc(8); err != nil {
+		d.Close()
 		return nil, fmt.Errorf("cuda alloc: %w", err)
 	}
-	return dv, nil
+	return d, nil
 }
 
 // Name describes the device.
-func (d *Device) Name() string { return fmt.Sprintf("cuda:%d (%s)", d.ordinal, d.name) }
+func (d *Device) Name() string { return d.name }
 
 // Class is "cuda-v1".
 func (d *Device) Class() string { return Class }
@@ -239,18 +184,6 @@ func (d *Device) fail(err error) {
 	}
 }
 
-// enter pins the goroutine to its OS thread and makes the device's context current there; leave undoes
-// the pin. Every driver call happens between the two, so the device works from any goroutine (one at a
-// time).
-func (d *Device) enter() {
-	runtime.LockOSThread()
-	if err := cu.SetCurrentContext(d.ctx); err != nil {
-		d.fail(fmt.Errorf("cuda set context: %w", err))
-	}
-}
-
-func (d *Device) leave() { runtime.UnlockOSThread() }
-
 // Alloc returns a zeroed buffer of n float32s.
 func (d *Device) Alloc(n int) (gpu.Buffer, error) {
 	p, err := d.alloc(n)
@@ -263,41 +196,33 @@ func (d *Device) AllocInts(n int) (gpu.Ints, error) {
 	return ints{ptr: p, n: n}, err
 }
 
-func (d *Device) alloc(n int) (cu.DevicePtr, error) {
+func (d *Device) alloc(n int) (dptr, error) {
 	if d.closed {
 		return 0, gpu.ErrClosed
 	}
 	if n < 0 {
 		return 0, fmt.Errorf("cuda alloc %d: negative size", n)
 	}
-	d.enter()
-	defer d.leave()
 	size := int64(max(n, 1)) * 4
-	p, err := cu.MemAlloc(size)
+	p, err := d.drv.alloc(size)
 	if err != nil {
 		return 0, fmt.Errorf("cuda alloc %d bytes: %w: %w", size, gpu.ErrOutOfMemory, err)
-	}
-	if err := cu.MemsetD32(p, 0, int64(max(n, 1))); err != nil {
-		cu.MemFree(p)
-		return 0, fmt.Errorf("cuda memset: %w", err)
 	}
 	d.allocs = append(d.allocs, p)
 	return p, nil
 }
 
 // scratchBuf returns internal scratch space i of at least n floats.
-func (d *Device) scratchBuf(i, n int) cu.DevicePtr {
+func (d *Device) scratchBuf(i, n int) dptr {
 	for len(d.scratch) <= i {
 		d.scratch = append(d.scratch, 0)
 		d.scrLen = append(d.scrLen, 0)
 	}
 	if d.scrLen[i] < n {
-		d.enter()
-		defer d.leave()
 		if d.scratch[i] != 0 {
-			cu.MemFree(d.scratch[i])
+			d.fail(d.drv.free(d.scratch[i]))
 		}
-		p, err := cu.MemAlloc(int64(max(n, 1)) * 4)
+		p, err := d.drv.alloc(int64(max(n, 1)) * 4)
 		if err != nil {
 			d.fail(fmt.Errorf("cuda scratch %d floats: %w: %w", n, gpu.ErrOutOfMemory, err))
 			d.scratch[i], d.scrLen[i] = 0, 0
@@ -317,9 +242,7 @@ func (d *Device) Upload(dst gpu.Buffer, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	d.enter()
-	defer d.leave()
-	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
+	return d.drv.htod(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
 }
 
 // Download copies src into dst.
@@ -331,9 +254,7 @@ func (d *Device) Download(dst []float32, src gpu.Buffer) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	d.enter()
-	defer d.leave()
-	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
+	return d.drv.dtoh(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
 }
 
 // UploadInts copies src into dst.
@@ -345,9 +266,7 @@ func (d *Device) UploadInts(dst gpu.Ints, src []int32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	d.enter()
-	defer d.leave()
-	return cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
+	return d.drv.htod(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))*4)
 }
 
 // DownloadInts copies src into dst.
@@ -359,42 +278,33 @@ func (d *Device) DownloadInts(dst []int32, src gpu.Ints) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	d.enter()
-	defer d.leave()
-	return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
+	return d.drv.dtoh(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
 }
 
 // Sync waits for the device and returns Err.
 func (d *Device) Sync() error {
 	if d.err == nil {
-		d.enter()
-		d.fail(cu.Synchronize())
-		d.leave()
+		d.fail(d.drv.sync())
 	}
 	return d.err
 }
 
-// Close frees every allocation and destroys the context. It is idempotent.
+// Close frees every allocation and the driver's resources (the context). It is idempotent.
 func (d *Device) Close() error {
 	if d.closed {
 		return nil
 	}
 	d.closed = true
-	d.enter()
-	defer d.leave()
 	var errs []error
-	for _, p := range append(append([]cu.DevicePtr{}, d.allocs...), d.scratch...) {
+	for _, p := range append(append([]dptr{}, d.allocs...), d.scratch...) {
 		if p != 0 {
-			errs = append(errs, cu.MemFree(p))
+			errs = append(errs, d.drv.free(p))
 		}
 	}
 	if d.sumsq != 0 {
-		errs = append(errs, cu.MemFree(d.sumsq))
+		errs = append(errs, d.drv.free(d.sumsq))
 	}
-	if d.mod != (cu.Module{}) {
-		errs = append(errs, d.mod.Unload())
-	}
-	errs = append(errs, d.ctx.Destroy())
+	errs = append(errs, d.drv.close())
 	return errors.Join(errs...)
 }
 
@@ -413,7 +323,7 @@ func bl(v bool) arg {
 	}
 	return 0
 }
-func raw(q cu.DevicePtr) arg { return arg(q) }
+func raw(q dptr) arg { return arg(q) }
 
 // launch runs kernel name on a 1-D grid of blocks×threads with shared bytes of dynamic memory.
 func (d *Device) launch(name string, blocks, threads, shared int, args ...arg) {
@@ -432,17 +342,11 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 		d.fail(fmt.Errorf("cuda launch %s: %d parameters, at most %d", name, len(args), maxArgs))
 		return
 	}
-	for k, a := range args {
-		d.argv[k] = a
-		d.ptrs[k] = unsafe.Pointer(&d.argv[k])
-	}
 	var t0 time.Time
 	if d.prof != nil {
 		t0 = time.Now()
 	}
-	d.enter()
-	defer d.leave()
-	if err := d.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, d.ptrs[:len(args)]); err != nil {
+	if err := d.drv.launch(name, gx, gy, threads, shared, args); err != nil {
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
 	d.timed(name, t0)

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 	"unsafe"
-
-	"gorgonia.org/cu"
 
 	"github.com/airanode/airanode/gpu"
 )
@@ -51,9 +49,7 @@ func (d *Device) Copy(dst, src gpu.Buffer) {
 	if d.prof != nil {
 		t0 = time.Now()
 	}
-	d.enter()
-	defer d.leave()
-	d.fail(cu.Memcpy(dst.(buffer).ptr, src.(buffer).ptr, int64(src.Len())*4))
+	d.fail(d.drv.dtod(dst.(buffer).ptr, src.(buffer).ptr, int64(src.Len())*4))
 	d.timed("copy", t0)
 }
 func (d *Device) Add(dst, a, b gpu.Buffer) {
@@ -73,9 +69,7 @@ func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
 	var out float64
 	if d.err == nil {
-		d.enter()
-		d.fail(cu.MemcpyDtoH(unsafe.Pointer(&out), d.sumsq, 8))
-		d.leave()
+		d.fail(d.drv.dtoh(unsafe.Pointer(&out), d.sumsq, 8))
 	}
 	return out
 }

@@ -1,0 +1,192 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/airanode/airanode/gpu"
+)
+
+// cuDriver is the CUDA driver API through gorgonia.org/cu: one context, the kernels loaded from
+// kernelsPTX, the null stream.
+type cuDriver struct {
+	ctx cu.CUContext
+	mod cu.Module
+	fns map[string]cu.Function
+	// argv and ptrs hold the parameters of the launch in progress, so that a launch allocates
+	// nothing on the Go heap.
+	argv [maxArgs]arg
+	ptrs [maxArgs]unsafe.Pointer
+}
+
+// Count returns the number of CUDA devices.
+func Count() (int, error) { return cu.NumDevices() }
+
+// Info describes a device.
+type Info struct {
+	Ordinal     int
+	Name        string
+	MemoryBytes int64
+	Driver      int
+}
+
+// Describe returns the name and memory of device ordinal.
+func Describe(ordinal int) (Info, error) {
+	d, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return Info{}, fmt.Errorf("cuda device %d: %w", ordinal, err)
+	}
+	name, err := d.Name()
+	if err != nil {
+		return Info{}, err
+	}
+	mem, err := d.TotalMem()
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Ordinal: ordinal, Name: name, MemoryBytes: mem, Driver: cu.Version()}, nil
+}
+
+// New opens device ordinal: a context, the kernels loaded.
+func New(ordinal int) (*Device, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda device %d of %d: %w", ordinal, n, gpu.ErrNoDevice)
+	}
+	d, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("cuda device %d: %w", ordinal, err)
+	}
+	name, _ := d.Name()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ctx, err := d.MakeContext(cu.SchedBlockingSync)
+	if err != nil {
+		return nil, fmt.Errorf("cuda context: %w", err)
+	}
+	drv := &cuDriver{ctx: ctx, fns: map[string]cu.Function{}}
+	if err := cu.SetCurrentContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda set context: %w", err), drv.close())
+	}
+	if drv.mod, err = cu.LoadData(kernelsPTX); err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda load kernels: %w", err), drv.close())
+	}
+	for _, k := range kernelNames {
+		f, err := drv.mod.Function(k)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("cuda kernel %s: %w", k, err), drv.close())
+		}
+		drv.fns[k] = f
+	}
+	return newDevice(fmt.Sprintf("cuda:%d (%s)", ordinal, name), drv)
+}
+
+// enter pins the goroutine to its OS thread and makes the context current there; the returned
+// function undoes the pin. Every driver call happens in between, so the device works from any
+// goroutine (one at a time).
+func (c *cuDriver) enter() (func(), error) {
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(c.ctx); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("cuda set context: %w", err)
+	}
+	return runtime.UnlockOSThread, nil
+}
+
+func (c *cuDriver) alloc(bytes int64) (dptr, error) {
+	leave, err := c.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
+	p, err := cu.MemAlloc(bytes)
+	if err != nil {
+		return 0, err
+	}
+	if err := cu.MemsetD8(p, 0, bytes); err != nil {
+		cu.MemFree(p)
+		return 0, fmt.Errorf("cuda memset: %w", err)
+	}
+	return dptr(p), nil
+}
+
+func (c *cuDriver) free(p dptr) error {
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return cu.MemFree(cu.DevicePtr(p))
+}
+
+func (c *cuDriver) htod(dst dptr, src unsafe.Pointer, bytes int64) error {
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes)
+}
+
+func (c *cuDriver) dtoh(dst unsafe.Pointer, src dptr, bytes int64) error {
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return cu.MemcpyDtoH(dst, cu.DevicePtr(src), bytes)
+}
+
+func (c *cuDriver) dtod(dst, src dptr, bytes int64) error {
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return cu.Memcpy(cu.DevicePtr(dst), cu.DevicePtr(src), bytes)
+}
+
+func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
+	if len(args) > maxArgs {
+		return fmt.Errorf("%d parameters, at most %d", len(args), maxArgs)
+	}
+	for k, a := range args {
+		c.argv[k] = a
+		c.ptrs[k] = unsafe.Pointer(&c.argv[k])
+	}
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, c.ptrs[:len(args)])
+}
+
+func (c *cuDriver) sync() error {
+	leave, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return cu.Synchronize()
+}
+
+func (c *cuDriver) close() error {
+	var errs []error
+	if c.mod != (cu.Module{}) {
+		if leave, err := c.enter(); err == nil {
+			errs = append(errs, c.mod.Unload())
+			leave()
+		}
+	}
+	return errors.Join(append(errs, c.ctx.Destroy())...)
+}

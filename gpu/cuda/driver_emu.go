@@ -1,0 +1,107 @@
+//go:build cudaemu && !cuda
+
+package cuda
+
+/*
+#cgo CXXFLAGS: -std=c++20 -O2 -w
+#include <stdint.h>
+#include <stdlib.h>
+int emu_launch_named(const char* name, unsigned gx, unsigned gy, unsigned threads, size_t shared, const uint64_t* args, int nargs);
+int emu_has(const char* name);
+uint64_t emu_alloc(size_t bytes);
+void emu_free(uint64_t p);
+void emu_htod(uint64_t dst, const void* src, size_t bytes);
+void emu_dtoh(void* dst, uint64_t src, size_t bytes);
+void emu_dtod(uint64_t dst, uint64_t src, size_t bytes);
+*/
+import "C"
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// emuSources are the files driver_emu.cc includes. Embedding them makes them part of the go
+// command's build cache key: a change to a kernel rebuilds the emulation (the go command does not
+// follow #include into a .cu file).
+//
+//go:embed kernels.cu emu/cuda_emu.h
+var emuSources embed.FS
+
+// emuMu serialises the emulation: its block and thread indices are process-wide.
+var emuMu sync.Mutex
+
+// emuDriver runs kernels.cu on the host (driver_emu.cc, through gpu/cuda/emu): memory is host memory,
+// a launch runs to completion. It exists to run kernels.go's launches, and whole trainings, without a
+// GPU (make cuda-emu); it is slow.
+type emuDriver struct{ closed bool }
+
+// NewEmu returns a Device whose kernels run on the host through the emulation (build tag cudaemu):
+// the same launches as a GPU's, the same bits, no speed.
+func NewEmu() (*Device, error) {
+	for _, k := range kernelNames {
+		ck := C.CString(k)
+		ok := C.emu_has(ck) != 0
+		C.free(unsafe.Pointer(ck))
+		if !ok {
+			return nil, fmt.Errorf("cuda emulation: kernel %s is missing from driver_emu.cc", k)
+		}
+	}
+	return newDevice("cuda-emu (kernels on the host)", &emuDriver{})
+}
+
+func (e *emuDriver) alloc(bytes int64) (dptr, error) {
+	p := C.emu_alloc(C.size_t(bytes))
+	if p == 0 {
+		return 0, errors.New("out of host memory")
+	}
+	return dptr(p), nil
+}
+
+func (e *emuDriver) free(p dptr) error { C.emu_free(C.uint64_t(p)); return nil }
+
+func (e *emuDriver) htod(dst dptr, src unsafe.Pointer, bytes int64) error {
+	C.emu_htod(C.uint64_t(dst), src, C.size_t(bytes))
+	return nil
+}
+
+func (e *emuDriver) dtoh(dst unsafe.Pointer, src dptr, bytes int64) error {
+	C.emu_dtoh(dst, C.uint64_t(src), C.size_t(bytes))
+	return nil
+}
+
+func (e *emuDriver) dtod(dst, src dptr, bytes int64) error {
+	C.emu_dtod(C.uint64_t(dst), C.uint64_t(src), C.size_t(bytes))
+	return nil
+}
+
+func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
+	if len(args) > maxArgs {
+		return fmt.Errorf("%d parameters, at most %d", len(args), maxArgs)
+	}
+	var argv [maxArgs]C.uint64_t
+	for k, a := range args {
+		argv[k] = C.uint64_t(a)
+	}
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	emuMu.Lock()
+	rc := C.emu_launch_named(cn, C.unsigned(gx), C.unsigned(gy), C.unsigned(threads), C.size_t(shared), &argv[0], C.int(len(args)))
+	emuMu.Unlock()
+	switch rc {
+	case 0:
+		return nil
+	case 1:
+		return errors.New("no such kernel in the emulation")
+	case 2:
+		return fmt.Errorf("%d parameters do not match the kernel's", len(args))
+	default:
+		return errors.New("the emulation found an error (a divergent barrier, or too much shared memory)")
+	}
+}
+
+func (e *emuDriver) sync() error  { return nil }
+func (e *emuDriver) close() error { e.closed = true; return nil }
