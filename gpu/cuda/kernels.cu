@@ -687,10 +687,30 @@ __device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) 
 // att_rows copies rows r0.. r0+ATT-1 (those below T) of the [B,T,heads,D] tensor x, head hd, into sx
 // (row stride D+1); rows at or past T are zero.
 __device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
-  for (i64 l = threadIdx.x; l < ATT * D; l += 256) {
-    i64 rr = l / D, e = l % D, t = r0 + rr;
-    sx[rr * (D + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+  int d = (int)D;  // tile-local index math in 32 bits: a 64-bit division costs several times more
+  for (int l = threadIdx.x; l < ATT * d; l += 256) {
+    int rr = l / d, e = l - rr * d;
+    i64 t = r0 + rr;
+    sx[rr * (d + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
   }
+}
+
+// att_own holds the tile coordinates of the outputs a thread owns: output o = threadIdx.x + 256r is
+// row row[r] = o / D, column col[r] = o % D of its tile. They are computed once per kernel (the loops
+// over r are unrolled, so the arrays live in registers), not once per tile.
+struct att_own {
+  int row[ATT_OUT], col[ATT_OUT];
+};
+__device__ __forceinline__ att_own att_owned(i64 D) {
+  att_own w;
+  int d = (int)D;
+  #pragma unroll
+  for (int r = 0; r < ATT_OUT; r++) {
+    int o = threadIdx.x + 256 * r;
+    w.row[r] = o / d;
+    w.col[r] = o - w.row[r] * d;
+  }
+  return w;
 }
 
 // att_queries loads what the backward needs of the query tile starting at t0, head h: q and dout
@@ -707,22 +727,23 @@ __device__ __forceinline__ void att_queries(float* Qs, float* Gs, float* Ls, flo
 }
 // att_lo is the first key query t sees: t-win+1 with a window, else 0.
 __device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0; }
-// att_extend extends the fmaf chains of the outputs this thread owns, acc[r] for o = threadIdx.x +
-// 256r below rows·D (query row o/D of the tile starting at t0, column o%D), over the key tile starting
+// att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for the outputs in
+// the first rows rows of the tile (query row w.row[r] of the tile starting at t0, column w.col[r]), over the key tile starting
 // at s0 in increasing key order, for the keys the row sees: acc[r] += W[row][ss]·X[ss][e] (W row stride
 // ATT+1, X row stride D+1).
-__device__ __forceinline__ void att_extend(float* acc, const float* W, const float* X, i64 rows, i64 t0, i64 s0, i64 T,
-                                           i64 D, i64 win) {
+__device__ __forceinline__ void att_extend(float* acc, const att_own& w, const float* W, const float* X, i64 rows, i64 t0, i64 s0,
+                                           i64 T, i64 D, i64 win) {
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
-    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-    if (o >= rows * D || t >= T) continue;
+    int tt = w.row[r], e = w.col[r];
+    i64 t = t0 + tt;
+    if (tt >= rows || t >= T) continue;
     i64 lo = att_lo(t, win);
-    for (i64 ss = 0; ss < ATT; ss++) {
+    for (int ss = 0; ss < ATT; ss++) {
       i64 s = s0 + ss;
       if (s > t) break;
       if (s < lo) continue;
-      acc[r] = fmaf(W[tt * (ATT + 1) + ss], X[ss * (D + 1) + e], acc[r]);
+      acc[r] = fmaf(W[tt * (ATT + 1) + ss], X[ss * ((int)D + 1) + e], acc[r]);
     }
   }
 }
@@ -744,9 +765,10 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
   i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
   i64 t0 = qt * AFQ;
-  for (i64 l = threadIdx.x; l < AFQ * D; l += 256) {
-    i64 rr = l / D, e = l % D, t = t0 + rr;
-    Qs[rr * (D + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
+  for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
+    int rr = l / d, e = l - rr * d;
+    i64 t = t0 + rr;
+    Qs[rr * (d + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
   }
   if (threadIdx.x < AFQ) Mx[threadIdx.x] = -FLT_BIG;
   i64 lo0 = att_lo(t0, win);
@@ -755,6 +777,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
   double lane_sum = 0.0;  // thread (row threadIdx.x/8, lane threadIdx.x%8), for threadIdx.x < AFQ·8
+  const att_own own = att_owned(D);
   for (int pass = 0; pass < 3; pass++) {
     for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
       i64 s0 = kt * ATT;
@@ -763,7 +786,8 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
       if (pass == 2) att_rows(Vs, v, b, s0, T, KVH, g, D);
       __syncthreads();
       for (int r = 0; r < AFQ * ATT / 256; r++) {
-        i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
+        int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
+        i64 t = t0 + tt, s = s0 + ss;
         i64 lo = att_lo(t, win);
         float p = 0.0f;
         if (t < T && s <= t && s >= lo) {
@@ -794,7 +818,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
           }
         }
       } else {
-        att_extend(acc, Ps, Vs, AFQ, t0, s0, T, D, win);
+        att_extend(acc, own, Ps, Vs, AFQ, t0, s0, T, D, win);
       }
     }
     __syncthreads();
@@ -812,8 +836,8 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
   }
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
-    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-    if (o < AFQ * D && t < T) out[((b * T + t) * H + h) * D + e] = acc[r];
+    i64 t = t0 + own.row[r];
+    if (own.row[r] < AFQ && t < T) out[((b * T + t) * H + h) * D + own.col[r]] = acc[r];
   }
 }
 
@@ -827,6 +851,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
   i64 qt = idx % nt, h = (idx / nt) % H, b = idx / (nt * H), g = h / (H / KVH);
   i64 t0 = qt * ATT;
   att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
+  const att_own own = att_owned(D);
   float acc[ATT_OUT];
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
@@ -847,12 +872,12 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
       }
     }
     __syncthreads();
-    att_extend(acc, Ds, Ks, ATT, t0, s0, T, D, win);
+    att_extend(acc, own, Ds, Ks, ATT, t0, s0, T, D, win);
   }
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
-    i64 o = threadIdx.x + 256 * r, tt = o / D, e = o % D, t = t0 + tt;
-    if (o < ATT * D && t < T) dq[((b * T + t) * H + h) * D + e] = acc[r];
+    i64 t = t0 + own.row[r];
+    if (own.row[r] < ATT && t < T) dq[((b * T + t) * H + h) * D + own.col[r]] = acc[r];
   }
 }
 
@@ -868,6 +893,7 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
   i64 s0 = st * ATT;
   att_rows(Ks, k, b, s0, T, KVH, g, D);
   att_rows(Vs, v, b, s0, T, KVH, g, D);
+  const att_own own = att_owned(D);
   float ak[ATT_OUT], av[ATT_OUT];
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) { ak[r] = 0.0f; av[r] = 0.0f; }
@@ -880,7 +906,8 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
       att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
       __syncthreads();
       for (int r = 0; r < ATT * ATT / 256; r++) {
-        i64 o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT, s = s0 + ss, t = t0 + tt;
+        int o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT;
+        i64 s = s0 + ss, t = t0 + tt;
         i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
         if (s < T && t >= s && t <= hi) {
           float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
@@ -891,25 +918,26 @@ extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout,
       __syncthreads();
       #pragma unroll
       for (int r = 0; r < ATT_OUT; r++) {
-        i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
-        if (o >= ATT * D || s >= T) continue;
+        int ss = own.row[r], e = own.col[r], d1 = (int)D + 1;
+        i64 s = s0 + ss;
+        if (ss >= ATT || s >= T) continue;
         i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
-        for (i64 tt = 0; tt < ATT; tt++) {
+        for (int tt = 0; tt < ATT; tt++) {
           i64 t = t0 + tt;
           if (t > hi) break;
           if (t < s) continue;
-          av[r] = fmaf(Ps[ss * (ATT + 1) + tt], Gs[tt * (D + 1) + e], av[r]);
-          ak[r] = fmaf(Ds[ss * (ATT + 1) + tt], Qs[tt * (D + 1) + e], ak[r]);
+          av[r] = fmaf(Ps[ss * (ATT + 1) + tt], Gs[tt * d1 + e], av[r]);
+          ak[r] = fmaf(Ds[ss * (ATT + 1) + tt], Qs[tt * d1 + e], ak[r]);
         }
       }
     }
   }
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
-    i64 o = threadIdx.x + 256 * r, ss = o / D, e = o % D, s = s0 + ss;
-    if (o < ATT * D && s < T) {
-      dk[((b * T + s) * KVH + g) * D + e] = ak[r];
-      dv[((b * T + s) * KVH + g) * D + e] = av[r];
+    i64 s = s0 + own.row[r];
+    if (own.row[r] < ATT && s < T) {
+      dk[((b * T + s) * KVH + g) * D + own.col[r]] = ak[r];
+      dv[((b * T + s) * KVH + g) * D + own.col[r]] = av[r];
     }
   }
 }
