@@ -18,8 +18,12 @@ import (
 // Class is the reproducibility class of this device's kernels.
 const Class = "cuda-v1"
 
-// elemBlock is the threads per block of elementwise kernels.
-const elemBlock = 256
+// elemBlock is the threads per block of elementwise kernels, chainBlock of the kernels whose
+// threads each run a long chain (chains).
+const (
+	elemBlock  = 256
+	chainBlock = 32
+)
 
 // dptr is an address in the device's memory.
 type dptr uint64
@@ -350,6 +354,14 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
 	d.timed(name, t0)
+}
+
+// chains launches a kernel whose n threads each run one long sequential chain (the column sums, the
+// sum of squares' blocks, the scan's recurrences) in blocks of chainBlock threads: few threads, so
+// small blocks spread them over more multiprocessors, each with its own memory bandwidth. The
+// threads compute the same values whatever the block size.
+func (d *Device) chains(name string, n int, args ...arg) {
+	d.launch(name, (n+chainBlock-1)/chainBlock, chainBlock, 0, args...)
 }
 
 // elem launches an elementwise kernel over n items.

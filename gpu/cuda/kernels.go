@@ -65,7 +65,7 @@ func (d *Device) Scale(x gpu.Buffer, s float32) { d.elem("k_scale", x.Len(), p(x
 func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	nb := (x.Len() + sumSqBlock - 1) / sumSqBlock
 	part := d.scratchBuf(scratchSumSq, 2*nb)
-	d.elem("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
+	d.chains("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
 	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
 	var out float64
 	if d.err == nil {
@@ -96,14 +96,14 @@ func (d *Device) RMSNorm(out, rstd, x, w gpu.Buffer, rows, dim int, eps float32)
 }
 func (d *Device) RMSNormBackward(dx, dw, dout, x, w, rstd gpu.Buffer, rows, dim int) {
 	d.launch("k_rmsnorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(rstd), i(rows), i(dim))
-	d.elem("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
+	d.chains("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
 }
 func (d *Device) LayerNorm(out, mean, rstd, x, w, b gpu.Buffer, rows, dim int, eps float32) {
 	d.launch("k_layernorm", rowBlocks(rows), redBlock, 0, p(out), p(mean), p(rstd), p(x), p(w), p(b), i(rows), i(dim), f(eps))
 }
 func (d *Device) LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd gpu.Buffer, rows, dim int) {
 	d.launch("k_layernorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(mean), p(rstd), i(rows), i(dim))
-	d.elem("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
+	d.chains("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
 }
 
 func (d *Device) Rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base float32) {
@@ -198,7 +198,7 @@ func (d *Device) CausalConv1D(out, x, w, bias gpu.Buffer, B, T, C, width int) {
 }
 func (d *Device) CausalConv1DBackward(dx, dw, dbias, dout, x, w gpu.Buffer, B, T, C, width int) {
 	d.elem("k_conv_bwd_dx", B*T*C, p(dx), p(dout), p(w), i(B), i(T), i(C), i(width))
-	d.elem("k_conv_bwd_dw", C*(width+1), p(dw), p(dbias), p(dout), p(x), i(B), i(T), i(C), i(width))
+	d.chains("k_conv_bwd_dw", C*(width+1), p(dw), p(dbias), p(dout), p(x), i(B), i(T), i(C), i(width))
 }
 
 func (d *Device) SelectiveScan(y, states, u, delta, A, Bm, Cm, D gpu.Buffer, s gpu.ScanShape) {
@@ -206,7 +206,7 @@ func (d *Device) SelectiveScan(y, states, u, delta, A, Bm, Cm, D gpu.Buffer, s g
 		d.fail(fmt.Errorf("cuda selective scan: state %d > %d", s.N, maxState))
 		return
 	}
-	d.elem("k_scan", s.B*s.C, p(y), p(states), p(u), p(delta), p(A), p(Bm), p(Cm), p(D), i(s.B), i(s.T), i(s.C), i(s.N))
+	d.chains("k_scan", s.B*s.C, p(y), p(states), p(u), p(delta), p(A), p(Bm), p(Cm), p(D), i(s.B), i(s.T), i(s.C), i(s.N))
 }
 func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states, u, delta, A, Bm, Cm, D gpu.Buffer, s gpu.ScanShape) {
 	if s.N > maxState {
@@ -219,10 +219,10 @@ func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states,
 	if d.err != nil {
 		return
 	}
-	d.elem("k_scan_bwd", s.B*s.C, p(du), p(ddelta), raw(gB), raw(gC), raw(pA), raw(pD), p(dy), p(states), p(u), p(delta),
+	d.chains("k_scan_bwd", s.B*s.C, p(du), p(ddelta), raw(gB), raw(gC), raw(pA), raw(pD), p(dy), p(states), p(u), p(delta),
 		p(A), p(Bm), p(Cm), p(D), i(s.B), i(s.T), i(s.C), i(s.N))
 	d.elem("k_scan_bwd_bc", s.B*s.T*s.N, p(dBm), p(dCm), raw(gB), raw(gC), i(s.B*s.T), i(s.C), i(s.N))
-	d.elem("k_scan_bwd_ad", s.C*(s.N+1), p(dA), p(dD), raw(pA), raw(pD), i(s.B), i(s.C), i(s.N))
+	d.chains("k_scan_bwd_ad", s.C*(s.N+1), p(dA), p(dD), raw(pA), raw(pD), i(s.B), i(s.C), i(s.N))
 }
 
 func (d *Device) CrossEntropy(losses, dlogits, logits gpu.Buffer, targets gpu.Ints, rows, V int, gradScale float32) {
