@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/airanode/airanode/gpu/fmath"
@@ -22,8 +23,15 @@ type AdamWScalars struct {
 	Eps                      float32
 }
 
-// Scalars returns the step's scalars. β₁ and β₂ must be in [0, 1) and Step at least 1 (the devices
-// check).
+// Validate reports whether h is a step AdamWStep can take: Step at least 1, β₁ and β₂ in [0, 1).
+func (h AdamW) Validate() error {
+	if h.Step < 1 || !(h.Beta1 >= 0 && h.Beta1 < 1) || !(h.Beta2 >= 0 && h.Beta2 < 1) {
+		return fmt.Errorf("gpu: AdamW step %d with betas %v, %v: want a step from 1 and betas in [0, 1)", h.Step, h.Beta1, h.Beta2)
+	}
+	return nil
+}
+
+// Scalars returns the step's scalars, for an h that Validate accepts.
 func (h AdamW) Scalars() AdamWScalars {
 	pow := func(b float32) float64 { // b^step for 0 ≤ b < 1
 		if b == 0 {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # GPU verification, run on a machine with an NVIDIA GPU (no Go needed there). Build everything first on
 # any machine with `make gpu-bundle`, carry bin/ to the GPU machine, then run: scripts/gpu-check.sh
-# Steps, each under its own time limit (585 s at most in all, the 10 s kill graces included, so that
+# Steps, each under its own time limit (565 s at most in all, the kill graces included, so that
 # one run fits the device tool's 10-minute command limit; about 5 minutes when all goes well):
 #   1. the card and driver;
-#   2. kernels: every kernel against the float64 references and the CPU device, and the tuned
-#      kernels against the reference kernels bit for bit;
+#   2. kernels: every kernel against the float64 references and against the CPU device bit for bit,
+#      and the tuned kernels against the reference kernels bit for bit;
 #   3. training throughput of configs A and B: ours (tuned, then reference kernels: same digests),
-#      PyTorch eager on the same card, and a per-kernel profile of ours;
+#      PyTorch eager on the same card, a per-kernel profile of ours, and the same training on the
+#      CPU device (same digests);
 #   4. determinism: the same MAD-lite evaluation twice on fresh devices, and once with the reference
 #      kernels, all three Results identical;
 #   5. the node: `airanode run` starts a core and runs a submitted task on it (class cuda-v1);
@@ -23,31 +24,31 @@ rc=0
 fail() { echo "FAILED: $*"; rc=1; }
 
 step "card and driver"
-nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || fail nvidia-smi
-bin/airanode-cuda info || fail info
+timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || fail nvidia-smi
+timeout -k 2 10 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout -k 10 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
+timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
   grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -80
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 
 step "training throughput: ours (CUDA), tuned kernels, with a per-kernel profile — configs A and B; the same training on the CPU device (digests must be equal)"
 timeout -k 10 105 bin/airanode-cuda bench --configs A,B --profile 5 --cpu || fail "bench (tuned)"
 step "training throughput: ours (CUDA), reference kernels (the digests must equal the tuned run's)"
-timeout -k 10 75 bin/airanode-cuda bench --configs A,B --reference-kernels || fail "bench (reference)"
+timeout -k 5 65 bin/airanode-cuda bench --configs A,B --reference-kernels || fail "bench (reference)"
 if [ -f bin/torch_lm_bench.py ]; then
   step "training throughput: PyTorch eager on the same card — configs A and B"
-  timeout -k 10 75 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench"
+  timeout -k 5 70 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench"
 fi
 
 step "determinism: one MAD-lite evaluation, twice and with the reference kernels"
-timeout -k 10 110 bin/airanode-cuda eval --arch 'A M A M' --twice --reference || fail "eval"
+timeout -k 5 100 bin/airanode-cuda eval --arch 'A M A M' --twice --reference || fail "eval"
 
 step "the node: a task through airanode run on the GPU core"
 NODE_WAIT=35 LIMIT=60 timeout -k 10 100 scripts/gpu-node-smoke.sh || fail "node smoke"
 
 step "summary"
-python3 scripts/gpu-summary.py "$LOG"
+timeout -k 2 10 python3 scripts/gpu-summary.py "$LOG"
 
 step "done rc=$rc"
 exit $rc

@@ -2,7 +2,7 @@
 # function (%fd141, %fd142 -> %fd#1, %fd#2 ...), so that two PTX files that differ only in how the
 # compiler numbered its registers compare equal. nvcc 11.8 sometimes numbers them differently from
 # run to run for the same source; make ptx-check compares normalised files.
-/\.entry|\.func/ { delete seen; n = 0 }
+/^(\.[a-z]+[ \t]+)*\.(entry|func)[ \t]/ { delete seen; n = 0 }
 {
   line = $0
   out = ""

@@ -137,7 +137,10 @@ func runBench(args []string) error {
 		}
 		m.Close()
 		if *onCPU {
-			if err := compareCPU(a, name, c.batch, c.seq, *warmup, *steps, line.DigestFinal); err != nil {
+			if len(chain) == 0 {
+				return fmt.Errorf("config %s: no digest to compare", name)
+			}
+			if err := compareCPU(a, name, c.batch, c.seq, *warmup, *steps, chain[len(chain)-1].Digest); err != nil {
 				return err
 			}
 		}
@@ -177,9 +180,9 @@ func trainConfig(dev gpu.Device, a arch.Arch, batch, seq, warmup, steps int) (*t
 	return m, tr, time.Since(t0), nil
 }
 
-// compareCPU trains config name on the CPU device exactly as on the GPU, prints its line, and says
-// whether the final digest equals the GPU run's (want).
-func compareCPU(a arch.Arch, name string, batch, seq, warmup, steps int, want string) error {
+// compareCPU trains config name on the CPU device exactly as on the GPU, prints its line, and
+// returns an error unless its final digest is want, the GPU run's.
+func compareCPU(a arch.Arch, name string, batch, seq, warmup, steps int, want train.Digest) error {
 	dev, err := cpu.New(runtime.NumCPU())
 	if err != nil {
 		return err
@@ -190,19 +193,21 @@ func compareCPU(a arch.Arch, name string, batch, seq, warmup, steps int, want st
 		return fmt.Errorf("cpu: %w", err)
 	}
 	defer m.Close()
-	line := benchLine{Impl: "airanode cpu", Device: dev.Name(), Config: name, MsStep: float64(el.Microseconds()) / 1e3 / float64(steps),
-		TokensPerS: float64(steps*batch*seq) / el.Seconds()}
-	if chain := tr.Chain(); len(chain) > 0 {
-		line.DigestFinal = fmt.Sprintf("%x", chain[len(chain)-1].Digest[:8])
+	chain := tr.Chain()
+	if len(chain) == 0 {
+		return fmt.Errorf("cpu: config %s: no digest", name)
 	}
+	got := chain[len(chain)-1].Digest
+	line := benchLine{Impl: "airanode cpu", Device: dev.Name(), Config: name, MsStep: float64(el.Microseconds()) / 1e3 / float64(steps),
+		TokensPerS: float64(steps*batch*seq) / el.Seconds(), DigestFinal: fmt.Sprintf("%x", got[:8])}
 	if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
 		return err
 	}
-	if line.DigestFinal == want {
-		fmt.Printf("config %s: cpu and cuda digests identical after %d steps, bit for bit\n", name, warmup+steps)
-	} else {
-		fmt.Printf("config %s: cpu and cuda digests DIFFER after %d steps (%s vs %s)\n", name, warmup+steps, line.DigestFinal, want)
+	if got != want {
+		fmt.Printf("config %s: cpu and cuda digests DIFFER after %d steps (%x vs %x)\n", name, warmup+steps, got, want)
+		return fmt.Errorf("config %s: the CPU device's digest differs from the GPU's", name)
 	}
+	fmt.Printf("config %s: cpu and cuda digests identical after %d steps, bit for bit (%x)\n", name, warmup+steps, got)
 	return nil
 }
 

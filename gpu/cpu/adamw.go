@@ -54,8 +54,7 @@ func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
 		}
 	}
 	n := len(ps)
-	if !d.shape(len(gs) == n && len(ms) == n && len(vs) == n && (dec == nil || len(dec) == n) && h.Step >= 1 &&
-		h.Beta1 >= 0 && h.Beta1 < 1 && h.Beta2 >= 0 && h.Beta2 < 1, "AdamWStep") {
+	if !d.shape(len(gs) == n && len(ms) == n && len(vs) == n && (dec == nil || len(dec) == n) && h.Validate() == nil, "AdamWStep") {
 		return
 	}
 	t := &d.k.adamw

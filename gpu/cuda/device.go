@@ -25,13 +25,21 @@ const (
 	chainBlock = 32
 )
 
+// Sentinel errors of the device's kernels (the CPU device's have the same meaning).
+var (
+	// ErrShape means a kernel was given buffers whose lengths do not match its shape arguments.
+	ErrShape = errors.New("cuda: shape mismatch")
+	// ErrIndex means a token id or target was outside the table or vocabulary.
+	ErrIndex = errors.New("cuda: index out of range")
+)
+
 // dptr is an address in the device's memory.
 type dptr uint64
 
 // driver is what a Device needs of the machine under it: the CUDA driver API (driver_cu.go, build tag
 // cuda) or the host emulation of the kernels (driver_emu.go, build tag cudaemu, for tests without a
-// GPU). Allocations are zeroed; launch runs the kernel of kernels.cu named name with 8-byte
-// parameters. Errors wrap the driver's.
+// GPU). Allocations are zeroed, and a failed allocation's error wraps gpu.ErrOutOfMemory; launch runs
+// the kernel of kernels.cu named name with 8-byte parameters.
 type driver interface {
 	alloc(bytes int64) (dptr, error)
 	free(p dptr) error
@@ -77,7 +85,7 @@ type Device struct {
 	err    error
 	closed bool
 
-	sumsq   dptr // one float64
+	sumsq   dptr // a status: SumSquares' result, then the kernels' bad-index flag
 	scratch []dptr
 	scrLen  []int
 
@@ -162,11 +170,37 @@ func (d *Device) timed(name string, t0 time.Time) {
 	k.Seconds += time.Since(t0).Seconds()
 }
 
-// newDevice completes a Device on drv: the buffer of SumSquares' result.
+// status is the device-side record at sumsq: SumSquares' result, and a flag the kernels that index by
+// token ids set when one is out of range.
+type status struct {
+	sumsq float64
+	bad   int32
+	_     int32
+}
+
+// bad is the address of the kernels' bad-index flag.
+func (d *Device) bad() dptr { return d.sumsq + dptr(unsafe.Offsetof(status{}.bad)) }
+
+// checkBad records ErrIndex when the kernels flagged an index (bad, read from the device).
+func (d *Device) checkBad(bad int32) {
+	if bad != 0 {
+		d.fail(fmt.Errorf("%w: a token id or target outside the table or vocabulary", ErrIndex))
+	}
+}
+
+// shape records ErrShape for kernel unless ok, and reports ok (false also after an earlier error).
+func (d *Device) shape(ok bool, kernel string) bool {
+	if !ok {
+		d.fail(fmt.Errorf("%w: %s", ErrShape, kernel))
+	}
+	return ok && d.err == nil
+}
+
+// newDevice completes a Device on drv: the status record.
 func newDevice(name string, drv driver) (*Device, error) {
 	d := &Device{name: name, drv: drv}
 	var err error
-	if d.sumsq, err = drv.alloc(8); err != nil {
+	if d.sumsq, err = drv.alloc(int64(unsafe.Sizeof(status{}))); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("cuda alloc: %w", err)
 	}
@@ -210,7 +244,7 @@ func (d *Device) alloc(n int) (dptr, error) {
 	size := int64(max(n, 1)) * 4
 	p, err := d.drv.alloc(size)
 	if err != nil {
-		return 0, fmt.Errorf("cuda alloc %d bytes: %w: %w", size, gpu.ErrOutOfMemory, err)
+		return 0, fmt.Errorf("cuda alloc %d bytes: %w", size, err)
 	}
 	d.allocs = append(d.allocs, p)
 	return p, nil
@@ -218,6 +252,9 @@ func (d *Device) alloc(n int) (dptr, error) {
 
 // scratchBuf returns internal scratch space i of at least n floats.
 func (d *Device) scratchBuf(i, n int) dptr {
+	if d.err != nil {
+		return 0
+	}
 	for len(d.scratch) <= i {
 		d.scratch = append(d.scratch, 0)
 		d.scrLen = append(d.scrLen, 0)
@@ -228,7 +265,7 @@ func (d *Device) scratchBuf(i, n int) dptr {
 		}
 		p, err := d.drv.alloc(int64(max(n, 1)) * 4)
 		if err != nil {
-			d.fail(fmt.Errorf("cuda scratch %d floats: %w: %w", n, gpu.ErrOutOfMemory, err))
+			d.fail(fmt.Errorf("cuda scratch %d floats: %w", n, err))
 			d.scratch[i], d.scrLen[i] = 0, 0
 			return 0
 		}
@@ -239,6 +276,9 @@ func (d *Device) scratchBuf(i, n int) dptr {
 
 // Upload copies src into dst.
 func (d *Device) Upload(dst gpu.Buffer, src []float32) error {
+	if d.closed {
+		return gpu.ErrClosed
+	}
 	b := dst.(buffer)
 	if b.n != len(src) {
 		return fmt.Errorf("cuda upload: %d floats into buffer of %d", len(src), b.n)
@@ -251,6 +291,9 @@ func (d *Device) Upload(dst gpu.Buffer, src []float32) error {
 
 // Download copies src into dst.
 func (d *Device) Download(dst []float32, src gpu.Buffer) error {
+	if d.closed {
+		return gpu.ErrClosed
+	}
 	b := src.(buffer)
 	if b.n != len(dst) {
 		return fmt.Errorf("cuda download: buffer of %d into %d floats", b.n, len(dst))
@@ -263,6 +306,9 @@ func (d *Device) Download(dst []float32, src gpu.Buffer) error {
 
 // UploadInts copies src into dst.
 func (d *Device) UploadInts(dst gpu.Ints, src []int32) error {
+	if d.closed {
+		return gpu.ErrClosed
+	}
 	b := dst.(ints)
 	if b.n != len(src) {
 		return fmt.Errorf("cuda upload: %d ints into buffer of %d", len(src), b.n)
@@ -275,6 +321,9 @@ func (d *Device) UploadInts(dst gpu.Ints, src []int32) error {
 
 // DownloadInts copies src into dst.
 func (d *Device) DownloadInts(dst []int32, src gpu.Ints) error {
+	if d.closed {
+		return gpu.ErrClosed
+	}
 	b := src.(ints)
 	if b.n != len(dst) {
 		return fmt.Errorf("cuda download: ints of %d into %d", b.n, len(dst))
@@ -285,10 +334,15 @@ func (d *Device) DownloadInts(dst []int32, src gpu.Ints) error {
 	return d.drv.dtoh(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))*4)
 }
 
-// Sync waits for the device and returns Err.
+// Sync waits for the device, checks the kernels' bad-index flag and returns Err.
 func (d *Device) Sync() error {
 	if d.err == nil {
 		d.fail(d.drv.sync())
+	}
+	if d.err == nil {
+		var bad int32
+		d.fail(d.drv.dtoh(unsafe.Pointer(&bad), d.bad(), 4))
+		d.checkBad(bad)
 	}
 	return d.err
 }
@@ -309,6 +363,7 @@ func (d *Device) Close() error {
 		errs = append(errs, d.drv.free(d.sumsq))
 	}
 	errs = append(errs, d.drv.close())
+	d.fail(gpu.ErrClosed) // every later kernel is a no-op, Err and Sync say why
 	return errors.Join(errs...)
 }
 

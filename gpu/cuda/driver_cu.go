@@ -90,103 +90,70 @@ func New(ordinal int) (*Device, error) {
 	return newDevice(fmt.Sprintf("cuda:%d (%s)", ordinal, name), drv)
 }
 
-// enter pins the goroutine to its OS thread and makes the context current there; the returned
-// function undoes the pin. Every driver call happens in between, so the device works from any
-// goroutine (one at a time).
-func (c *cuDriver) enter() (func(), error) {
+// do runs f with the goroutine pinned to its OS thread and the context current there. Every driver
+// call runs this way, so the device works from any goroutine (one at a time).
+func (c *cuDriver) do(f func() error) error {
 	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cu.SetCurrentContext(c.ctx); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("cuda set context: %w", err)
+		return fmt.Errorf("cuda set context: %w", err)
 	}
-	return runtime.UnlockOSThread, nil
+	return f()
 }
 
 func (c *cuDriver) alloc(bytes int64) (dptr, error) {
-	leave, err := c.enter()
+	var p cu.DevicePtr
+	err := c.do(func() error {
+		var err error
+		if p, err = cu.MemAlloc(bytes); err != nil {
+			return fmt.Errorf("%w: %w", gpu.ErrOutOfMemory, err)
+		}
+		if err := cu.MemsetD8(p, 0, bytes); err != nil {
+			cu.MemFree(p)
+			return fmt.Errorf("cuda memset: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
-	}
-	defer leave()
-	p, err := cu.MemAlloc(bytes)
-	if err != nil {
-		return 0, err
-	}
-	if err := cu.MemsetD8(p, 0, bytes); err != nil {
-		cu.MemFree(p)
-		return 0, fmt.Errorf("cuda memset: %w", err)
 	}
 	return dptr(p), nil
 }
 
 func (c *cuDriver) free(p dptr) error {
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return cu.MemFree(cu.DevicePtr(p))
+	return c.do(func() error { return cu.MemFree(cu.DevicePtr(p)) })
 }
 
 func (c *cuDriver) htod(dst dptr, src unsafe.Pointer, bytes int64) error {
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes)
+	return c.do(func() error { return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes) })
 }
 
 func (c *cuDriver) dtoh(dst unsafe.Pointer, src dptr, bytes int64) error {
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return cu.MemcpyDtoH(dst, cu.DevicePtr(src), bytes)
+	return c.do(func() error { return cu.MemcpyDtoH(dst, cu.DevicePtr(src), bytes) })
 }
 
 func (c *cuDriver) dtod(dst, src dptr, bytes int64) error {
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return cu.Memcpy(cu.DevicePtr(dst), cu.DevicePtr(src), bytes)
+	return c.do(func() error { return cu.Memcpy(cu.DevicePtr(dst), cu.DevicePtr(src), bytes) })
 }
 
+// launch copies the parameters into argv first, so that a launch allocates nothing on the Go heap
+// (launch3 has checked their count).
 func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
-	if len(args) > maxArgs {
-		return fmt.Errorf("%d parameters, at most %d", len(args), maxArgs)
-	}
 	for k, a := range args {
 		c.argv[k] = a
 		c.ptrs[k] = unsafe.Pointer(&c.argv[k])
 	}
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, c.ptrs[:len(args)])
+	return c.do(func() error {
+		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, c.ptrs[:len(args)])
+	})
 }
 
-func (c *cuDriver) sync() error {
-	leave, err := c.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	return cu.Synchronize()
-}
+func (c *cuDriver) sync() error { return c.do(cu.Synchronize) }
 
 func (c *cuDriver) close() error {
 	var errs []error
 	if c.mod != (cu.Module{}) {
-		if leave, err := c.enter(); err == nil {
-			errs = append(errs, c.mod.Unload())
-			leave()
-		}
+		errs = append(errs, c.do(c.mod.Unload))
 	}
 	return errors.Join(append(errs, c.ctx.Destroy())...)
 }

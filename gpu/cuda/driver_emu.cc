@@ -6,6 +6,7 @@
 // No contraction of a*b+c into an FMA, as nvcc -fmad=false (the x86-64 baseline has no FMA
 // instruction anyway; this holds when CGO_CXXFLAGS adds -march flags).
 #pragma GCC optimize("fp-contract=off")
+#pragma STDC FP_CONTRACT OFF
 #include "emu/cuda_emu.h"
 // The kernels, compiled for the host.
 #include "kernels.cu"

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"sync"
 	"unsafe"
+
+	"github.com/airanode/airanode/gpu"
 )
 
 // emuSources are the files driver_emu.cc includes. Embedding them makes them part of the go
@@ -37,7 +39,7 @@ var emuMu sync.Mutex
 // emuDriver runs kernels.cu on the host (driver_emu.cc, through gpu/cuda/emu): memory is host memory,
 // a launch runs to completion. It exists to run kernels.go's launches, and whole trainings, without a
 // GPU (make cuda-emu); it is slow.
-type emuDriver struct{ closed bool }
+type emuDriver struct{}
 
 // NewEmu returns a Device whose kernels run on the host through the emulation (build tag cudaemu):
 // the same launches as a GPU's, the same bits, no speed.
@@ -56,7 +58,7 @@ func NewEmu() (*Device, error) {
 func (e *emuDriver) alloc(bytes int64) (dptr, error) {
 	p := C.emu_alloc(C.size_t(bytes))
 	if p == 0 {
-		return 0, errors.New("out of host memory")
+		return 0, fmt.Errorf("%w: host memory", gpu.ErrOutOfMemory)
 	}
 	return dptr(p), nil
 }
@@ -78,10 +80,8 @@ func (e *emuDriver) dtod(dst, src dptr, bytes int64) error {
 	return nil
 }
 
+// launch runs the kernel to completion (launch3 has checked the parameter count).
 func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
-	if len(args) > maxArgs {
-		return fmt.Errorf("%d parameters, at most %d", len(args), maxArgs)
-	}
 	var argv [maxArgs]C.uint64_t
 	for k, a := range args {
 		argv[k] = C.uint64_t(a)
@@ -104,4 +104,4 @@ func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg)
 }
 
 func (e *emuDriver) sync() error  { return nil }
-func (e *emuDriver) close() error { e.closed = true; return nil }
+func (e *emuDriver) close() error { return nil }

@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/airanode/airanode/arch"
@@ -120,5 +121,96 @@ func TestEmuTrainingMatchesCPU(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Bad input to the device's kernels gives an error, as on the CPU device: a target outside the
+// vocabulary and a token outside the table (ErrIndex, at the next synchronisation, before an AdamW
+// step could use the result), a shape that does not fit the buffers (ErrShape, at once), and any use
+// after Close (gpu.ErrClosed).
+func TestEmuBadInput(t *testing.T) {
+	up := func(d *Device, v []float32) gpu.Buffer {
+		b, err := d.Alloc(len(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Upload(b, v); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	upi := func(d *Device, v []int32) gpu.Ints {
+		b, err := d.AllocInts(len(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.UploadInts(b, v); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		run  func(d *Device)
+		want error
+	}{
+		{"target outside the vocabulary", func(d *Device) {
+			d.CrossEntropy(up(d, make([]float32, 2)), up(d, make([]float32, 8)), up(d, make([]float32, 8)), upi(d, []int32{1, 4}), 2, 4, 0.5)
+		}, ErrIndex},
+		{"token outside the table", func(d *Device) {
+			d.Embed(up(d, make([]float32, 4)), up(d, make([]float32, 6)), upi(d, []int32{0, 3}), 2)
+		}, ErrIndex},
+		{"negative token, backward", func(d *Device) {
+			d.EmbedBackward(up(d, make([]float32, 6)), up(d, make([]float32, 4)), upi(d, []int32{-1, 2}), 2)
+		}, ErrIndex},
+		{"heads not a multiple of key heads", func(d *Device) {
+			b := up(d, make([]float32, 64))
+			d.Attention(b, b, b, b, b, gpu.AttnShape{B: 1, T: 2, H: 3, KVH: 2, D: 4, Scale: 1})
+		}, ErrShape},
+		{"odd rotary dimension", func(d *Device) { d.Rotary(up(d, make([]float32, 16)), 1, 2, 1, 8, 3, 10000) }, ErrShape},
+		{"copy between lengths", func(d *Device) { d.Copy(up(d, make([]float32, 3)), up(d, make([]float32, 4))) }, ErrShape},
+		{"AdamW step 0", func(d *Device) {
+			b := up(d, []float32{1, 2})
+			d.AdamWStep(b, b, b, b, nil, gpu.AdamW{LR: 1, Beta1: 0.9, Beta2: 0.9})
+		}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := openEmu(t)
+			c.run(d)
+			err := d.Sync()
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Fatalf("Sync() = %v, want %v", err, c.want)
+			}
+			// the device stays failed: a later kernel does nothing
+			x := up(d, []float32{1, 2})
+			d.Scale(x, 2)
+			got := make([]float32, 2)
+			if err := d.Download(got, x); err != nil || got[0] != 1 {
+				t.Errorf("after the error, Scale changed %v (%v)", got, err)
+			}
+		})
+	}
+	d, err := NewEmu()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Alloc(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := d.Upload(b, []float32{1, 2}); !errors.Is(err, gpu.ErrClosed) {
+		t.Errorf("Upload after Close = %v, want ErrClosed", err)
+	}
+	if err := d.Sync(); !errors.Is(err, gpu.ErrClosed) {
+		t.Errorf("Sync after Close = %v, want ErrClosed", err)
+	}
+	if _, err := d.Alloc(1); !errors.Is(err, gpu.ErrClosed) {
+		t.Errorf("Alloc after Close = %v, want ErrClosed", err)
 	}
 }

@@ -20,17 +20,7 @@ typedef long long i64;
 
 __device__ __forceinline__ i64 gid() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
 
-// Fixed-order block reduction of RED partial sums held in shared memory s (tree, strides halving).
-__device__ float block_sum(float* s) {
-  __syncthreads();
-  for (int w = RED / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + w];
-    __syncthreads();
-  }
-  float r = s[0];
-  __syncthreads();
-  return r;
-}
+// Fixed-order block maximum of RED values held in shared memory s (tree, strides halving).
 __device__ float block_max(float* s) {
   __syncthreads();
   for (int w = RED / 2; w > 0; w >>= 1) {
@@ -382,12 +372,25 @@ extern "C" __global__ void k_sumsq_sum(double* out, const double* part, i64 nb) 
 }
 
 // ---- embeddings ----
-extern "C" __global__ void k_embed(float* out, const float* table, const int* tok, i64 rows, i64 d) {
-  i64 i = gid(); if (i < rows * d) { i64 r = i / d, j = i % d; out[i] = table[(i64)tok[r] * d + j]; }
-}
-// dtable[v, j] += Σ_{r: tok[r]==v} dout[r, j], r increasing. One thread per (v, j).
-extern "C" __global__ void k_embed_bwd(float* dtable, const float* dout, const int* tok, i64 rows, i64 V, i64 d) {
+// Kernels that index by token ids or targets set *bad to 1 when one is outside the table or the
+// vocabulary, and leave what it would have addressed alone; the device reports it as ErrIndex at the
+// next synchronisation (the CPU device refuses such a call before it writes anything).
+extern "C" __global__ void k_embed(float* out, const float* table, const int* tok, i64 rows, i64 V, i64 d, int* bad) {
   i64 i = gid();
+  if (i < rows * d) {
+    i64 r = i / d, j = i % d;
+    int t = tok[r];
+    if (t < 0 || t >= V) { bad[0] = 1; out[i] = 0.0f; return; }
+    out[i] = table[(i64)t * d + j];
+  }
+}
+// dtable[v, j] += Σ_{r: tok[r]==v} dout[r, j], r increasing. One thread per (v, j); thread 0 also
+// checks the ids.
+extern "C" __global__ void k_embed_bwd(float* dtable, const float* dout, const int* tok, i64 rows, i64 V, i64 d, int* bad) {
+  i64 i = gid();
+  if (i == 0)
+    for (i64 r = 0; r < rows; r++)
+      if (tok[r] < 0 || tok[r] >= V) bad[0] = 1;
   if (i < V * d) {
     i64 v = i / d, j = i % d;
     float acc = dtable[i];
@@ -1076,12 +1079,18 @@ extern "C" __global__ void k_scan_bwd_ad(float* dA, float* dD, const double* pA,
 // Cross-entropy, gpu/cpu's formulas and order: per row the maximum m (order-free; -0 made +0), the
 // exponentials e_j = kexp(x_j − m) in eight float64 lanes, l = float32 of their sum, loss
 // (m + log l) − x_target, dlogits e_j·(gscale/l) − gscale at the target. LR rows per block, 8 lanes each.
-extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* logits, const int* targets, i64 rows, i64 V, float gscale) {
+extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* logits, const int* targets, i64 rows, i64 V, float gscale,
+                                  int* bad) {
   __shared__ double ls[LR * 8];
   __shared__ float ms[LR * 8];
   int lane = threadIdx.x % 8, rr = threadIdx.x / 8;
   i64 r = (i64)blockIdx.x * LR + rr;
   int tg = r < rows ? targets[r] : -1;
+  if (tg >= V) {  // a target outside the vocabulary: flagged, the row left alone
+    if (lane == 0) bad[0] = 1;
+    r = rows;
+    tg = -1;
+  }
   bool live = tg >= 0;
   const float* lr = logits + (r < rows ? r : 0) * V;
   float* dr = dlogits + (r < rows ? r : 0) * V;

@@ -42,7 +42,7 @@ func matmulKernel(m, n int) (string, int) {
 
 func (d *Device) Fill(x gpu.Buffer, v float32) { d.elem("k_fill", x.Len(), p(x), i(x.Len()), f(v)) }
 func (d *Device) Copy(dst, src gpu.Buffer) {
-	if d.err != nil || src.Len() == 0 {
+	if !d.shape(dst.Len() == src.Len(), "Copy") || src.Len() == 0 {
 		return
 	}
 	var t0 time.Time
@@ -53,9 +53,15 @@ func (d *Device) Copy(dst, src gpu.Buffer) {
 	d.timed("copy", t0)
 }
 func (d *Device) Add(dst, a, b gpu.Buffer) {
+	if !d.shape(a.Len() == dst.Len() && b.Len() == dst.Len(), "Add") {
+		return
+	}
 	d.elem("k_add", dst.Len(), p(dst), p(a), p(b), i(dst.Len()))
 }
 func (d *Device) AddInPlace(dst, src gpu.Buffer) {
+	if !d.shape(src.Len() == dst.Len(), "AddInPlace") {
+		return
+	}
 	d.elem("k_addin", dst.Len(), p(dst), p(src), i(dst.Len()))
 }
 func (d *Device) Scale(x gpu.Buffer, s float32) { d.elem("k_scale", x.Len(), p(x), i(x.Len()), f(s)) }
@@ -67,19 +73,26 @@ func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	part := d.scratchBuf(scratchSumSq, 2*nb)
 	d.chains("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
 	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
-	var out float64
+	var st status
 	if d.err == nil {
-		d.fail(d.drv.dtoh(unsafe.Pointer(&out), d.sumsq, 8))
+		d.fail(d.drv.dtoh(unsafe.Pointer(&st), d.sumsq, int64(unsafe.Sizeof(st))))
+		d.checkBad(st.bad)
 	}
-	return out
+	return st.sumsq
 }
 
 func (d *Device) Embed(out, table gpu.Buffer, tok gpu.Ints, dim int) {
-	d.elem("k_embed", tok.Len()*dim, p(out), p(table), pi(tok), i(tok.Len()), i(dim))
+	if !d.shape(dim > 0 && table.Len()%dim == 0 && out.Len() >= tok.Len()*dim, "Embed") {
+		return
+	}
+	d.elem("k_embed", tok.Len()*dim, p(out), p(table), pi(tok), i(tok.Len()), i(table.Len()/dim), i(dim), raw(d.bad()))
 }
 func (d *Device) EmbedBackward(dtable, dout gpu.Buffer, tok gpu.Ints, dim int) {
+	if !d.shape(dim > 0 && dtable.Len()%dim == 0 && dout.Len() >= tok.Len()*dim, "EmbedBackward") {
+		return
+	}
 	V := dtable.Len() / dim
-	d.elem("k_embed_bwd", V*dim, p(dtable), p(dout), pi(tok), i(tok.Len()), i(V), i(dim))
+	d.elem("k_embed_bwd", V*dim, p(dtable), p(dout), pi(tok), i(tok.Len()), i(V), i(dim), raw(d.bad()))
 }
 func (d *Device) AddPositions(x, pos gpu.Buffer, B, T, dim int) {
 	d.elem("k_addpos", B*T*dim, p(x), p(pos), i(B), i(T), i(dim))
@@ -115,8 +128,12 @@ func (d *Device) RotaryBackward(dx gpu.Buffer, B, T, heads, D, rotDim int, base 
 
 // rotary rotates x with the tables of (T, rotDim, base), computed by k_rope_table when they change.
 func (d *Device) rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base, sign float32) {
+	if !d.shape(B >= 0 && T > 0 && heads > 0 && D > 0 && rotDim >= 0 && rotDim%2 == 0 && rotDim <= D && base > 0 &&
+		x.Len() >= B*T*heads*D, "Rotary") {
+		return
+	}
 	half := rotDim / 2
-	if half == 0 || d.err != nil {
+	if half == 0 {
 		return
 	}
 	key := ropeKey{T, rotDim, base}
@@ -131,7 +148,24 @@ func (d *Device) rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base, sign flo
 	d.elem("k_rotary", B*T*heads*half, p(x), raw(cs), raw(sn), i(B), i(T), i(heads), i(D), i(rotDim), f(sign))
 }
 
+// attnShape checks an attention call's shape against its buffers (q, out and dout: nq floats; k, v:
+// nkv).
+func (d *Device) attnShape(kernel string, s gpu.AttnShape, nq []gpu.Buffer, nkv []gpu.Buffer, lse gpu.Buffer) bool {
+	ok := s.B >= 0 && s.T >= 0 && s.H > 0 && s.KVH > 0 && s.D > 0 && s.Window >= 0 && s.H%s.KVH == 0 &&
+		lse.Len() >= s.B*s.H*s.T
+	for _, b := range nq {
+		ok = ok && b.Len() >= s.B*s.T*s.H*s.D
+	}
+	for _, b := range nkv {
+		ok = ok && b.Len() >= s.B*s.T*s.KVH*s.D
+	}
+	return d.shape(ok, kernel)
+}
+
 func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
+	if !d.attnShape("Attention", s, []gpu.Buffer{out, q}, []gpu.Buffer{k, v}, lse) {
+		return
+	}
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as k_attn_fwd.
 		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, attnFwdShared(s.D), p(out), p(lse), p(q), p(k), p(v),
@@ -147,6 +181,10 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 func (d *Device) AttentionWorkspace(s gpu.AttnShape) int { return s.B * s.H * s.T }
 
 func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.Buffer, s gpu.AttnShape) {
+	if !d.attnShape("AttentionBackward", s, []gpu.Buffer{dq, dout, out, q}, []gpu.Buffer{dk, dv, k, v}, lse) ||
+		!d.shape(ws.Len() >= d.AttentionWorkspace(s), "AttentionBackward") {
+		return
+	}
 	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as the kernels below.
@@ -226,13 +264,22 @@ func (d *Device) SelectiveScanBackward(du, ddelta, dA, dBm, dCm, dD, dy, states,
 }
 
 func (d *Device) CrossEntropy(losses, dlogits, logits gpu.Buffer, targets gpu.Ints, rows, V int, gradScale float32) {
-	d.launch("k_xent", rowBlocks(rows), redBlock, 0, p(losses), p(dlogits), p(logits), pi(targets), i(rows), i(V), f(gradScale))
+	if !d.shape(rows >= 0 && V > 0 && losses.Len() >= rows && dlogits.Len() >= rows*V && logits.Len() >= rows*V &&
+		targets.Len() >= rows, "CrossEntropy") {
+		return
+	}
+	d.launch("k_xent", rowBlocks(rows), redBlock, 0, p(losses), p(dlogits), p(logits), pi(targets), i(rows), i(V), f(gradScale),
+		raw(d.bad()))
 }
 func (d *Device) Argmax(out gpu.Ints, logits gpu.Buffer, rows, V int) {
 	d.elem("k_argmax", rows, pi(out), p(logits), i(rows), i(V))
 }
 
 func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
+	if err := h.Validate(); err != nil {
+		d.fail(err)
+		return
+	}
 	c := h.Scalars()
 	var dp arg
 	has := 0

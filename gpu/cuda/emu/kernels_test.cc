@@ -5,12 +5,11 @@
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
 //   - the tiled attention (k_attn_fwd_t, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
-//     and rows longer than the forward's RED partials;
-//   - the kernels whose arithmetic kernels.cu ports from the CPU device (the activations, NegExp,
-//     AdamW, rotary, the sum of squares) and the gpu/fmath functions they call, against the CPU
-//     device's bits on fixed inputs (written by gpu/cuda/emu/vectors);
-//   - every other kernel kernels.go launches, with its launch geometry on small ragged shapes, for
-//     order independence alone (make cuda-emu builds with ASan and UBSan, so these runs also catch
+//     and rows longer than a tile;
+//   - every other kernel, and the gpu/fmath functions the kernels call, against the CPU device's
+//     bits on fixed inputs (written by gpu/cuda/emu/vectors);
+//   - every kernel kernels.go launches, with its launch geometry on small ragged shapes, for order
+//     independence (make cuda-emu builds with ASan and UBSan, so these runs also catch
 //     out-of-bounds accesses and undefined behaviour);
 //
 // each with the threads of every barrier round run in increasing and in decreasing order (a result
@@ -139,7 +138,7 @@ void test_attention() {
       {1, 50, 2, 1, 64, 20},  // the largest tiled head dim, a window shorter than a tile
       {1, 100, 1, 1, 5, 40},  // a window across tiles
       {1, 33, 1, 1, 3, 1},  // a window of one
-      {1, 300, 1, 1, 16, 0},  // rows longer than RED: the forward's partials wrap
+      {1, 300, 1, 1, 16, 0},  // rows longer than the untiled forward's RED threads
       {1, 300, 1, 1, 4, 280},  // and with a window
   };
   uint64_t seed = 1000;
@@ -189,7 +188,7 @@ void test_attention() {
 }
 
 // The CPU device's results on fixed inputs, written by gpu/cuda/emu/vectors (its doc gives the
-// format): the kernels whose arithmetic kernels.cu ports from the CPU device, and the gpu/fmath
+// format): every kernel (all take the CPU device's arithmetic and order), and the gpu/fmath
 // functions the ports call, must give the same bits. A NaN matches any NaN (a GPU's NaNs are
 // canonical, a CPU's carry their payload).
 struct vcase {
@@ -352,7 +351,8 @@ void test_vectors(const char* path) {
       const auto& sh = c.F("shape");  // rows, V, d
       i64 rows = i64(sh[0]), V = i64(sh[1]), d = i64(sh[2]);
       std::vector<float> out = c.F("dtable");
-      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, out.data(), c.F("dout").data(), c.I("tok").data(), rows, V, d);
+      int bad = 0;
+      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, out.data(), c.F("dout").data(), c.I("tok").data(), rows, V, d, &bad);
       check(same_or_nan(out, c.F("out"), what), what);
     } else if (c.name == "k_addpos_bwd") {
       const auto& sh = c.F("shape");  // B, T, d
@@ -389,9 +389,10 @@ void test_vectors(const char* path) {
       const auto& sh = c.F("shape");  // rows, V, gscale
       i64 rows = i64(sh[0]), V = i64(sh[1]);
       std::vector<float> losses(rows), dl(rows * V, -7.0f);
+      int bad = 0;
       emu_launch("k_xent", k_xent, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, losses.data(), dl.data(), c.F("logits").data(),
-                 c.I("targets").data(), rows, V, sh[2]);
-      check(same_or_nan(losses, c.F("losses"), what + " (losses)") && same_or_nan(dl, c.F("dlogits"), what + " (dlogits)"),
+                 c.I("targets").data(), rows, V, sh[2], &bad);
+      check(bad == 0 && same_or_nan(losses, c.F("losses"), what + " (losses)") && same_or_nan(dl, c.F("dlogits"), what + " (dlogits)"),
             what + ", V=" + std::to_string(V));
     } else if (c.name == "k_argmax") {
       const auto& sh = c.F("shape");  // rows, V
@@ -550,10 +551,10 @@ void test_all_kernels() {
   for (i64 d : {70, 300}) {
     const i64 rows = 37, V = 50, B = 3, T = rows / 1;
     std::string dn = " d=" + std::to_string(d);
-    bufs e{{R(V * d), R(rows * d)}, {ints(rows, 0, V, sd++)}};
-    order_check("k_embed" + dn, e, [&](bufs& m) { emu_launch("k_embed", k_embed, {blocks(rows * d)}, {256}, 0, m.f[1].data(), m.f[0].data(), m.i[0].data(), rows, d); });
+    bufs e{{R(V * d), R(rows * d)}, {ints(rows, 0, V, sd++), {0}}};  // i[1]: the bad-index flag
+    order_check("k_embed" + dn, e, [&](bufs& m) { emu_launch("k_embed", k_embed, {blocks(rows * d)}, {256}, 0, m.f[1].data(), m.f[0].data(), m.i[0].data(), rows, V, d, &m.i[1][0]); });
     order_check("k_embed_bwd" + dn, e, [&](bufs& m) {
-      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.i[0].data(), rows, V, d);
+      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.i[0].data(), rows, V, d, &m.i[1][0]);
     });
     order_check("k_addpos" + dn, {{R(B * T * d), R(T * d)}}, [&](bufs& m) {
       emu_launch("k_addpos", k_addpos, {blocks(B * T * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), B, T, d);
@@ -587,9 +588,10 @@ void test_all_kernels() {
                  m.f[5].data(), m.f[4].data(), rows, d);
     });
     // cross-entropy over V = d classes, some targets ignored
-    bufs xb{{R(rows), R(rows * d), R(rows * d)}, {ints(rows, -1, int(d), sd++)}};
+    bufs xb{{R(rows), R(rows * d), R(rows * d)}, {ints(rows, -1, int(d), sd++), {0}}};
     order_check("k_xent" + dn, xb, [&](bufs& m) {
-      emu_launch("k_xent", k_xent, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.i[0].data(), rows, d, 0.25f);
+      emu_launch("k_xent", k_xent, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[0].data(), m.f[1].data(), m.f[2].data(), m.i[0].data(), rows, d, 0.25f,
+                 &m.i[1][0]);
     });
     order_check("k_argmax" + dn, xb, [&](bufs& m) {
       emu_launch("k_argmax", k_argmax, {blocks(rows)}, {256}, 0, m.i[0].data(), m.f[2].data(), rows, d);

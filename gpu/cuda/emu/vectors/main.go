@@ -1,8 +1,9 @@
 // Command vectors writes the CPU device's results on fixed inputs, for make cuda-emu: the CUDA
 // kernels, run on the host by gpu/cuda/emu, must give the same bits (docs/gpu.md "Kernels on the
-// CPU"). It covers the kernels whose arithmetic kernels.cu ports operation for operation from the
-// CPU device (the activations, NegExp, AdamW, rotary, the sum of squares) and the gpu/fmath
-// functions the ports use directly (Log, Exp64, Log64, SinCos).
+// CPU"). It covers every kernel but matmul (whose chains the harness checks against their
+// definition): the activations, NegExp, AdamW, rotary, the sum of squares, the embedding gradients,
+// norms, cross-entropy, argmax, attention, the scan and the convolution; and the gpu/fmath functions
+// the kernels call directly (Log, Exp64, Log64, SinCos).
 //
 // The output is text: one record per case,
 //
@@ -111,22 +112,25 @@ func (g *gen) inputs() []float32 {
 	return in
 }
 
+// keep records the first error.
+func (g *gen) keep(err error) {
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+}
+
 func (g *gen) upload(v []float32) gpu.Buffer {
 	b, err := g.dev.Alloc(len(v))
 	if err == nil {
 		err = g.dev.Upload(b, v)
 	}
-	if err != nil && g.err == nil {
-		g.err = err
-	}
+	g.keep(err)
 	return b
 }
 
 func (g *gen) download(b gpu.Buffer) []float32 {
 	v := make([]float32, b.Len())
-	if err := g.dev.Download(v, b); err != nil && g.err == nil {
-		g.err = err
-	}
+	g.keep(g.dev.Download(v, b))
 	return v
 }
 
@@ -162,17 +166,13 @@ func (g *gen) uploadInts(v []int32) gpu.Ints {
 	if err == nil {
 		err = g.dev.UploadInts(b, v)
 	}
-	if err != nil && g.err == nil {
-		g.err = err
-	}
+	g.keep(err)
 	return b
 }
 
 func (g *gen) downloadInts(b gpu.Ints) []int32 {
 	v := make([]int32, b.Len())
-	if err := g.dev.DownloadInts(v, b); err != nil && g.err == nil {
-		g.err = err
-	}
+	g.keep(g.dev.DownloadInts(v, b))
 	return v
 }
 
