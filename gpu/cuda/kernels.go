@@ -172,7 +172,13 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 		return
 	}
+	// The untiled forward holds a row's T scores in shared memory.
 	shared := (s.T + redBlock) * 4
+	if shared > maxShared {
+		d.fail(fmt.Errorf("%w: Attention: T = %d with head dimension %d needs %d bytes of shared memory, more than %d (the tiled kernels take D <= %d)",
+			ErrShape, s.T, s.D, shared, maxShared, attnMaxD))
+		return
+	}
 	d.launch("k_attn_fwd", s.B*s.H*s.T, redBlock, shared, p(out), p(lse), p(q), p(k), p(v),
 		i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 }
