@@ -134,6 +134,21 @@ func (g *gen) download(b gpu.Buffer) []float32 {
 	return v
 }
 
+// arr is one named float32 array of a case.
+type arr struct {
+	name string
+	v    []float32
+}
+
+// record writes a case of float32 arrays only.
+func (g *gen) record(name string, arrays ...arr) {
+	g.begin(name)
+	for _, a := range arrays {
+		g.f32(a.name, a.v)
+	}
+	g.end()
+}
+
 func (g *gen) begin(name string) { fmt.Fprintf(g.w, "case %s\n", name) }
 func (g *gen) end()              { fmt.Fprintln(g.w, "end") }
 
@@ -224,20 +239,11 @@ func (g *gen) all() {
 	{
 		gb, ub, ob := g.upload(x), g.upload(u), g.upload(make([]float32, n))
 		g.dev.SwiGLU(ob, gb, ub)
-		g.begin("k_swiglu")
-		g.f32("x", x)
-		g.f32("u", u)
-		g.f32("out", g.download(ob))
-		g.end()
+		g.record("k_swiglu", arr{"x", x}, arr{"u", u}, arr{"out", g.download(ob)})
 		dgb, dub, db := g.upload(make([]float32, n)), g.upload(make([]float32, n)), g.upload(dy)
 		g.dev.SwiGLUBackward(dgb, dub, db, gb, ub)
-		g.begin("k_swiglu_bwd")
-		g.f32("x", x)
-		g.f32("u", u)
-		g.f32("dout", dy)
-		g.f32("dg", g.download(dgb))
-		g.f32("du", g.download(dub))
-		g.end()
+		g.record("k_swiglu_bwd", arr{"x", x}, arr{"u", u}, arr{"dout", dy}, arr{"dg", g.download(dgb)},
+			arr{"du", g.download(dub)})
 	}
 	g.adamw()
 	g.rotary()
@@ -268,12 +274,8 @@ func (g *gen) embeddings() {
 	dp := g.normal(T*d, 1)
 	pb := g.upload(dp)
 	g.dev.AddPositionsBackward(pb, g.upload(dout[:B*T*d]), B, T, d)
-	g.begin("k_addpos_bwd")
-	g.f32("shape", []float32{B, T, d})
-	g.f32("dpos", dp)
-	g.f32("dx", dout[:B*T*d])
-	g.f32("out", g.download(pb))
-	g.end()
+	g.record("k_addpos_bwd", arr{"shape", []float32{B, T, d}}, arr{"dpos", dp}, arr{"dx", dout[:B*T*d]},
+		arr{"out", g.download(pb)})
 }
 
 // norms: RMSNorm and LayerNorm, forward and backward, rows narrower and wider than the lanes, with
@@ -290,38 +292,19 @@ func (g *gen) norms() {
 		rstd := g.download(rb)
 		dxb, dwb := g.upload(make([]float32, rows*d)), g.upload(dw)
 		g.dev.RMSNormBackward(dxb, dwb, g.upload(dout), xb, wb, rb, rows, d)
-		g.begin("rmsnorm")
-		g.f32("shape", []float32{rows, float32(d), 1e-5})
-		g.f32("x", x)
-		g.f32("w", w)
-		g.f32("dout", dout)
-		g.f32("dw", dw)
-		g.f32("out", g.download(ob))
-		g.f32("rstd", rstd)
-		g.f32("dx_out", g.download(dxb))
-		g.f32("dw_out", g.download(dwb))
-		g.end()
+		g.record("rmsnorm", arr{"shape", []float32{rows, float32(d), 1e-5}}, arr{"x", x}, arr{"w", w},
+			arr{"dout", dout}, arr{"dw", dw}, arr{"out", g.download(ob)}, arr{"rstd", rstd},
+			arr{"dx_out", g.download(dxb)}, arr{"dw_out", g.download(dwb)})
 
 		g.dev.LayerNorm(ob, mb, rb, xb, wb, g.upload(b), rows, d, 1e-5)
 		mean, rstd := g.download(mb), g.download(rb)
 		dbb := g.upload(db)
 		dwb = g.upload(dw)
 		g.dev.LayerNormBackward(dxb, dwb, dbb, g.upload(dout), xb, wb, mb, rb, rows, d)
-		g.begin("layernorm")
-		g.f32("shape", []float32{rows, float32(d), 1e-5})
-		g.f32("x", x)
-		g.f32("w", w)
-		g.f32("b", b)
-		g.f32("dout", dout)
-		g.f32("dw", dw)
-		g.f32("db", db)
-		g.f32("out", g.download(ob))
-		g.f32("mean", mean)
-		g.f32("rstd", rstd)
-		g.f32("dx_out", g.download(dxb))
-		g.f32("dw_out", g.download(dwb))
-		g.f32("db_out", g.download(dbb))
-		g.end()
+		g.record("layernorm", arr{"shape", []float32{rows, float32(d), 1e-5}}, arr{"x", x}, arr{"w", w}, arr{"b", b},
+			arr{"dout", dout}, arr{"dw", dw}, arr{"db", db}, arr{"out", g.download(ob)}, arr{"mean", mean},
+			arr{"rstd", rstd}, arr{"dx_out", g.download(dxb)}, arr{"dw_out", g.download(dwb)},
+			arr{"db_out", g.download(dbb)})
 	}
 }
 
@@ -382,19 +365,11 @@ func (g *gen) attention() {
 		dq, dk, dv := g.upload(make([]float32, nq)), g.upload(make([]float32, nkv)), g.upload(make([]float32, nkv))
 		ws := g.upload(make([]float32, g.dev.AttentionWorkspace(s)))
 		g.dev.AttentionBackward(dq, dk, dv, g.upload(dout), ob, lb, qb, kb, vb, ws, s)
-		g.begin("attention")
-		g.f32("shape", []float32{float32(s.B), float32(s.T), float32(s.H), float32(s.KVH), float32(s.D), float32(s.Window), s.Scale})
-		g.f32("q", q)
-		g.f32("k", k)
-		g.f32("v", v)
-		g.f32("dout", dout)
-		g.f32("out", g.download(ob))
-		g.f32("lse", g.download(lb))
-		g.f32("delta", g.download(ws))
-		g.f32("dq", g.download(dq))
-		g.f32("dk", g.download(dk))
-		g.f32("dv", g.download(dv))
-		g.end()
+		g.record("attention",
+			arr{"shape", []float32{float32(s.B), float32(s.T), float32(s.H), float32(s.KVH), float32(s.D), float32(s.Window), s.Scale}},
+			arr{"q", q}, arr{"k", k}, arr{"v", v}, arr{"dout", dout}, arr{"out", g.download(ob)},
+			arr{"lse", g.download(lb)}, arr{"delta", g.download(ws)}, arr{"dq", g.download(dq)},
+			arr{"dk", g.download(dk)}, arr{"dv", g.download(dv)})
 	}
 }
 
@@ -419,17 +394,11 @@ func (g *gen) scan() {
 		du, ddelta := g.upload(make([]float32, rows*s.C)), g.upload(make([]float32, rows*s.C))
 		dAb, dBm, dCm, dDb := g.upload(dA), g.upload(make([]float32, rows*s.N)), g.upload(make([]float32, rows*s.N)), g.upload(dD)
 		g.dev.SelectiveScanBackward(du, ddelta, dAb, dBm, dCm, dDb, g.upload(dy), sb, ub, db, ab, bb, cb, Db, s)
-		g.begin("scan")
-		g.f32("shape", []float32{float32(s.B), float32(s.T), float32(s.C), float32(s.N)})
-		for _, a := range []struct {
-			n string
-			v []float32
-		}{{"u", u}, {"delta", delta}, {"A", A}, {"Bm", Bm}, {"Cm", Cm}, {"D", D}, {"dy", dy}, {"dA", dA}, {"dD", dD},
-			{"y", g.download(yb)}, {"states", states}, {"du_out", g.download(du)}, {"ddelta_out", g.download(ddelta)},
-			{"dA_out", g.download(dAb)}, {"dBm_out", g.download(dBm)}, {"dCm_out", g.download(dCm)}, {"dD_out", g.download(dDb)}} {
-			g.f32(a.n, a.v)
-		}
-		g.end()
+		g.record("scan", arr{"shape", []float32{float32(s.B), float32(s.T), float32(s.C), float32(s.N)}},
+			arr{"u", u}, arr{"delta", delta}, arr{"A", A}, arr{"Bm", Bm}, arr{"Cm", Cm}, arr{"D", D}, arr{"dy", dy}, arr{"dA", dA},
+			arr{"dD", dD}, arr{"y", g.download(yb)}, arr{"states", states}, arr{"du_out", g.download(du)},
+			arr{"ddelta_out", g.download(ddelta)}, arr{"dA_out", g.download(dAb)}, arr{"dBm_out", g.download(dBm)},
+			arr{"dCm_out", g.download(dCm)}, arr{"dD_out", g.download(dDb)})
 	}
 }
 
@@ -444,19 +413,9 @@ func (g *gen) conv() {
 	g.dev.CausalConv1D(ob, xb, wb, g.upload(bias), B, T, C, K)
 	dxb, dwb, dbb := g.upload(make([]float32, n)), g.upload(dw), g.upload(db)
 	g.dev.CausalConv1DBackward(dxb, dwb, dbb, g.upload(dout), xb, wb, B, T, C, K)
-	g.begin("conv")
-	g.f32("shape", []float32{B, T, C, K})
-	g.f32("x", x)
-	g.f32("w", w)
-	g.f32("bias", bias)
-	g.f32("dout", dout)
-	g.f32("dw", dw)
-	g.f32("db", db)
-	g.f32("out", g.download(ob))
-	g.f32("dx_out", g.download(dxb))
-	g.f32("dw_out", g.download(dwb))
-	g.f32("db_out", g.download(dbb))
-	g.end()
+	g.record("conv", arr{"shape", []float32{B, T, C, K}}, arr{"x", x}, arr{"w", w}, arr{"bias", bias},
+		arr{"dout", dout}, arr{"dw", dw}, arr{"db", db}, arr{"out", g.download(ob)}, arr{"dx_out", g.download(dxb)},
+		arr{"dw_out", g.download(dwb)}, arr{"db_out", g.download(dbb)})
 }
 
 // adamw: a few steps of moments and hyper-parameters, with and without a decay mask.
@@ -521,11 +480,9 @@ func (g *gen) rotary() {
 			} else {
 				g.dev.Rotary(xb, c.B, c.T, c.H, c.D, c.rot, c.base)
 			}
-			g.begin("k_rotary")
-			g.f32("shape", []float32{float32(c.B), float32(c.T), float32(c.H), float32(c.D), float32(c.rot), c.base, float32(1 - 2*k)})
-			g.f32("x", x)
-			g.f32("out", g.download(xb))
-			g.end()
+			g.record("k_rotary",
+				arr{"shape", []float32{float32(c.B), float32(c.T), float32(c.H), float32(c.D), float32(c.rot), c.base, float32(1 - 2*k)}},
+				arr{"x", x}, arr{"out", g.download(xb)})
 		}
 	}
 }
@@ -549,10 +506,7 @@ func (g *gen) functions(x []float32) {
 	for i, v := range x {
 		logOut[i] = fmath.Log(v)
 	}
-	g.begin("fm_log")
-	g.f32("x", x)
-	g.f32("out", logOut)
-	g.end()
+	g.record("fm_log", arr{"x", x}, arr{"out", logOut})
 
 	d := []float64{0, math.Copysign(0, -1), 1, -1, 1e-300, -1e-300, 5e-324, 1e-310, 709.7, 709.8, -745.1,
 		-745.2, -708.5, 3.7e-9, -3.7e-9, math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64}
