@@ -42,7 +42,8 @@ test: ## run every test (race detector on when cgo is), check the CGO_ENABLED=0 
 # The CUDA kernels compiled for the host (gpu/cuda/emu: fibers for threads), checked bit for bit,
 # under AddressSanitizer and UndefinedBehaviorSanitizer (a read or write outside a buffer fails);
 # then the CUDA device itself (kernels.go's launches) on the emulated kernels (build tag cudaemu):
-# every kernel and whole trainings against the CPU device, bit for bit.
+# every kernel and whole trainings against the CPU device, bit for bit; then a node running a task
+# on the real compute core (airanode-cuda built with cudaemu) against the CPU trainer's result.
 # ASan warns once that it does not fully support swapcontext (the fibers); no false positive has
 # shown up, and a planted out-of-bounds write is caught.
 CXX ?= g++
@@ -54,8 +55,10 @@ cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them
 	$(GO) run ./gpu/cuda/emu/vectors -o $(BIN)/emu-vectors.txt
 	$(CXX) $(EMU_FLAGS) -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
 	$(BIN)/cuda-emu $(BIN)/emu-vectors.txt
-	CGO_ENABLED=1 $(GO) vet -tags cudaemu ./gpu/cuda/
+	CGO_ENABLED=1 $(GO) vet -tags cudaemu ./gpu/cuda/ ./cmd/airanode-cuda/ ./node/
 	CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmu' ./gpu/cuda/
+	CGO_ENABLED=1 $(GO) build -tags cudaemu -o $(BIN)/airanode-cuda-emu ./cmd/airanode-cuda
+	AIRANODE_EMU_CORE=$(abspath $(BIN)/airanode-cuda-emu) CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmuCore' ./node/
 
 .PHONY: test-short
 test-short: ## run the tests without the race detector

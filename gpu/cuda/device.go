@@ -33,6 +33,14 @@ var (
 	ErrIndex = errors.New("cuda: index out of range")
 )
 
+// Info describes a device.
+type Info struct {
+	Ordinal     int
+	Name        string
+	MemoryBytes int64
+	Driver      int
+}
+
 // dptr is an address in the device's memory.
 type dptr uint64
 

@@ -28,14 +28,6 @@ type cuDriver struct {
 // Count returns the number of CUDA devices.
 func Count() (int, error) { return cu.NumDevices() }
 
-// Info describes a device.
-type Info struct {
-	Ordinal     int
-	Name        string
-	MemoryBytes int64
-	Driver      int
-}
-
 // Describe returns the name and memory of device ordinal.
 func Describe(ordinal int) (Info, error) {
 	d, err := cu.GetDevice(ordinal)

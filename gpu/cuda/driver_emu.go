@@ -41,6 +41,29 @@ var emuMu sync.Mutex
 // GPU (make cuda-emu); it is slow.
 type emuDriver struct{}
 
+// emuMemory is the device memory the emulation reports (Describe): enough for the tasks a test runs.
+const emuMemory = 4 << 30
+
+// Count returns 1: the emulation is one device.
+func Count() (int, error) { return 1, nil }
+
+// Describe describes the emulated device, ordinal 0.
+func Describe(ordinal int) (Info, error) {
+	if ordinal != 0 {
+		return Info{}, fmt.Errorf("cuda emulation: device %d of 1: %w", ordinal, gpu.ErrNoDevice)
+	}
+	return Info{Ordinal: 0, Name: "cuda-emu (kernels on the host)", MemoryBytes: emuMemory}, nil
+}
+
+// New returns the emulated device for ordinal 0 (NewEmu), so that airanode-cuda built with the tag
+// cudaemu runs as a compute core without a GPU, slowly.
+func New(ordinal int) (*Device, error) {
+	if _, err := Describe(ordinal); err != nil {
+		return nil, err
+	}
+	return NewEmu()
+}
+
 // NewEmu returns a Device whose kernels run on the host through the emulation (build tag cudaemu):
 // the same launches as a GPU's, the same bits, no speed.
 func NewEmu() (*Device, error) {
