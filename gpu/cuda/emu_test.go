@@ -10,44 +10,11 @@ import (
 	"github.com/airanode/airanode/arch"
 	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/cpu"
-	"github.com/airanode/airanode/gpu/devicetest"
 	"github.com/airanode/airanode/train"
 )
 
 // These tests run kernels.go's own launches on the host emulation of the kernels (build tag
 // cudaemu; make cuda-emu runs them): what a GPU would compute, without one.
-
-func openEmu(t *testing.T) *Device {
-	t.Helper()
-	d, err := NewEmu()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
-// TestEmuAgainstCPU: every kernel, launched as the device launches it, gives the CPU device's bits.
-func TestEmuAgainstCPU(t *testing.T) {
-	c, err := cpu.New(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	devicetest.Compare(t, openEmu(t), c, devicetest.Exact)
-}
-
-// TestEmuReferenceAgainstCPU: the reference kernels too.
-func TestEmuReferenceAgainstCPU(t *testing.T) {
-	c, err := cpu.New(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	d := openEmu(t)
-	d.SetReferenceKernels(true)
-	devicetest.Compare(t, d, c, devicetest.Exact)
-}
 
 // bytesData is a deterministic byte stream: a new batch every step.
 type bytesData struct{ seq int }
@@ -111,7 +78,7 @@ func TestEmuTrainingMatchesCPU(t *testing.T) {
 			}
 			defer c.Close()
 			want := trainOn(t, c, a, 3)
-			got := trainOn(t, openEmu(t), a, 3)
+			got := trainOn(t, open(t), a, 3)
 			if len(got) != len(want) || len(want) != 3 {
 				t.Fatalf("%d and %d segment digests, want 3", len(got), len(want))
 			}
@@ -175,7 +142,7 @@ func TestEmuBadInput(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := openEmu(t)
+			d := open(t)
 			c.run(d)
 			err := d.Sync()
 			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
@@ -190,7 +157,7 @@ func TestEmuBadInput(t *testing.T) {
 			}
 		})
 	}
-	d, err := NewEmu()
+	d, err := New(0)
 	if err != nil {
 		t.Fatal(err)
 	}
