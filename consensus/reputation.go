@@ -201,8 +201,11 @@ type Reputation struct {
 	kv  KV
 	log *slog.Logger
 
-	mu      sync.Mutex
-	cache   map[peer.ID]Record
+	mu    sync.Mutex
+	cache map[peer.ID]Record // peers with a stored record
+	// absent caches the peers without one (at most maxAbsent, then cleared): any peer can make
+	// itself asked about, so they must not pile up.
+	absent  map[peer.ID]struct{}
 	journal journal
 	loaded  bool
 }
@@ -212,7 +215,7 @@ func NewReputation(kv KV, log *slog.Logger) *Reputation {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reputation{kv: kv, log: log, cache: make(map[peer.ID]Record)}
+	return &Reputation{kv: kv, log: log, cache: make(map[peer.ID]Record), absent: make(map[peer.ID]struct{})}
 }
 
 // recover loads the journal and finishes an apply that was cut short. Callers hold mu.
@@ -323,6 +326,7 @@ func (r *Reputation) run(j journal) error {
 			return err
 		}
 		r.cache[p] = rec
+		delete(r.absent, p)
 	}
 	if err := r.put(keyTask+j.Task, taskRecord{Roles: j.New}); err != nil {
 		return err
@@ -346,16 +350,25 @@ func (r *Reputation) put(key string, v any) error {
 	return nil
 }
 
-// load returns p's record (zero if unknown). Unknown peers are cached too: the claim ranking asks
-// for every peer's weight on every comparison, and a store read each time would be the cost of the
-// ranking. Callers hold mu.
+// maxAbsent bounds the cache of peers without a record.
+const maxAbsent = 4096
+
+// load returns p's record (zero if unknown). Unknown peers are cached too (absent, bounded): the
+// claim ranking asks for every peer's weight on every comparison, and a store read each time would
+// be the cost of the ranking. Callers hold mu.
 func (r *Reputation) load(p peer.ID) (Record, error) {
 	if rec, ok := r.cache[p]; ok {
 		return rec, nil
 	}
+	if _, ok := r.absent[p]; ok {
+		return Record{}, nil
+	}
 	b, err := r.kv.Get(keyPeer + p.String())
 	if errors.Is(err, ErrNotFound) {
-		r.cache[p] = Record{}
+		if len(r.absent) >= maxAbsent {
+			clear(r.absent)
+		}
+		r.absent[p] = struct{}{}
 		return Record{}, nil
 	}
 	if err != nil {

@@ -2,11 +2,13 @@ package consensus
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/store"
@@ -398,6 +400,13 @@ func TestReputationCachesUnknownPeers(t *testing.T) {
 	}
 	if kv.peerGets != 1 {
 		t.Fatalf("%d store reads for one unknown peer, want 1", kv.peerGets)
+	}
+	// The cache of unknown peers is bounded: asked about more peers than it holds, it starts over.
+	for i := range maxAbsent + 10 {
+		rep.RankWeight(peer.ID(fmt.Sprintf("sybil-%d", i)))
+	}
+	if n := len(rep.absent); n > maxAbsent {
+		t.Fatalf("%d unknown peers cached, at most %d", n, maxAbsent)
 	}
 	if _, err := rep.Apply(outcomeOf(t, taskCID(t, 1), object.DefaultPolicy(), ps, nil)); err != nil {
 		t.Fatal(err)
