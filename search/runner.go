@@ -313,21 +313,18 @@ func (r *Runner) rerunDisputed(ctx context.Context, outs []registry.TaskOutcome)
 		if err != nil {
 			return fmt.Errorf("re-run task: %w", err)
 		}
-		if r.known[tc.String()] {
-			r.rerun[o.Task] = true
-			continue
-		}
-		if has, err := r.cfg.Store.Has(tc); err == nil && has {
-			r.known[tc.String()] = true
-			r.rerun[o.Task] = true
-			continue
-		}
-		// Marked only once submitted: a failed submit is tried again at the next step.
-		if err := r.offer(ctx, t, tc); err != nil {
-			return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
+		if !r.known[tc.String()] {
+			if has, err := r.cfg.Store.Has(tc); err == nil && has {
+				r.known[tc.String()] = true
+			} else {
+				// Marked only once submitted: a failed submit is tried again at the next step.
+				if err := r.offer(ctx, t, tc); err != nil {
+					return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
+				}
+				r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
+			}
 		}
 		r.rerun[o.Task] = true
-		r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
 	}
 	return nil
 }

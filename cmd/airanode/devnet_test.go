@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/search"
@@ -71,12 +70,11 @@ func TestSearchLaunchRequest(t *testing.T) {
 // A --search that is neither a preset nor a readable spec fails before any node starts.
 func TestDevnetBadSearchFailsFirst(t *testing.T) {
 	dir := t.TempDir()
-	start := time.Now()
 	_, _, err := run(t, "devnet", "--nodes", "1", "--dir", dir, "--search", filepath.Join(dir, "missing.json"))
 	if err == nil || !strings.Contains(err.Error(), "neither a preset") {
 		t.Fatalf("devnet with a missing spec: %v", err)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 || time.Since(start) > 5*time.Second {
-		t.Fatalf("nodes were started before the search was read: %v in %s", ents, time.Since(start))
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("nodes were started before the search was read: %v", ents)
 	}
 }
