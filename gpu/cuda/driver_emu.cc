@@ -3,8 +3,9 @@
 // driver_emu.cc runs the kernels of kernels.cu on the host for driver_emu.go (build tag cudaemu):
 // each through gpu/cuda/emu's fibers, called by name with 8-byte parameters as the CUDA driver
 // passes them, so that kernels.go's launches themselves run without a GPU.
-// No contraction of a*b+c into an FMA, as nvcc -fmad=false (the x86-64 baseline has no FMA
-// instruction anyway; this holds when CGO_CXXFLAGS adds -march flags).
+// No contraction of a*b+c into an FMA, as nvcc -fmad=false. cgo refuses -ffp-contract=off in #cgo
+// flags, so the pragmas say it: GCC's, and the standard one for clang (GCC ignores that one). The
+// x86-64 baseline has no FMA instruction anyway; this matters when CGO_CXXFLAGS adds -march flags.
 #pragma GCC optimize("fp-contract=off")
 #pragma STDC FP_CONTRACT OFF
 #include "emu/cuda_emu.h"

@@ -38,8 +38,8 @@ __device__ float block_max(float* s) {
 // with explicit fma). With contraction disabled (-fmad=false) and IEEE division and square root
 // (nvcc's defaults), every operation is correctly rounded, so a function's bits are the CPU's on
 // every card: the PTX holds no approximate instruction (TestPTXNoApprox). Class cuda-v1 therefore
-// does not depend on the card's math library, and the elementwise kernels below give the CPU
-// device's bits (checked by make cuda-emu against vectors the CPU device writes).
+// does not depend on the card's math library, and every kernel below gives the CPU device's bits
+// (make cuda-emu).
 __device__ __forceinline__ unsigned f2u(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
 __device__ __forceinline__ float u2f(unsigned u) { float x; memcpy(&x, &u, 4); return x; }
 __device__ __forceinline__ unsigned long long d2u(double x) { unsigned long long u; memcpy(&u, &x, 8); return u; }
@@ -562,8 +562,16 @@ extern "C" __global__ void k_rotary(float* x, const float* cs, const float* sn, 
 // maximum m over the visible keys (order-free; -0 made +0), p_j = kexp(s_j − m) summed in eight
 // float64 lanes (lane (j − lo) mod 8, j increasing), l = float32 of the sum, P_j = p_j·(1/l), the
 // output one fmaf chain of P_j·v_j over j increasing, lse = m + log l. One block of RED threads per
-// (b, h, t); the scores wait in shared memory (T <= 4096).
+// (b, h, t); the scores wait in shared memory (kernels.go refuses rows longer than 48 KiB holds).
 #define FLT_BIG 3.40282346638528859811704183484516925440e+38f
+// att_dot is a score's or a probability gradient's dot product: one fmaf chain over e from 0.
+__device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) {
+  float acc = 0.0f;
+  for (i64 e = 0; e < D; e++) acc = fmaf(x[e], y[e], acc);
+  return acc;
+}
+// att_lo is the first key query t sees: t-win+1 with a window, else 0.
+__device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0; }
 extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                       i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(float, sc);  // T scores, then RED scratch
@@ -571,14 +579,11 @@ extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, co
   __shared__ double lanes[8];
   i64 idx = blockIdx.x; i64 t = idx % T, h = (idx / T) % H, b = idx / (T * H);
   i64 g = h / (H / KVH);
-  i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+  i64 lo = att_lo(t, win);
   const float* qr = q + (b * T + t) * H * D + h * D;
   float m = -FLT_BIG;
   for (i64 j = lo + threadIdx.x; j <= t; j += RED) {
-    const float* kr = k + (b * T + j) * KVH * D + g * D;
-    float acc = 0.0f;
-    for (i64 e = 0; e < D; e++) acc = fmaf(qr[e], kr[e], acc);
-    acc = acc * scale;
+    float acc = att_dot(qr, k + (b * T + j) * KVH * D + g * D, D) * scale;
     sc[j] = acc;
     m = fmaxf(m, acc);
   }
@@ -614,15 +619,9 @@ extern "C" __global__ void k_attn_delta(float* delta, const float* dout, const f
     delta[i] = (float)acc;
   }
 }
+// attn_p is a probability recomputed from its score and the row's log-sum-exp.
 __device__ __forceinline__ float attn_p(const float* qr, const float* kr, i64 D, float scale, float lse) {
-  float acc = 0.0f;
-  for (i64 e = 0; e < D; e++) acc = fmaf(qr[e], kr[e], acc);
-  return kexp(acc * scale - lse);
-}
-__device__ __forceinline__ float attn_dp(const float* gr, const float* vr, i64 D) {
-  float acc = 0.0f;
-  for (i64 e = 0; e < D; e++) acc = fmaf(gr[e], vr[e], acc);
-  return acc;
+  return kexp(att_dot(qr, kr, D) * scale - lse);
 }
 // dq[b,t,h,e] = scale Σ_{s} P(t,s)(dP(t,s) - delta) k[s,e]; one thread per (b,t,h,e), s increasing.
 extern "C" __global__ void k_attn_dq(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
@@ -631,14 +630,14 @@ extern "C" __global__ void k_attn_dq(float* dq, const float* dout, const float* 
   if (i < B * T * H * D) {
     i64 e = i % D, h = (i / D) % H, t = (i / (D * H)) % T, b = i / (D * H * T);
     i64 g = h / (H / KVH);
-    i64 lo = (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0;
+    i64 lo = att_lo(t, win);
     const float* qr = q + (b * T + t) * H * D + h * D; const float* gr = dout + (b * T + t) * H * D + h * D;
     float L = lse[(b * H + h) * T + t], dl = delta[(b * H + h) * T + t];
     float acc = 0.0f;
     for (i64 s = lo; s <= t; s++) {
       const float* kr = k + (b * T + s) * KVH * D + g * D; const float* vr = v + (b * T + s) * KVH * D + g * D;
       float p = attn_p(qr, kr, D, scale, L);
-      float ds = (p * (attn_dp(gr, vr, D) - dl)) * scale;
+      float ds = (p * (att_dot(gr, vr, D) - dl)) * scale;
       acc = fmaf(ds, kr[e], acc);
     }
     dq[i] = acc;
@@ -660,7 +659,7 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
         const float* qr = q + (b * T + t) * H * D + h * D; const float* gr = dout + (b * T + t) * H * D + h * D;
         float p = attn_p(qr, kr, D, scale, lse[(b * H + h) * T + t]);
         av = fmaf(p, gr[e], av);
-        float ds = (p * (attn_dp(gr, vr, D) - delta[(b * H + h) * T + t])) * scale;
+        float ds = (p * (att_dot(gr, vr, D) - delta[(b * H + h) * T + t])) * scale;
         ak = fmaf(ds, qr[e], ak);
       }
     }
@@ -673,7 +672,7 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
 // Backward: the same sums as k_attn_dq and k_attn_dkv in the same order, so the same bits, with the
 // work shared: a block of 256 threads takes ATT rows of queries (dq) or keys (dk, dv), walks the tiles of
 // the other side in increasing order, computes the tile's probabilities P and score gradients dS once
-// into shared memory (each one fmaf chain over e, as attn_p and attn_dp), then every thread extends
+// into shared memory (each one fmaf chain over e, att_dot), then every thread extends
 // the fmaf chains of the outputs it owns over the tile. Shared memory: the four ATT×D tiles of q,
 // dout, k and v (row stride D+1), P and dS (ATT×(ATT+1)), and lse and delta for ATT rows.
 #define ATT 32
@@ -682,11 +681,6 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
 // Every loop over a thread's outputs (r < ATT_OUT) is unrolled: indexed at run time, the
 // accumulator arrays would live in local memory and every fmaf step would load and store them.
 
-__device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) {
-  float acc = 0.0f;
-  for (i64 e = 0; e < D; e++) acc = fmaf(x[e], y[e], acc);
-  return acc;
-}
 // att_rows copies rows r0.. r0+ATT-1 (those below T) of the [B,T,heads,D] tensor x, head hd, into sx
 // (row stride D+1); rows at or past T are zero.
 __device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
@@ -728,10 +722,8 @@ __device__ __forceinline__ void att_queries(float* Qs, float* Gs, float* Ls, flo
     Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
   }
 }
-// att_lo is the first key query t sees: t-win+1 with a window, else 0.
-__device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0; }
-// att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for the outputs in
-// the first rows rows of the tile (query row w.row[r] of the tile starting at t0, column w.col[r]), over the key tile starting
+// att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for those in the
+// tile's first `rows` rows (query row w.row[r] of the tile starting at t0, column w.col[r]), over the key tile starting
 // at s0 in increasing key order, for the keys the row sees: acc[r] += W[row][ss]·X[ss][e] (W row stride
 // ATT+1, X row stride D+1).
 __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const float* W, const float* X, i64 rows, i64 t0, i64 s0,
@@ -817,7 +809,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
           i64 lo = att_lo(t, win);
           for (i64 ss = 0; ss < ATT; ss++) {
             i64 s = s0 + ss;
-            if (t < T && s <= t && s >= lo && (s - lo) % 8 == lane) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + ss];
+            if (t < T && s <= t && s >= lo && ((int)(s - lo) & 7) == lane) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + ss];
           }
         }
       } else {
@@ -867,7 +859,8 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
     att_rows(Vs, v, b, s0, T, KVH, g, D);
     __syncthreads();
     for (int r = 0; r < ATT * ATT / 256; r++) {
-      i64 o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT, t = t0 + tt, s = s0 + ss;
+      int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
+      i64 t = t0 + tt, s = s0 + ss;
       i64 lo = att_lo(t, win);
       if (t < T && s <= t && s >= lo) {
         float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
@@ -1094,7 +1087,7 @@ extern "C" __global__ void k_xent(float* losses, float* dlogits, const float* lo
   bool live = tg >= 0;
   const float* lr = logits + (r < rows ? r : 0) * V;
   float* dr = dlogits + (r < rows ? r : 0) * V;
-  float m = -3.40282346638528859811704183484516925440e+38f;
+  float m = -FLT_BIG;
   if (live)
     for (i64 j = lane; j < V; j += 8) m = fmaxf(m, lr[j]);
   ms[threadIdx.x] = m;

@@ -121,6 +121,7 @@ inline void run(emu_dim3 grid, emu_dim3 block, size_t shared, const char* name) 
               std::fprintf(stderr, "%s: block (%u,%u,%u): %d threads returned while %d wait at __syncthreads\n", name,
                            bx, by, bz, finished, live);
             emu_errors++;
+            cur = -1;
             return;
           }
         }

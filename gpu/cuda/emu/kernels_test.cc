@@ -8,7 +8,8 @@
 //     and rows longer than a tile;
 //   - every other kernel, and the gpu/fmath functions the kernels call, against the CPU device's
 //     bits on fixed inputs (written by gpu/cuda/emu/vectors);
-//   - every kernel kernels.go launches, with its launch geometry on small ragged shapes, for order
+//   - every kernel kernels.go launches, in blocks of 256 threads (kernels.go's own launches run in
+//     go test -tags cudaemu) on small ragged shapes, for order
 //     independence (make cuda-emu builds with ASan and UBSan, so these runs also catch
 //     out-of-bounds accesses and undefined behaviour);
 //
@@ -470,7 +471,8 @@ void test_vectors(const char* path) {
   }
 }
 
-// Every kernel kernels.go launches, with its launch geometry, on small random shapes (thread counts
+// Every kernel kernels.go launches, in blocks of 256 (the row kernels and attention with kernels.go's
+// geometry; kernels.go's own launches run in go test -tags cudaemu), on small random shapes (thread counts
 // that are not multiples of the block, rows longer and shorter than a block), under the sanitizers
 // of make cuda-emu: a read or write outside the buffers, or undefined behaviour, fails. Each runs
 // with the threads of every barrier round in both orders, which must give the same bits; that
