@@ -97,9 +97,11 @@ type Device struct {
 	scratch []dptr
 	scrLen  []int
 
-	// rope names the rotary tables held in scratch ropeCos and ropeSin.
-	rope             ropeKey
-	ropeCos, ropeSin dptr
+	// rope names the rotary tables held in the scratch spaces scratchRopeCos and scratchRopeSin
+	// (reallocated only for a larger T·rotDim, which changes the key).
+	rope ropeKey
+	// argv holds the parameters of the launch in progress.
+	argv [maxArgs]arg
 
 	// reference runs the first, untiled kernels (SetReferenceKernels).
 	reference bool
@@ -409,11 +411,14 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 		d.fail(fmt.Errorf("cuda launch %s: %d parameters, at most %d", name, len(args), maxArgs))
 		return
 	}
+	// A copy in the Device: args passed on through the driver interface would escape, and every
+	// launch would allocate its parameter slice.
+	n := copy(d.argv[:], args)
 	var t0 time.Time
 	if d.prof != nil {
 		t0 = time.Now()
 	}
-	if err := d.drv.launch(name, gx, gy, threads, shared, args); err != nil {
+	if err := d.drv.launch(name, gx, gy, threads, shared, d.argv[:n]); err != nil {
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
 	d.timed(name, t0)

@@ -39,7 +39,10 @@ var emuMu sync.Mutex
 // emuDriver runs kernels.cu on the host (driver_emu.cc, through gpu/cuda/emu): memory is host memory,
 // a launch runs to completion. It exists to run kernels.go's launches, and whole trainings, without a
 // GPU (make cuda-emu); it is slow.
-type emuDriver struct{}
+type emuDriver struct {
+	names map[string]*C.char // the kernels' names as C strings, made once (freed by close)
+	argv  [maxArgs]C.uint64_t
+}
 
 // emuMemory is the device memory the emulation reports (Describe): enough for the tasks a test runs.
 const emuMemory = 4 << 30
@@ -75,7 +78,11 @@ func NewEmu() (*Device, error) {
 			return nil, fmt.Errorf("cuda emulation: kernel %s is missing from driver_emu.cc", k)
 		}
 	}
-	return newDevice("cuda-emu (kernels on the host)", &emuDriver{})
+	e := &emuDriver{names: map[string]*C.char{}}
+	for _, k := range kernelNames {
+		e.names[k] = C.CString(k)
+	}
+	return newDevice("cuda-emu (kernels on the host)", e)
 }
 
 func (e *emuDriver) alloc(bytes int64) (dptr, error) {
@@ -105,14 +112,15 @@ func (e *emuDriver) dtod(dst, src dptr, bytes int64) error {
 
 // launch runs the kernel to completion (launch3 has checked the parameter count).
 func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
-	var argv [maxArgs]C.uint64_t
 	for k, a := range args {
-		argv[k] = C.uint64_t(a)
+		e.argv[k] = C.uint64_t(a)
 	}
-	cn := C.CString(name)
-	defer C.free(unsafe.Pointer(cn))
+	cn, ok := e.names[name]
+	if !ok {
+		return errors.New("no such kernel in the emulation")
+	}
 	emuMu.Lock()
-	rc := C.emu_launch_named(cn, C.unsigned(gx), C.unsigned(gy), C.unsigned(threads), C.size_t(shared), &argv[0], C.int(len(args)))
+	rc := C.emu_launch_named(cn, C.unsigned(gx), C.unsigned(gy), C.unsigned(threads), C.size_t(shared), &e.argv[0], C.int(len(args)))
 	emuMu.Unlock()
 	switch rc {
 	case 0:
@@ -126,5 +134,11 @@ func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg)
 	}
 }
 
-func (e *emuDriver) sync() error  { return nil }
-func (e *emuDriver) close() error { return nil }
+func (e *emuDriver) sync() error { return nil }
+func (e *emuDriver) close() error {
+	for _, c := range e.names {
+		C.free(unsafe.Pointer(c))
+	}
+	clear(e.names)
+	return nil
+}

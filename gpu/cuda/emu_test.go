@@ -139,13 +139,17 @@ func TestEmuBadInput(t *testing.T) {
 		{"AdamW step 0", func(d *Device) {
 			b := up(d, []float32{1, 2})
 			d.AdamWStep(b, b, b, b, nil, gpu.AdamW{LR: 1, Beta1: 0.9, Beta2: 0.9})
-		}, nil},
+		}, ErrShape},
+		{"AdamW moments shorter than the parameters", func(d *Device) {
+			b := up(d, []float32{1, 2})
+			d.AdamWStep(b, b, up(d, []float32{0}), b, nil, gpu.AdamW{LR: 1, Beta1: 0.9, Beta2: 0.9, Step: 1})
+		}, ErrShape},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := open(t)
 			c.run(d)
 			err := d.Sync()
-			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
+			if !errors.Is(err, c.want) {
 				t.Fatalf("Sync() = %v, want %v", err, c.want)
 			}
 			// the device stays failed: a later kernel does nothing
@@ -179,5 +183,18 @@ func TestEmuBadInput(t *testing.T) {
 	}
 	if _, err := d.Alloc(1); !errors.Is(err, gpu.ErrClosed) {
 		t.Errorf("Alloc after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A kernel launch allocates nothing on the Go heap (kernels.go's launches, the Device's and the
+// driver's parameter arrays).
+func TestEmuLaunchAllocs(t *testing.T) {
+	d := open(t)
+	x, err := d.Alloc(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() { d.Scale(x, 1.5) }); n != 0 {
+		t.Errorf("a launch allocates %v times", n)
 	}
 }

@@ -141,9 +141,9 @@ func (d *Device) rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base, sign flo
 	if d.err != nil {
 		return
 	}
-	if d.rope != key || d.ropeCos != cs || d.ropeSin != sn {
+	if d.rope != key {
 		d.elem("k_rope_table", T*half, raw(cs), raw(sn), i(T), i(rotDim), f(base))
-		d.rope, d.ropeCos, d.ropeSin = key, cs, sn
+		d.rope = key
 	}
 	d.elem("k_rotary", B*T*heads*half, p(x), raw(cs), raw(sn), i(B), i(T), i(heads), i(D), i(rotDim), f(sign))
 }
@@ -282,8 +282,12 @@ func (d *Device) Argmax(out gpu.Ints, logits gpu.Buffer, rows, V int) {
 }
 
 func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
+	n := params.Len()
 	if err := h.Validate(); err != nil {
-		d.fail(err)
+		d.fail(fmt.Errorf("%w: AdamWStep: %w", ErrShape, err))
+		return
+	}
+	if !d.shape(grads.Len() == n && m.Len() == n && v.Len() == n && (decay == nil || decay.Len() == n), "AdamWStep") {
 		return
 	}
 	c := h.Scalars()
@@ -292,6 +296,6 @@ func (d *Device) AdamWStep(params, grads, m, v, decay gpu.Buffer, h gpu.AdamW) {
 	if decay != nil {
 		dp, has = p(decay), 1
 	}
-	d.elem("k_adamw", params.Len(), p(params), p(grads), p(m), p(v), dp, i(params.Len()), f(c.B1), f(c.B2),
+	d.elem("k_adamw", n, p(params), p(grads), p(m), p(v), dp, i(n), f(c.B1), f(c.B2),
 		f(c.OneMinusB1), f(c.OneMinusB2), f(c.Decay), f(c.StepSize), f(c.SqrtBC2), f(c.Eps), i(has))
 }
