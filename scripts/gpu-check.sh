@@ -48,7 +48,7 @@ step "the node: a task through airanode run on the GPU core"
 NODE_WAIT=35 LIMIT=60 timeout -k 10 100 scripts/gpu-node-smoke.sh || fail "node smoke"
 
 step "summary"
-timeout -k 2 10 python3 scripts/gpu-summary.py "$LOG"
+timeout -k 2 10 python3 scripts/gpu-summary.py "$LOG" || fail "summary (tuned and reference digests differ)"
 
 step "done rc=$rc"
 exit $rc

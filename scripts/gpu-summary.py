@@ -2,7 +2,8 @@
 """Summarise a scripts/gpu-check.sh log: the same-run throughput table against PyTorch (ours with the
 tuned kernels, ours with the reference kernels, PyTorch eager), whether the tuned and reference runs
 ended on the same digest, and the verdicts of the kernel tests, the determinism run, the CPU
-comparison and the node smoke test. Reads the log path given (or stdin); prints the summary; exits 0 (it judges nothing itself).
+comparison and the node smoke test. Reads the log path given (or stdin); prints the summary; exits 1 when the tuned and reference
+kernels ended on different digests (no other step checks that across the two bench runs), else 0.
 
 usage: gpu-summary.py [LOG]
 """
@@ -25,6 +26,7 @@ def main():
         if "impl" in d and "config" in d:
             runs[(d["impl"], d["config"])] = d
     configs = sorted({c for _, c in runs})
+    differ = False
     print("throughput, same run (tokens/s):")
     print(f"  {'config':6} {'ours':>12} {'ours, reference kernels':>24} {'PyTorch eager':>14} {'ours/PyTorch':>13} {'tuned/reference':>16}  digests")
     for c in configs:
@@ -36,6 +38,7 @@ def main():
         same = "-"
         if ours and ref:
             same = "equal" if ours.get("digest_final") == ref.get("digest_final") else "DIFFER"
+            differ = differ or same == "DIFFER"
         print(f"  {c:6} {tok(ours):>12} {tok(ref):>24} {tok(pt):>14} {ratio(ours, pt):>13} {ratio(ours, ref):>16}  {same}")
     card = next((d.get("device") for (i, _), d in runs.items() if i == "pytorch-eager"), None)
     if card:
@@ -50,7 +53,8 @@ def main():
         g = len(re.findall(good, text, re.M))
         b = len(re.findall(bad, text, re.M))
         print(f"{name}: {'FAILED' if b else ('passed' if g else 'no verdict in the log')} ({g} passing, {b} failing lines)")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/airanode/airanode/arch"
 	"github.com/airanode/airanode/bench"
+	"github.com/airanode/airanode/consensus"
 	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/gpu/cuda"
@@ -41,7 +42,7 @@ type evalLine struct {
 // runEval evaluates one architecture under a protocol on GPU 0: once, or several times on fresh
 // devices (--twice, --reference), requiring byte-identical Results — the GPU's run-to-run
 // determinism and the tuned kernels' identity with the reference kernels on a whole evaluation.
-// --cpu adds the same evaluation on the CPU device and says whether its score and segment digests
+// --cpu adds the same evaluation on the CPU device and fails unless its score and segment digests
 // are the GPU's (the kernels compute the CPU device's bits; docs/gpu.md).
 func runEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
@@ -127,10 +128,10 @@ func runEval(args []string) error {
 		switch {
 		case first == nil:
 			first, firstRes = b, res
-		case r.cpu && sameTraining(firstRes, res):
+		case r.cpu && res.Score == firstRes.Score && consensus.FirstDivergence(firstRes, res) < 0:
 			fmt.Printf("cpu: score and segment digests identical to the first run's, bit for bit (%d segment digests)\n", len(res.Segments))
 		case r.cpu:
-			fmt.Printf("cpu: the score or a segment digest DIFFERS from the first run's (%s; score %d vs %d ppm)\n",
+			return fmt.Errorf("cpu: the score or a segment digest differs from the first run's (%s; score %d vs %d ppm)",
 				firstDifference(firstRes, res), res.Score, firstRes.Score)
 		case !bytes.Equal(b, first):
 			return fmt.Errorf("%s: the Result differs from the first run's (%s)", r.name, firstDifference(firstRes, res))
@@ -141,28 +142,14 @@ func runEval(args []string) error {
 	return nil
 }
 
-// sameTraining reports whether two Results of one task hold the same score and segment digests.
-func sameTraining(a, b object.Result) bool {
-	if a.Score != b.Score || len(a.Segments) != len(b.Segments) {
-		return false
-	}
-	for i := range a.Segments {
-		if !bytes.Equal(a.Segments[i].Digest, b.Segments[i].Digest) {
-			return false
-		}
-	}
-	return true
-}
-
 // firstDifference names the first segment whose digest differs between two Results of one task.
 func firstDifference(a, b object.Result) string {
-	for i := range min(len(a.Segments), len(b.Segments)) {
-		if !bytes.Equal(a.Segments[i].Digest, b.Segments[i].Digest) {
-			return fmt.Sprintf("first at segment %d, step %d", i, a.Segments[i].Step)
-		}
-	}
-	if len(a.Segments) != len(b.Segments) {
+	switch i := consensus.FirstDivergence(a, b); {
+	case i < 0:
+		return fmt.Sprintf("same digests; scores %d and %d", a.Score, b.Score)
+	case i >= min(len(a.Segments), len(b.Segments)):
 		return fmt.Sprintf("%d segments vs %d", len(a.Segments), len(b.Segments))
+	default:
+		return fmt.Sprintf("first at segment %d, step %d", i, a.Segments[i].Step)
 	}
-	return fmt.Sprintf("same digests; scores %d and %d", a.Score, b.Score)
 }
