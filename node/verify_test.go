@@ -107,8 +107,9 @@ func runLiarSearch(t *testing.T, nLiars int, maxExtra int64) {
 	}
 	// Every honest node hears of the search and ends with every task verified. A result that
 	// arrives after a task settled (a liar's, claimed late) reopens its verdict until one more vote
-	// settles it again (docs/verification.md §9), so the test waits until the end state holds on
-	// two polls 2 s apart, not until it was reached once. Safety is checked on every poll: a
+	// settles it again (docs/verification.md §9), so the test waits for the end state, waits 2 s,
+	// and waits for it again (a late result reopening a task after the first wait is then settled
+	// again), not only until it was reached once. Safety is checked on every poll: a
 	// fabricated result is never accepted and a liar's score never verified.
 	votes := map[peer.ID]int{} // fabricated results per liar, on node 0
 	settled := func() error {
