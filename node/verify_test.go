@@ -246,6 +246,14 @@ func TestJoinSearch(t *testing.T) {
 	if _, err := nodes[1].JoinSearch(ctx, "no-such-search"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("JoinSearch(unknown) = %v, want api.ErrNotFound", err)
 	}
+	// The search reaches node 1 by gossip alone (its connect-time sync ran before the search
+	// existed), so launch once gossip flows between the two: node 0 has heard node 1's capability.
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		if _, _, ok := nodes[0].Manager().PeerCapability(nodes[1].ID()); !ok {
+			return errors.New("node 0 has not heard node 1's capability yet")
+		}
+		return nil
+	})
 	spec := liarSpec(budget)
 	spec.Name = "join-test"
 	l, err := nodes[0].LaunchSearch(ctx, api.LaunchRequest{Spec: &spec})
