@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 // gpuTol is the tolerance against the suite's float64 references: the CPU device's.
 var gpuTol = devicetest.DefaultTol()
 
-// TestTunedKernelsIdentical runs the tuned kernels (the 128×128 and 16×16 matmul tiles, the tiled
+// TestTunedKernelsIdentical runs the tuned kernels (the 128×128 and 32×32 matmul tiles, the tiled
 // attention forward and backward) and the reference kernels (SetReferenceKernels) on the same
 // inputs and requires the same bits: they compute the same fmaf chains in the same order
 // (docs/gpu.md). The matmul shapes select the two tiles other than the reference's own 64×64; the

@@ -19,10 +19,13 @@ import (
 const Class = "cuda-v1"
 
 // elemBlock is the threads per block of elementwise kernels, chainBlock of the kernels whose
-// threads each run a long chain (chains).
+// threads each run a long chain (chains). The staged chain kernels (staged) run chainCols chains in
+// blocks of stagedBlock threads (kernels.cu CHAIN_COLS; the kernels assume both).
 const (
-	elemBlock  = 256
-	chainBlock = 32
+	elemBlock   = 256
+	chainBlock  = 32
+	stagedBlock = 256
+	chainCols   = 32
 )
 
 // Sentinel errors of the device's kernels (the CPU device's have the same meaning).
@@ -430,6 +433,12 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 // threads compute the same values whatever the block size.
 func (d *Device) chains(name string, n int, args ...arg) {
 	d.launch(name, (n+chainBlock-1)/chainBlock, chainBlock, 0, args...)
+}
+
+// staged launches a staged chain kernel (kernels.cu norm_cols, k_sumsq_part) over n chains: every
+// block's threads load for chainCols chains, and one warp carries the chains.
+func (d *Device) staged(name string, n int, args ...arg) {
+	d.launch(name, (n+chainCols-1)/chainCols, stagedBlock, 0, args...)
 }
 
 // elem launches an elementwise kernel over n items.

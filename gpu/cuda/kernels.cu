@@ -10,6 +10,10 @@
 // integers are long long, floats are passed as the low 32 bits of an 8-byte slot (declared float).
 
 #define RED 256  // threads of every row-reduction block
+// The staged chain kernels (norm_cols, k_sumsq_part): 256 threads per block serve CHAIN_COLS chains
+// and load CHAIN_ROWS rows of each at a time (kernels.go: stagedBlock, chainCols).
+#define CHAIN_COLS 32
+#define CHAIN_ROWS 128
 
 // Dynamic shared memory; the host emulation (emu/cuda_emu.h) defines its own.
 #ifndef DYNAMIC_SHARED
@@ -350,18 +354,46 @@ extern "C" __global__ void k_softplus_bwd(float* dx, const float* dout, const fl
 extern "C" __global__ void k_negexp(float* o, const float* x, i64 n) { i64 i = gid(); if (i < n) o[i] = -fm_exp(x[i]); }
 
 // Sum of squares into out[0] as double, in gpu/cpu's order (so its bits, where x is the same): every
-// block of SUMSQ_BLOCK elements summed alone in index order (k_sumsq_part, one thread per block; a
-// float32 squared is exact in float64), then the block sums in block order (k_sumsq_sum, one thread).
+// block of SUMSQ_BLOCK elements summed alone in index order (k_sumsq_part; a float32 squared is exact
+// in float64), then the block sums in block order (k_sumsq_sum, one thread). As in norm_cols, a block
+// of 256 threads serves CHAIN_COLS sums: all its threads load SUMSQ_TILE consecutive elements of each
+// (a warp reads 32 consecutive floats; the next tile goes into registers while the current one is
+// summed) and warp 0's thread c carries sum c's chain through them.
 #define SUMSQ_BLOCK 4096
+#define SUMSQ_TILE 128
 extern "C" __global__ void k_sumsq_part(double* part, const float* x, i64 n) {
-  i64 blk = gid(), lo = blk * SUMSQ_BLOCK;
-  if (lo < n) {
-    i64 hi = n - lo < SUMSQ_BLOCK ? n : lo + SUMSQ_BLOCK;
-    double s = 0.0;
-#pragma unroll 8
-    for (i64 i = lo; i < hi; i++) { double f = (double)x[i]; s = s + f * f; }
-    part[blk] = s;
+  constexpr int L = CHAIN_COLS * SUMSQ_TILE / 256;
+  __shared__ float xs[CHAIN_COLS][SUMSQ_TILE + 1];
+  const int tid = threadIdx.x;
+  const i64 blk0 = (i64)blockIdx.x * CHAIN_COLS;
+  float px[L];
+  auto load = [&](int k0) {
+    for (int l = 0; l < L; l++) {
+      int e = tid + 256 * l, c = e / SUMSQ_TILE, k = e % SUMSQ_TILE;
+      i64 at = (blk0 + c) * SUMSQ_BLOCK + k0 + k;
+      px[l] = at < n ? x[at] : 0.0f;
+    }
+  };
+  load(0);
+  double s = 0.0;
+  const i64 lo = (blk0 + tid) * SUMSQ_BLOCK;
+  for (int k0 = 0; k0 < SUMSQ_BLOCK; k0 += SUMSQ_TILE) {
+    for (int l = 0; l < L; l++) {
+      int e = tid + 256 * l;
+      xs[e / SUMSQ_TILE][e % SUMSQ_TILE] = px[l];
+    }
+    __syncthreads();
+    if (k0 + SUMSQ_TILE < SUMSQ_BLOCK) load(k0 + SUMSQ_TILE);
+    if (tid < CHAIN_COLS && lo + k0 < n) {
+      const int m = n - (lo + k0) < SUMSQ_TILE ? (int)(n - (lo + k0)) : SUMSQ_TILE;
+      for (int k = 0; k < m; k++) {
+        double f = (double)xs[tid][k];
+        s = s + f * f;
+      }
+    }
+    __syncthreads();
   }
+  if (tid < CHAIN_COLS && lo < n) part[blk0 + tid] = s;
 }
 extern "C" __global__ void k_sumsq_sum(double* out, const double* part, i64 nb) {
   if (gid() == 0) {
@@ -384,20 +416,27 @@ extern "C" __global__ void k_embed(float* out, const float* table, const int* to
     out[i] = table[(i64)t * d + j];
   }
 }
-// dtable[v, j] += Σ_{r: tok[r]==v} dout[r, j], r increasing. One thread per (v, j); thread 0 also
-// checks the ids.
+// dtable[v, j] += Σ_{r: tok[r]==v} dout[r, j], r increasing. One thread per (v, j); the ids pass
+// through shared memory EMBED_TOKS at a time. The grid checks the ids, each thread a few.
+#define EMBED_TOKS 1024
 extern "C" __global__ void k_embed_bwd(float* dtable, const float* dout, const int* tok, i64 rows, i64 V, i64 d, int* bad) {
-  i64 i = gid();
-  if (i == 0)
-    for (i64 r = 0; r < rows; r++)
-      if (tok[r] < 0 || tok[r] >= V) bad[0] = 1;
-  if (i < V * d) {
-    i64 v = i / d, j = i % d;
-    float acc = dtable[i];
-#pragma unroll 8
-    for (i64 r = 0; r < rows; r++) if (tok[r] == v) acc = acc + dout[r * d + j];
-    dtable[i] = acc;
+  __shared__ int ts[EMBED_TOKS];
+  const i64 i = gid();
+  for (i64 r = i; r < rows; r += (i64)gridDim.x * blockDim.x)
+    if (tok[r] < 0 || tok[r] >= V) bad[0] = 1;
+  const bool live = i < V * d;
+  const i64 v = live ? i / d : -1, j = live ? i % d : 0;
+  float acc = live ? dtable[i] : 0.0f;
+  for (i64 r0 = 0; r0 < rows; r0 += EMBED_TOKS) {
+    const int n = rows - r0 < EMBED_TOKS ? (int)(rows - r0) : EMBED_TOKS;
+    for (int q = threadIdx.x; q < n; q += blockDim.x) ts[q] = tok[r0 + q];
+    __syncthreads();
+    if (live)
+      for (int q = 0; q < n; q++)
+        if (ts[q] == v) acc = acc + dout[(r0 + q) * d + j];
+    __syncthreads();
   }
+  if (live) dtable[i] = acc;
 }
 extern "C" __global__ void k_addpos(float* x, const float* pos, i64 B, i64 T, i64 d) {
   i64 i = gid(); if (i < B * T * d) { i64 td = i % (T * d); x[i] = x[i] + pos[td]; }
@@ -452,18 +491,62 @@ extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const 
   float c = (float)((double)rs * (double)rs * lanes8(ls + rr * 8) / (double)d);
   for (i64 j = lane; j < d; j += 8) dx[r * d + j] = rs * ((gr[j] * w[j]) - (xr[j] * c));
 }
-// The parameter gradients: one thread per column sums its rows in increasing order in float64 and
-// adds the sum to the gradient once (gpu/cpu's normColsTask). The loops are unrolled so that several
-// rows' loads are in flight at once; the chain, and so the bits, stay the same.
-// dw[j] += Σ_r dout[r,j]·float32(x[r,j]·rstd[r]).
-extern "C" __global__ void k_rmsnorm_bwd_dw(float* dw, const float* dout, const float* x, const float* rstd, i64 rows, i64 d) {
-  i64 j = gid();
-  if (j < d) {
-    double acc = 0.0;
-#pragma unroll 8
-    for (i64 r = 0; r < rows; r++) acc = acc + (double)dout[r * d + j] * (double)(x[r * d + j] * rstd[r]);
-    dw[j] = (float)((double)dw[j] + acc);
+// The parameter gradients: every column sums its rows in increasing order in float64 and adds the
+// sum to the gradient once (gpu/cpu's normColsTask). One thread per column walking every row alone
+// waits on memory every few rows, so the loads are shared out: a block of 256 threads serves
+// CHAIN_COLS columns; all its threads load a tile of CHAIN_ROWS rows × CHAIN_COLS columns into shared
+// memory (along the columns, so a warp reads one row's consecutive floats; the next tile goes into
+// registers while the current one is summed) and warp 0's thread c carries column c's chains through
+// it. The chains, so the bits, are a lone thread's walking every row.
+//   rms: dw[j] += Σ_r dout[r,j]·float32(x[r,j]·rstd[r])
+//   ln:  dw[j] += Σ_r dout[r,j]·float32((x[r,j]−mean[r])·rstd[r]), db[j] += Σ_r dout[r,j]
+template <bool LN>
+__device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dout, const float* x, const float* mean,
+                                          const float* rstd, i64 rows, i64 d) {
+  constexpr int PASS = 256 / CHAIN_COLS, L = CHAIN_ROWS / PASS;  // rows per load pass, passes per tile
+  __shared__ float gs[CHAIN_ROWS][CHAIN_COLS + 1], hs[CHAIN_ROWS][CHAIN_COLS + 1];
+  const int tid = threadIdx.x, cc = tid % CHAIN_COLS, rr = tid / CHAIN_COLS;
+  const i64 j = (i64)blockIdx.x * CHAIN_COLS + cc;
+  float pg[L], ph[L];
+  auto load = [&](i64 r0) {
+    for (int l = 0; l < L; l++) {
+      i64 r = r0 + rr + PASS * l;
+      bool in = r < rows && j < d;
+      float g = 0.0f, h = 0.0f;
+      if (in) {
+        g = dout[r * d + j];
+        h = LN ? (x[r * d + j] - mean[r]) * rstd[r] : x[r * d + j] * rstd[r];
+      }
+      pg[l] = g;
+      ph[l] = h;
+    }
+  };
+  double aw = 0.0, ab = 0.0;
+  if (rows > 0) load(0);
+  for (i64 r0 = 0; r0 < rows; r0 += CHAIN_ROWS) {
+    for (int l = 0; l < L; l++) {
+      gs[rr + PASS * l][cc] = pg[l];
+      hs[rr + PASS * l][cc] = ph[l];
+    }
+    __syncthreads();
+    if (r0 + CHAIN_ROWS < rows) load(r0 + CHAIN_ROWS);
+    if (tid < CHAIN_COLS) {
+      const int n = rows - r0 < CHAIN_ROWS ? (int)(rows - r0) : CHAIN_ROWS;
+      for (int q = 0; q < n; q++) {
+        float g = gs[q][tid];
+        aw = aw + (double)g * (double)hs[q][tid];
+        if (LN) ab = ab + (double)g;
+      }
+    }
+    __syncthreads();
   }
+  if (tid < CHAIN_COLS && j < d) {
+    dw[j] = (float)((double)dw[j] + aw);
+    if (LN) db[j] = (float)((double)db[j] + ab);
+  }
+}
+extern "C" __global__ void k_rmsnorm_bwd_dw(float* dw, const float* dout, const float* x, const float* rstd, i64 rows, i64 d) {
+  norm_cols<false>(dw, nullptr, dout, x, nullptr, rstd, rows, d);
 }
 extern "C" __global__ void k_layernorm(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b, i64 rows, i64 d, float eps) {
   __shared__ double ls[LR * 8];
@@ -515,20 +598,8 @@ extern "C" __global__ void k_layernorm_bwd_dx(float* dx, const float* dout, cons
     dx[r * d + j] = rs * ((gw - a) - xh * bb);
   }
 }
-// dw[j] += Σ_r dout·x̂, db[j] += Σ_r dout (float64 chains, as k_rmsnorm_bwd_dw).
 extern "C" __global__ void k_layernorm_bwd_dwb(float* dw, float* db, const float* dout, const float* x, const float* mean, const float* rstd, i64 rows, i64 d) {
-  i64 j = gid();
-  if (j < d) {
-    double aw = 0.0, ab = 0.0;
-#pragma unroll 8
-    for (i64 r = 0; r < rows; r++) {
-      float g = dout[r * d + j];
-      aw = aw + (double)g * (double)((x[r * d + j] - mean[r]) * rstd[r]);
-      ab = ab + (double)g;
-    }
-    dw[j] = (float)((double)dw[j] + aw);
-    db[j] = (float)((double)db[j] + ab);
-  }
+  norm_cols<true>(dw, db, dout, x, mean, rstd, rows, d);
 }
 
 // ---- rotary ----
@@ -1149,28 +1220,58 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // the choice): every output is one fmaf chain over k in increasing order, started from C (acc) or 0,
 // the same chain as the CPU device's, so matmul bits match the CPU's.
 //
-// A block of 256 threads computes a BM×BN tile of C; thread (tx, ty) owns the outputs
-// (ty + i·BM/RM, tx + j·BN/RN) for i < RM, j < RN. op(A) and op(B) come through shared memory BK
+// A block of 256 threads computes a BM×BN tile of C. Thread (tx, ty) owns RM consecutive rows,
+// ty·RM + i, and RN columns in runs of V = min(RN, 4) consecutive ones, run c at c·TX·V + tx·V: so
+// its operands for one k come out of shared memory in a few vector loads (a warp's threads share
+// two row runs and read 16 consecutive column runs, free of bank conflicts) instead of RM + RN
+// scalar ones, which bound the kernels before. op(A) and op(B) come through shared memory BK
 // columns of k at a time; the next slice is loaded into registers while the current one is used
 // (one shared buffer, two barriers per slice). Loads run along the stored matrix's contiguous index
 // so that a warp reads consecutive addresses.
 //
 //   k_matmul128: 128×128, 8×8 per thread, BK 8  (large outputs)
 //   k_matmul:     64×64,  4×4 per thread, BK 16 (middle)
-//   k_matmul16:   16×16,  1×1 per thread, BK 16 (small outputs with long k: weight gradients)
+//   k_matmul32:   32×32,  2×2 per thread, BK 16 (small outputs with long k: weight gradients)
+#ifdef __CUDA_ARCH__
+#define SHARED_ALIGN16 __align__(16)
+#else
+#define SHARED_ALIGN16 alignas(16)
+#endif
+// ldv copies V (1, 2 or 4) consecutive floats from 4·V-byte aligned shared memory, in one load.
+template <int V>
+__device__ __forceinline__ void ldv(float* d, const float* s) {
+#ifdef __CUDA_ARCH__
+  if (V == 4) {
+    float4 t = *reinterpret_cast<const float4*>(s);
+    d[0] = t.x, d[1] = t.y, d[2] = t.z, d[3] = t.w;
+  } else if (V == 2) {
+    float2 t = *reinterpret_cast<const float2*>(s);
+    d[0] = t.x, d[1] = t.y;
+  } else {
+    d[0] = s[0];
+  }
+#else
+  for (int v = 0; v < V; v++) d[v] = s[v];
+#endif
+}
 template <int BM, int BN, int RM, int RN, int BK>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {
   constexpr int TX = BN / RN, TY = BM / RM;  // TX*TY == 256
+  constexpr int V = RN < 4 ? RN : 4, VA = RM < 4 ? RM : 4;
   constexpr int LA = BM * BK / 256, LB = BK * BN / 256;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
+  static_assert(TX * TY == 256 && RN % V == 0 && RM % VA == 0, "matmul tile");
+  // Rows padded by 4 floats: 16-byte aligned for the vector loads.
+  SHARED_ALIGN16 __shared__ float As[BK][BM + 4];
+  SHARED_ALIGN16 __shared__ float Bs[BK][BN + 4];
   const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
   const i64 row0 = (i64)blockIdx.y * BM, col0 = (i64)blockIdx.x * BN;
+  // col is the column within the tile of the thread's j-th output column.
+  auto col = [&](int j) { return (j / V) * (TX * V) + tx * V + j % V; };
   float r[RM][RN];
   for (int i = 0; i < RM; i++)
     for (int j = 0; j < RN; j++) {
-      i64 gi = row0 + ty + TY * i, gj = col0 + tx + TX * j;
+      i64 gi = row0 + ty * RM + i, gj = col0 + col(j);
       r[i][j] = (acc && gi < M && gj < N) ? c[gi * N + gj] : 0.0f;
     }
   float pa[LA], pb[LB];
@@ -1204,8 +1305,8 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
     const int kmax = K - k0 < BK ? (int)(K - k0) : BK;
     for (int kk = 0; kk < kmax; kk++) {
       float av[RM], bv[RN];
-      for (int i = 0; i < RM; i++) av[i] = As[kk][ty + TY * i];
-      for (int j = 0; j < RN; j++) bv[j] = Bs[kk][tx + TX * j];
+      for (int i = 0; i < RM; i += VA) ldv<VA>(av + i, &As[kk][ty * RM + i]);
+      for (int j = 0; j < RN; j += V) ldv<V>(bv + j, &Bs[kk][col(j)]);
       for (int i = 0; i < RM; i++)
         for (int j = 0; j < RN; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
     }
@@ -1213,7 +1314,7 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   }
   for (int i = 0; i < RM; i++)
     for (int j = 0; j < RN; j++) {
-      i64 gi = row0 + ty + TY * i, gj = col0 + tx + TX * j;
+      i64 gi = row0 + ty * RM + i, gj = col0 + col(j);
       if (gi < M && gj < N) c[gi * N + gj] = r[i][j];
     }
 }
@@ -1223,6 +1324,6 @@ extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b,
 extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<64, 64, 4, 4, 16>(c, a, b, M, N, K, ta, tb, acc);
 }
-extern "C" __global__ void k_matmul16(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<16, 16, 1, 1, 16>(c, a, b, M, N, K, ta, tb, acc);
+extern "C" __global__ void k_matmul32(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  matmul_tile<32, 32, 2, 2, 16>(c, a, b, M, N, K, ta, tb, acc);
 }

@@ -25,7 +25,7 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 }
 
 // matmulKernel picks the tile for an m×n output (kernels.cu "matmul"): 128×128 when that still makes
-// a grid of at least 128 blocks, else 64×64 when that makes at least 64 blocks, else 16×16 (small
+// a grid of at least 128 blocks, else 64×64 when that makes at least 64 blocks, else 32×32 (small
 // outputs, typically weight gradients with a long k, where bigger tiles leave most of the card idle).
 // The choice depends on the shape alone, and every tile computes the same bits.
 func matmulKernel(m, n int) (string, int) {
@@ -36,7 +36,7 @@ func matmulKernel(m, n int) (string, int) {
 	case blocks(64) >= 64:
 		return "k_matmul", 64
 	default:
-		return "k_matmul16", 16
+		return "k_matmul32", 32
 	}
 }
 
@@ -71,7 +71,7 @@ func (d *Device) Scale(x gpu.Buffer, s float32) { d.elem("k_scale", x.Len(), p(x
 func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	nb := (x.Len() + sumSqBlock - 1) / sumSqBlock
 	part := d.scratchBuf(scratchSumSq, 2*nb)
-	d.chains("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
+	d.staged("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
 	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
 	var st status
 	if d.err == nil {
@@ -109,14 +109,14 @@ func (d *Device) RMSNorm(out, rstd, x, w gpu.Buffer, rows, dim int, eps float32)
 }
 func (d *Device) RMSNormBackward(dx, dw, dout, x, w, rstd gpu.Buffer, rows, dim int) {
 	d.launch("k_rmsnorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(rstd), i(rows), i(dim))
-	d.chains("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
+	d.staged("k_rmsnorm_bwd_dw", dim, p(dw), p(dout), p(x), p(rstd), i(rows), i(dim))
 }
 func (d *Device) LayerNorm(out, mean, rstd, x, w, b gpu.Buffer, rows, dim int, eps float32) {
 	d.launch("k_layernorm", rowBlocks(rows), redBlock, 0, p(out), p(mean), p(rstd), p(x), p(w), p(b), i(rows), i(dim), f(eps))
 }
 func (d *Device) LayerNormBackward(dx, dw, db, dout, x, w, mean, rstd gpu.Buffer, rows, dim int) {
 	d.launch("k_layernorm_bwd_dx", rowBlocks(rows), redBlock, 0, p(dx), p(dout), p(x), p(w), p(mean), p(rstd), i(rows), i(dim))
-	d.chains("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
+	d.staged("k_layernorm_bwd_dwb", dim, p(dw), p(db), p(dout), p(x), p(mean), p(rstd), i(rows), i(dim))
 }
 
 func (d *Device) Rotary(x gpu.Buffer, B, T, heads, D, rotDim int, base float32) {

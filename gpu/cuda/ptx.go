@@ -15,7 +15,7 @@ var kernelNames = []string{
 	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
 	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rope_table", "k_rotary", "k_attn_fwd", "k_attn_delta",
 	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
-	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128", "k_matmul16",
+	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128", "k_matmul32",
 	"k_attn_fwd_t", "k_attn_dq_t", "k_attn_dkv_t", "k_negexp",
 }
 

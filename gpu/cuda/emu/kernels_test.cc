@@ -65,6 +65,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b, const s
 }
 
 unsigned blocks(i64 n) { return unsigned((n + 255) / 256); }
+// staged is the grid of the staged chain kernels (norm_cols, k_sumsq_part): CHAIN_COLS chains a block.
+unsigned staged(i64 n) { return unsigned((n + CHAIN_COLS - 1) / CHAIN_COLS); }
 
 void check(bool ok, const std::string& name) {
   if (!ok || emu_errors) {
@@ -97,7 +99,7 @@ void test_matmul() {
     const char* name;
     matmul_fn fn;
     int tile;
-  } variants[] = {{"k_matmul128", k_matmul128, 128}, {"k_matmul", k_matmul, 64}, {"k_matmul16", k_matmul16, 16}};
+  } variants[] = {{"k_matmul128", k_matmul128, 128}, {"k_matmul", k_matmul, 64}, {"k_matmul32", k_matmul32, 32}};
   struct shape {
     i64 M, N, K;
   } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {3, 4, 0}};
@@ -331,7 +333,7 @@ void test_vectors(const char* path) {
     } else if (c.name == "k_sumsq") {
       i64 blocks = (n + SUMSQ_BLOCK - 1) / SUMSQ_BLOCK;
       std::vector<double> part(blocks), out(1);
-      emu_launch("k_sumsq_part", k_sumsq_part, {unsigned((blocks + 255) / 256)}, {256}, 0, part.data(), x.data(), n);
+      emu_launch("k_sumsq_part", k_sumsq_part, {staged(blocks)}, {256}, 0, part.data(), x.data(), n);
       emu_launch("k_sumsq_sum", k_sumsq_sum, {1}, {1}, 0, out.data(), part.data(), blocks);
       check(same_or_nan(out, c.d.at("out"), what), what + ", n=" + std::to_string(n));
     } else if (c.name == "fm_log") {
@@ -371,7 +373,7 @@ void test_vectors(const char* path) {
         emu_launch("k_rmsnorm", k_rmsnorm, {g}, {RED}, 0, out.data(), rstd.data(), c.F("x").data(), c.F("w").data(), rows, d, sh[2]);
         emu_launch("k_rmsnorm_bwd_dx", k_rmsnorm_bwd_dx, {g}, {RED}, 0, dx.data(), c.F("dout").data(), c.F("x").data(), c.F("w").data(),
                    rstd.data(), rows, d);
-        emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {blocks(d)}, {256}, 0, dw.data(), c.F("dout").data(), c.F("x").data(), rstd.data(),
+        emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {staged(d)}, {256}, 0, dw.data(), c.F("dout").data(), c.F("x").data(), rstd.data(),
                    rows, d);
         ok = same_or_nan(out, c.F("out"), what + " (out)") && same_or_nan(rstd, c.F("rstd"), what + " (rstd)");
       } else {
@@ -379,7 +381,7 @@ void test_vectors(const char* path) {
                    c.F("b").data(), rows, d, sh[2]);
         emu_launch("k_layernorm_bwd_dx", k_layernorm_bwd_dx, {g}, {RED}, 0, dx.data(), c.F("dout").data(), c.F("x").data(), c.F("w").data(),
                    mean.data(), rstd.data(), rows, d);
-        emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {blocks(d)}, {256}, 0, dw.data(), db.data(), c.F("dout").data(),
+        emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {staged(d)}, {256}, 0, dw.data(), db.data(), c.F("dout").data(),
                    c.F("x").data(), mean.data(), rstd.data(), rows, d);
         ok = same_or_nan(out, c.F("out"), what + " (out)") && same_or_nan(mean, c.F("mean"), what + " (mean)") &&
              same_or_nan(rstd, c.F("rstd"), what + " (rstd)") && same_or_nan(db, c.F("db_out"), what + " (db)");
@@ -543,7 +545,7 @@ void test_all_kernels() {
   {
     const i64 ns = 3 * SUMSQ_BLOCK + 77, nb = 4;
     order_check("k_sumsq_part", {{R(ns)}, {}, {std::vector<double>(nb)}}, [&](bufs& m) {
-      emu_launch("k_sumsq_part", k_sumsq_part, {blocks(nb)}, {256}, 0, m.d[0].data(), m.f[0].data(), ns);
+      emu_launch("k_sumsq_part", k_sumsq_part, {staged(nb)}, {256}, 0, m.d[0].data(), m.f[0].data(), ns);
     });
     order_check("k_sumsq_sum", {{}, {}, {std::vector<double>(nb, 0.25), {0.0}}}, [&](bufs& m) {
       emu_launch("k_sumsq_sum", k_sumsq_sum, {1}, {1}, 0, m.d[1].data(), m.d[0].data(), nb);
@@ -575,7 +577,7 @@ void test_all_kernels() {
                  m.f[4].data(), rows, d);
     });
     order_check("k_rmsnorm_bwd_dw" + dn, nb, [&](bufs& m) {
-      emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {blocks(d)}, {256}, 0, m.f[8].data(), m.f[6].data(), m.f[0].data(), m.f[4].data(), rows, d);
+      emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {staged(d)}, {256}, 0, m.f[8].data(), m.f[6].data(), m.f[0].data(), m.f[4].data(), rows, d);
     });
     order_check("k_layernorm" + dn, nb, [&](bufs& m) {
       emu_launch("k_layernorm", k_layernorm, {unsigned((rows + LR - 1) / LR)}, {RED}, 0, m.f[3].data(), m.f[5].data(), m.f[4].data(), m.f[0].data(), m.f[1].data(),
@@ -586,7 +588,7 @@ void test_all_kernels() {
                  m.f[5].data(), m.f[4].data(), rows, d);
     });
     order_check("k_layernorm_bwd_dwb" + dn, nb, [&](bufs& m) {
-      emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {blocks(d)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[6].data(), m.f[0].data(),
+      emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {staged(d)}, {256}, 0, m.f[8].data(), m.f[9].data(), m.f[6].data(), m.f[0].data(),
                  m.f[5].data(), m.f[4].data(), rows, d);
     });
     // cross-entropy over V = d classes, some targets ignored

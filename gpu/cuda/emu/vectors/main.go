@@ -257,9 +257,10 @@ func (g *gen) all() {
 	g.conv()
 }
 
-// embeddings: the gradients of the embedding table (repeated tokens) and of the positions.
+// embeddings: the gradients of the embedding table (repeated tokens, more rows than k_embed_bwd
+// stages at once) and of the positions.
 func (g *gen) embeddings() {
-	const rows, V, d, B, T = 300, 40, 24, 3, 100
+	const rows, V, d, B, T = 1100, 40, 24, 3, 100
 	tok := g.tokens(rows, V)
 	dt, dout := g.normal(V*d, 1), g.normal(rows*d, 1)
 	tb := g.upload(dt)
@@ -278,11 +279,12 @@ func (g *gen) embeddings() {
 		arr{"out", g.download(pb)})
 }
 
-// norms: RMSNorm and LayerNorm, forward and backward, rows narrower and wider than the lanes, with
-// gradients accumulated onto nonzero values.
+// norms: RMSNorm and LayerNorm, forward and backward, rows narrower and wider than the lanes, more
+// rows than the parameter gradients' kernels stage at once, with gradients accumulated onto nonzero
+// values.
 func (g *gen) norms() {
 	for _, d := range []int{5, 64, 300} {
-		const rows = 70
+		const rows = 300
 		x, w, b := g.normal(rows*d, 2), g.normal(d, 1), g.normal(d, 1)
 		dout, dw, db := g.normal(rows*d, 1), g.normal(d, 1), g.normal(d, 1)
 		x[3] += 100 // a row with a large mean
