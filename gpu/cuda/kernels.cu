@@ -386,6 +386,7 @@ extern "C" __global__ void k_sumsq_part(double* part, const float* x, i64 n) {
     if (k0 + SUMSQ_TILE < SUMSQ_BLOCK) load(k0 + SUMSQ_TILE);
     if (tid < CHAIN_COLS && lo + k0 < n) {
       const int m = n - (lo + k0) < SUMSQ_TILE ? (int)(n - (lo + k0)) : SUMSQ_TILE;
+#pragma unroll 8
       for (int k = 0; k < m; k++) {
         double f = (double)xs[tid][k];
         s = s + f * f;
@@ -532,6 +533,7 @@ __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dou
     if (r0 + CHAIN_ROWS < rows) load(r0 + CHAIN_ROWS);
     if (tid < CHAIN_COLS) {
       const int n = rows - r0 < CHAIN_ROWS ? (int)(rows - r0) : CHAIN_ROWS;
+#pragma unroll 8
       for (int q = 0; q < n; q++) {
         float g = gs[q][tid];
         aw = aw + (double)g * (double)hs[q][tid];
@@ -1229,9 +1231,13 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // (one shared buffer, two barriers per slice). Loads run along the stored matrix's contiguous index
 // so that a warp reads consecutive addresses.
 //
-//   k_matmul128: 128×128, 8×8 per thread, BK 8  (large outputs)
-//   k_matmul:     64×64,  4×4 per thread, BK 16 (middle)
-//   k_matmul32:   32×32,  2×2 per thread, BK 16 (small outputs with long k: weight gradients)
+// A slice's loads take about a microsecond to arrive whatever the slice's size, so BK is as large as
+// the registers that prefetch it allow: the 32×32 tile, whose k is long and whose slices are
+// little work, takes 128 at a time.
+//
+//   k_matmul128: 128×128, 8×8 per thread, BK 16  (large outputs)
+//   k_matmul:     64×64,  4×4 per thread, BK 32  (middle)
+//   k_matmul32:   32×32,  2×2 per thread, BK 128 (small outputs with long k: weight gradients)
 #ifdef __CUDA_ARCH__
 #define SHARED_ALIGN16 __align__(16)
 #else
@@ -1303,6 +1309,7 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
     __syncthreads();
     if (k0 + BK < K) load(k0 + BK);
     const int kmax = K - k0 < BK ? (int)(K - k0) : BK;
+#pragma unroll 8
     for (int kk = 0; kk < kmax; kk++) {
       float av[RM], bv[RN];
       for (int i = 0; i < RM; i += VA) ldv<VA>(av + i, &As[kk][ty * RM + i]);
@@ -1319,11 +1326,11 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
     }
 }
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<128, 128, 8, 8, 8>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<128, 128, 8, 8, 16>(c, a, b, M, N, K, ta, tb, acc);
 }
 extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<64, 64, 4, 4, 16>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<64, 64, 4, 4, 32>(c, a, b, M, N, K, ta, tb, acc);
 }
 extern "C" __global__ void k_matmul32(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<32, 32, 2, 2, 16>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<32, 32, 2, 2, 128>(c, a, b, M, N, K, ta, tb, acc);
 }

@@ -102,7 +102,7 @@ void test_matmul() {
   } variants[] = {{"k_matmul128", k_matmul128, 128}, {"k_matmul", k_matmul, 64}, {"k_matmul32", k_matmul32, 32}};
   struct shape {
     i64 M, N, K;
-  } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {3, 4, 0}};
+  } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {40, 36, 300}, {3, 4, 0}};
   uint64_t seed = 1;
   for (auto& v : variants)
     for (auto& s : shapes)
