@@ -22,6 +22,16 @@
 
 typedef long long i64;
 
+// BLOCKS(n) asks the compiler for at most 65536/(256·n) registers per thread, so that n blocks of 256
+// threads fit a multiprocessor's registers together. Left alone, the tiled attention kernels took
+// 136–147 registers (ptxas for sm_90), one block per multiprocessor, and they wait on memory and
+// barriers more than they compute. `ptxas -v` on kernels.ptx shows the counts and any spills.
+#ifdef __CUDA_ARCH__
+#define BLOCKS(n) __launch_bounds__(256, n)
+#else
+#define BLOCKS(n)
+#endif
+
 __device__ __forceinline__ i64 gid() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
 
 // Fixed-order block maximum of RED values held in shared memory s (tree, strides halving).
@@ -824,7 +834,7 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
 // the lanes (AFQ×8 doubles), q (AFQ×(D+1)), k and v (ATT×(D+1) each), P (AFQ×(ATT+1)), and the row
 // maxima and 1/l.
 #define AFQ 16
-extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
+extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
                                         i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(double, smd);
   double* Lsum = smd;
@@ -910,7 +920,7 @@ extern "C" __global__ void k_attn_fwd_t(float* out, float* lse, const float* q, 
 }
 
 // dq: one block per (b, h, tile of ATT queries).
-extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
+extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
                                        const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(float, sm);
   float *Qs = sm, *Gs = Qs + ATT * (D + 1), *Ks = Gs + ATT * (D + 1), *Vs = Ks + ATT * (D + 1);
@@ -952,7 +962,7 @@ extern "C" __global__ void k_attn_dq_t(float* dq, const float* dout, const float
 
 // dk, dv: one block per (b, kv head g, tile of ATT keys); query heads of the group in increasing
 // order, then query tiles in increasing order.
-extern "C" __global__ void k_attn_dkv_t(float* dk, float* dv, const float* dout, const float* lse, const float* delta, const float* q,
+extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const float* dout, const float* lse, const float* delta, const float* q,
                                         const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(float, sm);
   float *Qs = sm, *Gs = Qs + ATT * (D + 1), *Ks = Gs + ATT * (D + 1), *Vs = Ks + ATT * (D + 1);
@@ -1231,12 +1241,12 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // (one shared buffer, two barriers per slice). Loads run along the stored matrix's contiguous index
 // so that a warp reads consecutive addresses.
 //
-// A slice's loads take about a microsecond to arrive whatever the slice's size, so BK is as large as
-// the registers that prefetch it allow: the 32×32 tile, whose k is long and whose slices are
-// little work, takes 128 at a time.
+// A slice's loads take about a microsecond to arrive whatever the slice's size, so the 32×32 tile,
+// whose k is long and whose slices are little work, takes 128 of k at a time. The 64×64 tile keeps
+// 16: with 32 it needed ~180 registers, one block per multiprocessor, and ran slower on the H100.
 //
 //   k_matmul128: 128×128, 8×8 per thread, BK 16  (large outputs)
-//   k_matmul:     64×64,  4×4 per thread, BK 32  (middle)
+//   k_matmul:     64×64,  4×4 per thread, BK 16  (middle; BLOCKS(2))
 //   k_matmul32:   32×32,  2×2 per thread, BK 128 (small outputs with long k: weight gradients)
 #ifdef __CUDA_ARCH__
 #define SHARED_ALIGN16 __align__(16)
@@ -1328,8 +1338,8 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<128, 128, 8, 8, 16>(c, a, b, M, N, K, ta, tb, acc);
 }
-extern "C" __global__ void k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<64, 64, 4, 4, 32>(c, a, b, M, N, K, ta, tb, acc);
+extern "C" __global__ void BLOCKS(2) k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
+  matmul_tile<64, 64, 4, 4, 16>(c, a, b, M, N, K, ta, tb, acc);
 }
 extern "C" __global__ void k_matmul32(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<32, 32, 2, 2, 128>(c, a, b, M, N, K, ta, tb, acc);
