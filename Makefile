@@ -115,6 +115,16 @@ ptx-check: cuda-sdk ## fail when the committed PTX is not what `make ptx` makes 
 	@awk -f scripts/ptx-normalize.awk gpu/cuda/kernels.ptx | cmp -s - $(BIN)/kernels.ptx.norm || \
 		{ echo "gpu/cuda/kernels.ptx is stale: run make ptx"; exit 1; }
 
+# Registers and spills per kernel as Hopper's assembler sees the committed PTX (the driver's JIT does
+# the same work on a GPU machine): a kernel over 128 registers runs one 256-thread block per
+# multiprocessor, and spills go through local memory. No GPU needed.
+.PHONY: ptx-regs
+ptx-regs: cuda-sdk ## print each kernel's registers, shared memory and spills for sm_90 (ptxas -v on the committed PTX)
+	@$(CUDA_SDK)/usr/bin/ptxas -arch=sm_90 -v gpu/cuda/kernels.ptx -o $(BIN)/kernels.cubin 2>&1 | \
+		awk '/Compiling entry function/ { match($$0, /\047[^\047]+\047/); f = substr($$0, RSTART + 1, RLENGTH - 2) } \
+		     /spill/ { sub(/.*stack frame, /, ""); sp = $$0 } \
+		     /Used/ { sub(/.*Used /, ""); printf "%-22s %-40s %s\n", f, $$0, sp }' | sort -k2 -n -r
+
 .PHONY: cuda
 cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and vet the cuda-tagged code
 	$(CUDA_ENV) $(GO) vet -tags cuda ./gpu/cuda/... ./cmd/airanode-cuda/
