@@ -120,7 +120,8 @@ ptx-check: cuda-sdk ## fail when the committed PTX is not what `make ptx` makes 
 # multiprocessor, and spills go through local memory. No GPU needed.
 .PHONY: ptx-regs
 ptx-regs: cuda-sdk ## print each kernel's registers, shared memory and spills for sm_90 (ptxas -v on the committed PTX)
-	@$(CUDA_SDK)/usr/bin/ptxas -arch=sm_90 -v gpu/cuda/kernels.ptx -o $(BIN)/kernels.cubin 2>&1 | \
+	@mkdir -p $(BIN)
+	@set -o pipefail; $(CUDA_SDK)/usr/bin/ptxas -arch=sm_90 -v gpu/cuda/kernels.ptx -o $(BIN)/kernels.cubin 2>&1 | \
 		awk '/Compiling entry function/ { match($$0, /\047[^\047]+\047/); f = substr($$0, RSTART + 1, RLENGTH - 2) } \
 		     /spill/ { sub(/.*stack frame, /, ""); sp = $$0 } \
 		     /Used/ { sub(/.*Used /, ""); printf "%-22s %-40s %s\n", f, $$0, sp }' | sort -k2 -n -r

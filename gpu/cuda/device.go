@@ -19,13 +19,10 @@ import (
 const Class = "cuda-v1"
 
 // elemBlock is the threads per block of elementwise kernels, chainBlock of the kernels whose
-// threads each run a long chain (chains). The staged chain kernels (staged) run chainCols chains in
-// blocks of stagedBlock threads (kernels.cu CHAIN_COLS; the kernels assume both).
+// threads each run a long chain (chains); the staged chain kernels' geometry is in ptx.go.
 const (
-	elemBlock   = 256
-	chainBlock  = 32
-	stagedBlock = 256
-	chainCols   = 32
+	elemBlock  = 256
+	chainBlock = 32
 )
 
 // Sentinel errors of the device's kernels (the CPU device's have the same meaning).

@@ -10,8 +10,10 @@
 // integers are long long, floats are passed as the low 32 bits of an 8-byte slot (declared float).
 
 #define RED 256  // threads of every row-reduction block
-// The staged chain kernels (norm_cols, k_sumsq_part): 256 threads per block serve CHAIN_COLS chains
-// and load CHAIN_ROWS rows of each at a time (kernels.go: stagedBlock, chainCols).
+// The staged chain kernels (norm_cols, k_sumsq_part): STAGED threads per block serve CHAIN_COLS
+// chains and load CHAIN_ROWS rows of each at a time (ptx.go: stagedBlock, chainCols, which
+// TestGeometryMatchesKernels ties to these). Their index math assumes exactly STAGED threads.
+#define STAGED 256
 #define CHAIN_COLS 32
 #define CHAIN_ROWS 128
 
@@ -22,10 +24,11 @@
 
 typedef long long i64;
 
-// BLOCKS(n) asks the compiler for at most 65536/(256·n) registers per thread, so that n blocks of 256
-// threads fit a multiprocessor's registers together. Left alone, the tiled attention kernels took
-// 136–147 registers (ptxas for sm_90), one block per multiprocessor, and they wait on memory and
-// barriers more than they compute. `ptxas -v` on kernels.ptx shows the counts and any spills.
+// BLOCKS(n) is __launch_bounds__(256, n) on the GPU: the compiler keeps to the registers that n
+// blocks of 256 threads per multiprocessor leave, at most 65536/(256·n) per thread. Left alone, the
+// tiled attention forward and dk/dv kernels took 141 and 136 registers (ptxas 11.8 for sm_90), one
+// block per multiprocessor, and they wait on memory and barriers more than they compute.
+// `make ptx-regs` shows every kernel's registers and spills.
 #ifdef __CUDA_ARCH__
 #define BLOCKS(n) __launch_bounds__(256, n)
 #else
@@ -372,14 +375,14 @@ extern "C" __global__ void k_negexp(float* o, const float* x, i64 n) { i64 i = g
 #define SUMSQ_BLOCK 4096
 #define SUMSQ_TILE 128
 extern "C" __global__ void k_sumsq_part(double* part, const float* x, i64 n) {
-  constexpr int L = CHAIN_COLS * SUMSQ_TILE / 256;
+  constexpr int L = CHAIN_COLS * SUMSQ_TILE / STAGED;
   __shared__ float xs[CHAIN_COLS][SUMSQ_TILE + 1];
   const int tid = threadIdx.x;
   const i64 blk0 = (i64)blockIdx.x * CHAIN_COLS;
   float px[L];
   auto load = [&](int k0) {
     for (int l = 0; l < L; l++) {
-      int e = tid + 256 * l, c = e / SUMSQ_TILE, k = e % SUMSQ_TILE;
+      int e = tid + STAGED * l, c = e / SUMSQ_TILE, k = e % SUMSQ_TILE;
       i64 at = (blk0 + c) * SUMSQ_BLOCK + k0 + k;
       px[l] = at < n ? x[at] : 0.0f;
     }
@@ -389,7 +392,7 @@ extern "C" __global__ void k_sumsq_part(double* part, const float* x, i64 n) {
   const i64 lo = (blk0 + tid) * SUMSQ_BLOCK;
   for (int k0 = 0; k0 < SUMSQ_BLOCK; k0 += SUMSQ_TILE) {
     for (int l = 0; l < L; l++) {
-      int e = tid + 256 * l;
+      int e = tid + STAGED * l;
       xs[e / SUMSQ_TILE][e % SUMSQ_TILE] = px[l];
     }
     __syncthreads();
@@ -514,7 +517,7 @@ extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const 
 template <bool LN>
 __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dout, const float* x, const float* mean,
                                           const float* rstd, i64 rows, i64 d) {
-  constexpr int PASS = 256 / CHAIN_COLS, L = CHAIN_ROWS / PASS;  // rows per load pass, passes per tile
+  constexpr int PASS = STAGED / CHAIN_COLS, L = CHAIN_ROWS / PASS;  // rows per load pass, passes per tile
   __shared__ float gs[CHAIN_ROWS][CHAIN_COLS + 1], hs[CHAIN_ROWS][CHAIN_COLS + 1];
   const int tid = threadIdx.x, cc = tid % CHAIN_COLS, rr = tid / CHAIN_COLS;
   const i64 j = (i64)blockIdx.x * CHAIN_COLS + cc;

@@ -32,6 +32,10 @@ const (
 	attnTile = 32
 	attnRows = 16
 	attnMaxD = 64
+	// stagedBlock and chainCols: the staged chain kernels (norm_cols, k_sumsq_part) run CHAIN_COLS
+	// chains in blocks of STAGED threads (Device.staged).
+	stagedBlock = 256
+	chainCols   = 32
 	// maxShared is the dynamic shared memory a launch may ask for without opting in
 	// (cuFuncSetAttribute), on every card.
 	maxShared = 48 << 10

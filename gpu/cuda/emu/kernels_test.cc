@@ -601,6 +601,22 @@ void test_all_kernels() {
       emu_launch("k_argmax", k_argmax, {blocks(rows)}, {256}, 0, m.i[0].data(), m.f[2].data(), rows, d);
     });
   }
+  {  // the staged kernels across several of their tiles (CHAIN_ROWS rows, EMBED_TOKS ids)
+    const i64 rows = 2 * CHAIN_ROWS + 44, d = 70, V = 50, er = EMBED_TOKS + 76;
+    bufs nb{{R(rows * d), R(rows), R(rows), R(rows * d), R(d), R(d)}};  // x, rstd, mean, dout, dw, db
+    for (auto& v : nb.f[1]) v = std::fabs(v) + 0.5f;
+    order_check("k_rmsnorm_bwd_dw, " + std::to_string(rows) + " rows", nb, [&](bufs& m) {
+      emu_launch("k_rmsnorm_bwd_dw", k_rmsnorm_bwd_dw, {staged(d)}, {256}, 0, m.f[4].data(), m.f[3].data(), m.f[0].data(), m.f[1].data(), rows, d);
+    });
+    order_check("k_layernorm_bwd_dwb, " + std::to_string(rows) + " rows", nb, [&](bufs& m) {
+      emu_launch("k_layernorm_bwd_dwb", k_layernorm_bwd_dwb, {staged(d)}, {256}, 0, m.f[4].data(), m.f[5].data(), m.f[3].data(), m.f[0].data(),
+                 m.f[2].data(), m.f[1].data(), rows, d);
+    });
+    bufs e{{R(V * d), R(er * d)}, {ints(er, 0, V, sd++), {0}}};
+    order_check("k_embed_bwd, " + std::to_string(er) + " ids", e, [&](bufs& m) {
+      emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, m.f[0].data(), m.f[1].data(), m.i[0].data(), er, V, d, &m.i[1][0]);
+    });
+  }
   {  // rotary, with a partial rotation
     const i64 B = 2, T = 9, H = 3, D = 8, rot = 6;
     order_check("k_rope_table", {{R(T * rot / 2), R(T * rot / 2)}}, [&](bufs& m) {
