@@ -833,16 +833,20 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
 // takes AFQ rows of queries and walks the key tiles three times: for each row's maximum
 // (order-free), for the exponentials, which threads (row, lane) add to the row's eight float64
 // lanes in increasing key order, and, with l known, for P_j = p_j·(1/l), which extends the output
-// chains. The scores are recomputed each time (the same chains, so the same values). Shared memory:
-// the lanes (AFQ×8 doubles), q (AFQ×(D+1)), k and v (ATT×(D+1) each), P (AFQ×(ATT+1)), and the row
-// maxima and 1/l.
+// chains. With `cached` (kernels.go sets it when the rows fit shared memory: T up to a few hundred)
+// the first pass keeps the rows' scores in shared memory and the second replaces them by their
+// exponentials, so the second pass loads no keys and the third loads only values, and neither
+// recomputes a score; without, the scores are recomputed each time. Either way the same values: a
+// score is one chain, the exponential kexp(s − m) with the same m, P that exponential times 1/l.
+// Shared memory: the lanes (AFQ×8 doubles), q (AFQ×(D+1)), k and v (ATT×(D+1) each), P
+// (AFQ×(ATT+1)), the row maxima and 1/l, and with `cached` the rows (AFQ×T).
 #define AFQ 16
 extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
-                                        i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+                                        i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale, i64 cached) {
   DYNAMIC_SHARED(double, smd);
   double* Lsum = smd;
   float *Qs = (float*)(Lsum + AFQ * 8), *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
-  float *Mx = Ps + AFQ * (ATT + 1), *Inv = Mx + AFQ;
+  float *Mx = Ps + AFQ * (ATT + 1), *Inv = Mx + AFQ, *Sc = Inv + AFQ;  // Sc: the cached rows, stride T
   i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
   i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
   i64 t0 = qt * AFQ;
@@ -863,7 +867,8 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
     for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
       i64 s0 = kt * ATT;
       __syncthreads();  // the previous tile's Ks, Vs and Ps are no longer read
-      att_rows(Ks, k, b, s0, T, KVH, g, D);
+      const bool scores = !cached || pass == 0;  // this pass computes the scores
+      if (scores) att_rows(Ks, k, b, s0, T, KVH, g, D);
       if (pass == 2) att_rows(Vs, v, b, s0, T, KVH, g, D);
       __syncthreads();
       for (int r = 0; r < AFQ * ATT / 256; r++) {
@@ -872,8 +877,14 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
         i64 lo = att_lo(t, win);
         float p = 0.0f;
         if (t < T && s <= t && s >= lo) {
-          float sc = att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale;
-          p = pass == 0 ? sc : pass == 1 ? kexp(sc - Mx[tt]) : kexp(sc - Mx[tt]) * Inv[tt];
+          if (scores) {
+            float sc = att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale;
+            p = pass == 0 ? sc : pass == 1 ? kexp(sc - Mx[tt]) : kexp(sc - Mx[tt]) * Inv[tt];
+          } else {  // cached: pass 1 reads the score, pass 2 the exponential
+            float c = Sc[tt * T + s];
+            p = pass == 1 ? kexp(c - Mx[tt]) : c * Inv[tt];
+          }
+          if (cached && pass < 2) Sc[tt * T + s] = p;
         }
         Ps[tt * (ATT + 1) + ss] = p;
       }

@@ -46,5 +46,15 @@ const (
 func attnFwdShared(D int) int {
 	return 8*attnRows*8 + 4*(attnRows*(D+1)+2*attnTile*(D+1)+attnRows*(attnTile+1)+2*attnRows)
 }
+
+// attnFwdCached is the forward's dynamic shared memory for head dimension D and T keys, and whether
+// it caches the rows' scores (AFQ×T floats more): when they fit within maxShared.
+func attnFwdCached(D, T int) (int, bool) {
+	n, rows := attnFwdShared(D), 4*attnRows*T
+	if n+rows <= maxShared {
+		return n + rows, true
+	}
+	return n, false
+}
 func attnDqShared(D int) int  { return 4 * (4*attnTile*(D+1) + attnTile*(attnTile+1) + 2*attnTile) }
 func attnDkvShared(D int) int { return 4 * (4*attnTile*(D+1) + 2*attnTile*(attnTile+1) + 2*attnTile) }

@@ -55,6 +55,23 @@ func TestAttentionSharedFits(t *testing.T) {
 	}
 }
 
+// The forward caches its rows' scores exactly when they fit beside its tiles.
+func TestAttentionForwardCache(t *testing.T) {
+	for _, c := range []struct {
+		D, T   int
+		cached bool
+	}{{32, 256, true}, {32, 512, true}, {64, 256, true}, {64, 512, false}, {16, 600, true}, {8, 4096, false}} {
+		n, cached := attnFwdCached(c.D, c.T)
+		want := attnFwdShared(c.D)
+		if c.cached {
+			want += 4 * attnRows * c.T
+		}
+		if cached != c.cached || n != want || n > maxShared {
+			t.Errorf("attnFwdCached(D=%d, T=%d) = %d, %v; want %d, %v (at most %d)", c.D, c.T, n, cached, want, c.cached, maxShared)
+		}
+	}
+}
+
 // Every floating-point instruction of the PTX is correctly rounded: no approximate (.approx) or
 // flush-to-zero (.ftz) form, whose bits the PTX specification leaves to the card. The kernels'
 // transcendentals are our own (kernels.cu "math"), so class cuda-v1 means the same bits on every

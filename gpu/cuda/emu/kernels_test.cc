@@ -129,6 +129,12 @@ void test_matmul() {
 
 // The tiled attention kernels' dynamic shared memory (kernels.go's attn*Shared).
 size_t shared_fwd(i64 D) { return 8 * AFQ * 8 + (AFQ * (D + 1) + 2 * ATT * (D + 1) + AFQ * (ATT + 1) + 2 * AFQ) * 4; }
+// shared_fwd_cached is the forward's shared memory with the rows' scores cached (AFQ×T floats more),
+// or 0 when that does not fit the 48 KiB a launch gets (kernels.go's attnFwdCached).
+size_t shared_fwd_cached(i64 D, i64 T) {
+  size_t n = shared_fwd(D) + 4 * AFQ * T;
+  return n <= 48 * 1024 ? n : 0;
+}
 size_t shared_dq(i64 D) { return (4 * ATT * (D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4; }
 size_t shared_dkv(i64 D) { return (4 * ATT * (D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4; }
 
@@ -163,14 +169,19 @@ void test_attention() {
     i64 nt = (s.T + ATT - 1) / ATT;
     size_t shq = shared_dq(s.D), shk = shared_dkv(s.D);
     bool ok = true;
-    size_t shf = shared_fwd(s.D);
+    size_t shc = shared_fwd_cached(s.D, s.T);
     for (int order = 0; order < 2; order++) {
       emu_order = order;
-      std::vector<float> out1(qn, -7.0f), lse1(rows, -7.0f);
-      emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(s.B * s.H * ((s.T + AFQ - 1) / AFQ)), 1, 1}, {256, 1, 1}, shf,
-                 out1.data(), lse1.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
-      ok = same_bits(out1, out, std::string("out") + (order ? " (reversed)" : "")) && ok;
-      ok = same_bits(lse1, lse, std::string("lse") + (order ? " (reversed)" : "")) && ok;
+      for (i64 cached : {0, 1}) {  // the forward recomputing its scores, and keeping them
+        if (cached && !shc) continue;
+        std::vector<float> out1(qn, -7.0f), lse1(rows, -7.0f);
+        emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(s.B * s.H * ((s.T + AFQ - 1) / AFQ)), 1, 1}, {256, 1, 1},
+                   cached ? shc : shared_fwd(s.D), out1.data(), lse1.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH,
+                   s.D, s.win, scale, cached);
+        std::string what = std::string(cached ? " (cached)" : "") + (order ? " (reversed)" : "");
+        ok = same_bits(out1, out, "out" + what) && ok;
+        ok = same_bits(lse1, lse, "lse" + what) && ok;
+      }
       std::vector<float> dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
       emu_launch("k_attn_dq_t", k_attn_dq_t, {unsigned(s.B * s.H * nt), 1, 1}, {256, 1, 1}, shq, dq.data(), dout.data(),
                  lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
@@ -412,9 +423,11 @@ void test_vectors(const char* path) {
       for (bool tiled : {false, true}) {
         if (tiled && D > ATT_MAXD) continue;
         std::vector<float> out(qn, -7.0f), lse(rows, -7.0f), delta(rows), dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
-        if (tiled)
-          emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shared_fwd(D), out.data(), lse.data(),
-                     q, k, v, B, T, H, KVH, D, win, scale);
+        if (tiled) {
+          size_t shc = shared_fwd_cached(D, T);
+          emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shc ? shc : shared_fwd(D), out.data(),
+                     lse.data(), q, k, v, B, T, H, KVH, D, win, scale, i64(shc != 0));
+        }
         else
           emu_launch("k_attn_fwd", k_attn_fwd, {unsigned(rows)}, {RED}, (T + RED) * 4, out.data(), lse.data(), q, k, v, B, T, H, KVH, D,
                      win, scale);
