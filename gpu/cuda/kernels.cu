@@ -15,7 +15,7 @@
 // TestGeometryMatchesKernels ties to these). Their index math assumes exactly STAGED threads.
 #define STAGED 256
 #define CHAIN_COLS 32
-#define CHAIN_ROWS 128
+#define CHAIN_ROWS 64
 
 // Dynamic shared memory; the host emulation (emu/cuda_emu.h) defines its own.
 #ifndef DYNAMIC_SHARED
@@ -508,17 +508,19 @@ extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const 
 // The parameter gradients: every column sums its rows in increasing order in float64 and adds the
 // sum to the gradient once (gpu/cpu's normColsTask). One thread per column walking every row alone
 // waits on memory every few rows, so the loads are shared out: a block of 256 threads serves
-// CHAIN_COLS columns; all its threads load a tile of CHAIN_ROWS rows × CHAIN_COLS columns into shared
-// memory (along the columns, so a warp reads one row's consecutive floats; the next tile goes into
-// registers while the current one is summed) and warp 0's thread c carries column c's chains through
-// it. The chains, so the bits, are a lone thread's walking every row.
+// CHAIN_COLS columns; all its threads load a tile of CHAIN_ROWS rows × CHAIN_COLS columns (along the
+// columns, so a warp reads one row's consecutive floats; the next tile goes into registers while the
+// current one is summed) and put each term into shared memory as the float64 it adds — a product of
+// two floats widened to float64 is exact, so where it is computed does not change it — and warp 0's
+// thread c carries column c's chains through them, two loads and two float64 additions a row. The
+// chains, so the bits, are a lone thread's walking every row.
 //   rms: dw[j] += Σ_r dout[r,j]·float32(x[r,j]·rstd[r])
 //   ln:  dw[j] += Σ_r dout[r,j]·float32((x[r,j]−mean[r])·rstd[r]), db[j] += Σ_r dout[r,j]
 template <bool LN>
 __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dout, const float* x, const float* mean,
                                           const float* rstd, i64 rows, i64 d) {
   constexpr int PASS = STAGED / CHAIN_COLS, L = CHAIN_ROWS / PASS;  // rows per load pass, passes per tile
-  __shared__ float gs[CHAIN_ROWS][CHAIN_COLS + 1], hs[CHAIN_ROWS][CHAIN_COLS + 1];
+  __shared__ double ws[CHAIN_ROWS][CHAIN_COLS], bs[CHAIN_ROWS][CHAIN_COLS];  // the terms of dw and db
   const int tid = threadIdx.x, cc = tid % CHAIN_COLS, rr = tid / CHAIN_COLS;
   const i64 j = (i64)blockIdx.x * CHAIN_COLS + cc;
   float pg[L], ph[L];
@@ -539,8 +541,8 @@ __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dou
   if (rows > 0) load(0);
   for (i64 r0 = 0; r0 < rows; r0 += CHAIN_ROWS) {
     for (int l = 0; l < L; l++) {
-      gs[rr + PASS * l][cc] = pg[l];
-      hs[rr + PASS * l][cc] = ph[l];
+      ws[rr + PASS * l][cc] = (double)pg[l] * (double)ph[l];
+      if (LN) bs[rr + PASS * l][cc] = (double)pg[l];
     }
     __syncthreads();
     if (r0 + CHAIN_ROWS < rows) load(r0 + CHAIN_ROWS);
@@ -548,9 +550,8 @@ __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dou
       const int n = rows - r0 < CHAIN_ROWS ? (int)(rows - r0) : CHAIN_ROWS;
 #pragma unroll 8
       for (int q = 0; q < n; q++) {
-        float g = gs[q][tid];
-        aw = aw + (double)g * (double)hs[q][tid];
-        if (LN) ab = ab + (double)g;
+        aw = aw + ws[q][tid];
+        if (LN) ab = ab + bs[q][tid];
       }
     }
     __syncthreads();
