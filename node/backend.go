@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -54,7 +53,7 @@ func (n *Node) Status() api.Status {
 	s := api.Status{
 		PeerID: n.id.String(), Network: n.cfg.Network, Version: n.o.version, Addrs: n.Addrs(),
 		API: n.api.Addr(), Peers: len(n.host.Libp2p().Network().Peers()), TaskPeers: st.Peers,
-		Started: n.started, Uptime: time.Since(n.started).Seconds(), Class: strings.Join(n.classes, " "),
+		Started: n.started, Uptime: time.Since(n.started).Seconds(), Class: st.Class,
 		Worker: workerOf(st),
 		Tasks:  api.Counts{Known: st.Tasks, Pending: st.Pending, Claimed: st.Claimed, Done: st.Done},
 	}

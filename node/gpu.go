@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -78,12 +79,13 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]bool{}}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, base: slices.Clone(n.classes), need: need, log: log,
+		counted: map[int]string{}}
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
 			r.started++
-			r.counted[st.Ordinal] = true
+			r.counted[st.Ordinal] = st.Info.Class
 			if !slices.Contains(r.classes, st.Info.Class) {
 				r.classes = append(r.classes, st.Info.Class)
 			}
@@ -136,7 +138,8 @@ func chooseDevices(found int, want []int, log *slog.Logger) []int {
 //  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores started)
 //     bound the tasks that run at once, so the CPU takes more than its workers only while a core
 //     is restarting. A device given up takes its worker with it: the router lowers the Manager's
-//     Workers by one (givenUp), so the CPU is not left running the dead core's share for good.
+//     Workers by one (givenUp), so the CPU is not left running the dead core's share for good,
+//     and the node stops advertising a class that no core left declares.
 //
 // A resume state that the chosen side did not write is ignored by it (the run starts over): the
 // CPU trainer and the cores keep different state formats, and a core resumes only states of its
@@ -153,60 +156,73 @@ type router struct {
 	sup      *gpucore.Supervisor
 	cpuSlots int             // the node's CPU workers
 	started  int             // cores up when the node started: the Manager's Workers count them
+	base     []string        // the node's classes without cores (the CPU trainer's)
 	classes  []string        // the reproducibility classes those cores declared
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
 	mu            sync.Mutex
 	onCore, onCPU int            // tasks running on each side
-	counted       map[int]bool   // the ordinals of the started cores not given up since
+	counted       map[int]string // the started cores not given up since: ordinal → class
 	mgr           *tasks.Manager // set once the Manager exists (setManager)
 	lost          int            // cores given up before the Manager existed
 }
 
-// setManager tells the router the tasks Manager whose Workers count its cores, and applies the
-// cores given up before it existed.
+// setManager tells the router the tasks Manager whose Workers and classes count its cores, and
+// applies the cores given up before it existed.
 func (r *router) setManager(m *tasks.Manager) {
 	r.mu.Lock()
 	r.mgr = m
 	lost := r.lost
 	r.lost = 0
+	class := r.advertised()
 	r.mu.Unlock()
-	for range lost {
-		r.dropWorker(m)
+	if lost > 0 {
+		r.update(m, lost, class)
 	}
 }
 
 // givenUp handles a device the Supervisor gave up: if the Manager's Workers count its core, one
-// worker fewer.
+// worker fewer, and the classes without the core's unless another core declares it too.
 func (r *router) givenUp(ordinal int) {
 	r.mu.Lock()
-	if !r.counted[ordinal] {
+	if _, ok := r.counted[ordinal]; !ok {
 		r.mu.Unlock()
 		return
 	}
 	delete(r.counted, ordinal)
-	m := r.mgr
+	m, class := r.mgr, r.advertised()
 	if m == nil {
 		r.lost++
 	}
 	r.mu.Unlock()
 	if m != nil {
-		r.dropWorker(m)
+		r.update(m, 1, class)
 	}
 }
 
-// dropWorker lowers m's Workers by one (never below one).
-func (r *router) dropWorker(m *tasks.Manager) {
-	w := m.Stats().Workers
-	if w <= 1 {
-		return
+// advertised is the node's classes with the cores not given up: the base classes, then the cores'
+// in the order they were first seen. r.mu must be held.
+func (r *router) advertised() string {
+	out := slices.Clone(r.base)
+	for _, c := range r.classes {
+		for _, have := range r.counted {
+			if have == c && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
 	}
-	if err := m.SetWorkers(w - 1); err != nil {
-		r.log.Warn("gpu: cannot lower the workers after a device was given up", "err", err)
-		return
+	return strings.Join(out, " ")
+}
+
+// update takes gone cores' workers off m (each step in one, never below one worker) and sets the
+// classes the node advertises.
+func (r *router) update(m *tasks.Manager, gone int, class string) {
+	w := m.AddWorkers(-gone)
+	if err := m.SetClass(class); err != nil {
+		r.log.Warn("gpu: cannot change the advertised classes after a device was given up", "err", err)
 	}
-	r.log.Warn("gpu: a device was given up: one worker fewer", "workers", w-1)
+	r.log.Warn("gpu: a device was given up: fewer workers", "workers", w, "classes", class)
 }
 
 var _ tasks.Executor = (*router)(nil)

@@ -53,7 +53,7 @@ func init() {
 //	gate   a real core whose runs wait until the file "gate" exists
 //	exit   prints a reason and exits 3 before the handshake
 //	die    a real core that exits 2 s after its first frame (the handshake's answer): long
-//	       enough for the node to count it up at start
+//	       enough for the node to count it up at start; its device declares "fake-gpu-v1"
 //	small  a real core that reports 1 MiB of device memory
 //	big    a real core that reports 1 TiB of device memory
 //	class  a real core whose device declares the class "fake-gpu-v1"
@@ -112,7 +112,7 @@ func fakeCore(args []string) int {
 		opts = append(opts, gpucore.WithMemory(1<<40))
 	}
 	var d gpu.Device = dev
-	if *mode == "class" {
+	if *mode == "class" || *mode == "die" {
 		d = classedDevice{dev}
 	}
 	err = gpucore.Serve(ctx, os.Stdin, out, d, run, opts...)
@@ -357,9 +357,14 @@ func TestGPUGiveUp(t *testing.T) {
 	if got := n.Workers(); got != 2 {
 		t.Fatalf("workers at start %d, want 2 (1 CPU + 1 core)", got)
 	}
+	if got := n.Status().Class; got != "cpu-v1 fake-gpu-v1" && got != cpu.Class {
+		t.Fatalf("classes at start %q, want the core's too (or already without it)", got)
+	}
+	// The device given up takes its worker and its class with it: the node no longer advertises
+	// the core's class, which no other core declares.
 	nodetest.WaitFor(t, 30*time.Second, func() error {
-		if w := n.Manager().Stats().Workers; w != 1 {
-			return fmt.Errorf("%d workers, want 1 once the device is given up", w)
+		if st := n.Manager().Stats(); st.Workers != 1 || st.Class != cpu.Class {
+			return fmt.Errorf("%d workers, classes %q; want 1 and %q once the device is given up", st.Workers, st.Class, cpu.Class)
 		}
 		return nil
 	})
@@ -370,6 +375,9 @@ func TestGPUGiveUp(t *testing.T) {
 	}
 	if len(st.GPU) != 1 || st.GPU[0].State != gpucore.StateFailed {
 		t.Fatalf("status lists cores %+v, want one given up", st.GPU)
+	}
+	if st.Class != cpu.Class || st.Worker.Workers != 1 {
+		t.Fatalf("status: classes %q, %d workers; want %q and 1", st.Class, st.Worker.Workers, cpu.Class)
 	}
 	if s := marks(t, dir, "start-"); len(s) != 2 {
 		t.Fatalf("%d core starts, want 2 (MaxRestarts 1)", len(s))

@@ -27,6 +27,9 @@ const (
 	DefaultPublishTimeout     = 10 * time.Second
 )
 
+// maxClassBytes bounds Config.Class and SetClass (a capability's class field allows as much).
+const maxClassBytes = 128
+
 // Config configures a Manager. Key, Store, Bus and Executor are required; every other zero field
 // takes its default.
 type Config struct {
@@ -51,7 +54,7 @@ type Config struct {
 	// MaxCompute is the largest task, in FLOPs, this node takes (0: no limit).
 	MaxCompute int64
 	// Class names the node's reproducibility classes, space-separated ("cpu-v1", "cpu-v1 cuda-v1"),
-	// advertised in its Capability.
+	// advertised in its Capability; SetClass changes it later.
 	Class string
 	// Weight, when not nil, is a peer's weight in claim ranking, in (0, 1]: the node passes its
 	// verification reputation (consensus.Reputation.RankWeight), so that peers whose results lost
@@ -145,7 +148,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Workers %d, want 0-%d", ErrConfig, c.Workers, object.MaxWorkers)
 	case c.Memory < 0 || c.Memory > object.MaxMemory || c.MaxCompute < 0 || c.MaxCompute > object.MaxCompute:
 		return c, fmt.Errorf("%w: Memory %d / MaxCompute %d out of range", ErrConfig, c.Memory, c.MaxCompute)
-	case len(c.Class) > 128:
+	case len(c.Class) > maxClassBytes:
 		return c, fmt.Errorf("%w: Class of %d bytes", ErrConfig, len(c.Class))
 	case lease < object.MinLeaseMillis || lease > object.MaxLeaseMillis:
 		return c, fmt.Errorf("%w: Lease %s, want %dms-%dms", ErrConfig, c.Lease, object.MinLeaseMillis, object.MaxLeaseMillis)

@@ -302,7 +302,7 @@ func (m *Manager) advertise(now time.Time) {
 	m.capDue, m.capAt = false, now
 	c := object.Capability{
 		Peer: m.self.String(), Seq: m.capSeq + 1, Memory: m.cfg.Memory, Compute: m.cfg.MaxCompute,
-		Workers: int64(m.workers), Accepting: !m.paused && !m.draining, Class: m.cfg.Class, Time: now.UnixMilli(),
+		Workers: int64(m.workers), Accepting: !m.paused && !m.draining, Class: m.class, Time: now.UnixMilli(),
 	}
 	env, err := object.Seal(m.cfg.Key, object.KindCapability, c)
 	if err != nil {

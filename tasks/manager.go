@@ -51,6 +51,7 @@ type Manager struct {
 	peers     map[peer.ID]*peerInfo
 	running   map[string]*run
 	workers   int
+	class     string // the reproducibility classes advertised (Config.Class, then SetClass)
 	memUsed   int64
 	paused    bool
 	pausedAt  time.Time
@@ -86,7 +87,7 @@ func New(cfg Config) (*Manager, error) {
 		ctx: ctx, cancel: cancel, pubStop: make(chan struct{}),
 		wake: make(chan struct{}, 1), outSig: make(chan struct{}, 1),
 		started: time.Now(), tasks: map[string]*taskEntry{}, open: map[string]*taskEntry{},
-		peers: map[peer.ID]*peerInfo{}, running: map[string]*run{}, workers: cfg.Workers,
+		peers: map[peer.ID]*peerInfo{}, running: map[string]*run{}, workers: cfg.Workers, class: cfg.Class,
 		resumed: make(chan struct{}), changed: make(chan struct{}), capDue: true,
 	}
 	close(m.resumed)
@@ -244,7 +245,7 @@ func (m *Manager) Stats() Stats {
 	defer m.mu.Unlock()
 	now := time.Now()
 	s := Stats{
-		Running: len(m.running), Workers: m.workers, Paused: m.paused, Draining: m.draining,
+		Running: len(m.running), Workers: m.workers, Class: m.class, Paused: m.paused, Draining: m.draining,
 		Completed: m.completed, Abandoned: m.abandoned, Released: m.released, Failed: m.failed,
 	}
 	for _, t := range m.tasks {
@@ -336,6 +337,38 @@ func (m *Manager) SetWorkers(n int) error {
 	m.workers, m.capDue = n, true
 	m.mu.Unlock()
 	m.signal()
+	return nil
+}
+
+// AddWorkers changes how many tasks run at once by delta in one step, so that a SetWorkers at the
+// same time is not lost, keeping the count within 1-object.MaxWorkers; it returns the new count.
+func (m *Manager) AddWorkers(delta int) int {
+	m.mu.Lock()
+	n := min(max(m.workers+delta, 1), object.MaxWorkers)
+	changed := n != m.workers
+	m.workers = n
+	m.capDue = m.capDue || changed
+	m.mu.Unlock()
+	if changed {
+		m.signal()
+	}
+	return n
+}
+
+// SetClass changes the reproducibility classes this node advertises (space-separated, at most
+// maxClassBytes, as Config.Class): the next capability carries them, and Stats reports them.
+func (m *Manager) SetClass(class string) error {
+	if len(class) > maxClassBytes {
+		return fmt.Errorf("%w: class of %d bytes, at most %d", ErrInvalid, len(class), maxClassBytes)
+	}
+	m.mu.Lock()
+	changed := class != m.class
+	m.class = class
+	m.capDue = m.capDue || changed
+	m.mu.Unlock()
+	if changed {
+		m.signal()
+	}
 	return nil
 }
 

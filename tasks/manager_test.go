@@ -2,7 +2,9 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -705,4 +707,38 @@ func TestExecutorFailure(t *testing.T) {
 	if st := n.m.Stats(); st.Failed != 2 || st.Pending != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// AddWorkers and SetClass change what a node advertises in one step each: the count stays within
+// 1-MaxWorkers, a class over the limit is refused, and a peer hears the new workers and classes.
+func TestAddWorkersAndClass(t *testing.T) {
+	net := taskstest.NewNetwork()
+	cfg := fastConfig()
+	cfg.Workers, cfg.Class = 3, "cpu-v1 cuda-v1"
+	a, b := newNode(t, net, &taskstest.CounterExecutor{Steps: 1}, cfg), newNode(t, net, &taskstest.CounterExecutor{Steps: 1}, fastConfig())
+	waitPeers(t, a, b)
+	for _, tc := range []struct{ delta, want int }{{-1, 2}, {-5, 1}, {0, 1}, {object.MaxWorkers + 7, object.MaxWorkers}, {-(object.MaxWorkers - 2), 2}} {
+		if got := a.m.AddWorkers(tc.delta); got != tc.want {
+			t.Fatalf("AddWorkers(%d) = %d, want %d", tc.delta, got, tc.want)
+		}
+		if st := a.m.Stats(); st.Workers != tc.want {
+			t.Fatalf("after AddWorkers(%d): Stats().Workers = %d, want %d", tc.delta, st.Workers, tc.want)
+		}
+	}
+	if err := a.m.SetClass(strings.Repeat("x", 129)); !errors.Is(err, tasks.ErrInvalid) {
+		t.Fatalf("SetClass(129 bytes) = %v, want ErrInvalid", err)
+	}
+	if st := a.m.Stats(); st.Class != "cpu-v1 cuda-v1" {
+		t.Fatalf("a refused SetClass changed the class to %q", st.Class)
+	}
+	if err := a.m.SetClass("cpu-v1"); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.m.Stats(); st.Class != "cpu-v1" {
+		t.Fatalf("Stats().Class = %q after SetClass", st.Class)
+	}
+	waitFor(t, 10*time.Second, "the peer to hear 2 workers and class cpu-v1", func() bool {
+		c, _, ok := b.m.PeerCapability(a.id)
+		return ok && c.Workers == 2 && c.Class == "cpu-v1"
+	})
 }

@@ -87,6 +87,8 @@ type Stats struct {
 	Tasks, Pending, Claimed, Done int
 	// Running is how many tasks run here now, out of Workers.
 	Running, Workers int
+	// Class is the reproducibility classes this node advertises (Config.Class, SetClass).
+	Class string
 	// Peers is how many peers advertised a capability recently (not counting this node).
 	Peers int
 	// Paused and Draining are the volunteer controls' state.
