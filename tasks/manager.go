@@ -333,25 +333,20 @@ func (m *Manager) SetWorkers(n int) error {
 	if n < 1 || n > object.MaxWorkers {
 		return fmt.Errorf("%w: workers %d, want 1-%d", ErrInvalid, n, object.MaxWorkers)
 	}
-	m.mu.Lock()
-	m.workers, m.capDue = n, true
-	m.mu.Unlock()
-	m.signal()
+	m.advertised(func() bool { m.workers = n; return true })
 	return nil
 }
 
 // AddWorkers changes how many tasks run at once by delta in one step, so that a SetWorkers at the
 // same time is not lost, keeping the count within 1-object.MaxWorkers; it returns the new count.
 func (m *Manager) AddWorkers(delta int) int {
-	m.mu.Lock()
-	n := min(max(m.workers+delta, 1), object.MaxWorkers)
-	changed := n != m.workers
-	m.workers = n
-	m.capDue = m.capDue || changed
-	m.mu.Unlock()
-	if changed {
-		m.signal()
-	}
+	var n int
+	m.advertised(func() bool {
+		n = min(max(m.workers+delta, 1), object.MaxWorkers)
+		changed := n != m.workers
+		m.workers = n
+		return changed
+	})
 	return n
 }
 
@@ -361,15 +356,24 @@ func (m *Manager) SetClass(class string) error {
 	if len(class) > maxClassBytes {
 		return fmt.Errorf("%w: class of %d bytes, at most %d", ErrInvalid, len(class), maxClassBytes)
 	}
+	m.advertised(func() bool {
+		changed := class != m.class
+		m.class = class
+		return changed
+	})
+	return nil
+}
+
+// advertised runs change, which edits what the capability advertises, under m.mu; when it reports
+// a change, the next capability is due at once and the loop wakes to send it.
+func (m *Manager) advertised(change func() bool) {
 	m.mu.Lock()
-	changed := class != m.class
-	m.class = class
+	changed := change()
 	m.capDue = m.capDue || changed
 	m.mu.Unlock()
 	if changed {
 		m.signal()
 	}
-	return nil
 }
 
 func (m *Manager) isClosed() bool {
