@@ -93,7 +93,11 @@ type Device struct {
 	err    error
 	closed bool
 
-	sumsq   dptr // a status: SumSquares' result, then the kernels' bad-index flag
+	// status is the device's status record (SumSquares' result, the kernels' bad-index flag); host
+	// is where it is read to, allocated once and apart from the Device, which holds Go pointers
+	// that cgo may not be handed.
+	status  dptr
+	host    *status
 	scratch []dptr
 	scrLen  []int
 
@@ -180,16 +184,15 @@ func (d *Device) timed(name string, t0 time.Time) {
 	k.Seconds += time.Since(t0).Seconds()
 }
 
-// status is the device-side record at sumsq: SumSquares' result, and a flag the kernels that index by
+// status is the record at Device.status: SumSquares' result, and a flag the kernels that index by
 // token ids set when one is out of range.
 type status struct {
 	sumsq float64
 	bad   int32
-	_     int32
 }
 
 // bad is the address of the kernels' bad-index flag.
-func (d *Device) bad() dptr { return d.sumsq + dptr(unsafe.Offsetof(status{}.bad)) }
+func (d *Device) bad() dptr { return d.status + dptr(unsafe.Offsetof(status{}.bad)) }
 
 // checkBad records ErrIndex when the kernels flagged an index (bad, read from the device).
 func (d *Device) checkBad(bad int32) {
@@ -206,11 +209,11 @@ func (d *Device) shape(ok bool, kernel string) bool {
 	return ok && d.err == nil
 }
 
-// newDevice completes a Device on drv: the status record.
+// newDevice completes a Device on drv: the status record, on the device and its host copy.
 func newDevice(name string, drv driver) (*Device, error) {
-	d := &Device{name: name, drv: drv}
+	d := &Device{name: name, drv: drv, host: new(status)}
 	var err error
-	if d.sumsq, err = drv.alloc(int64(unsafe.Sizeof(status{}))); err != nil {
+	if d.status, err = drv.alloc(int64(unsafe.Sizeof(status{}))); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("cuda alloc: %w", err)
 	}
@@ -350,9 +353,8 @@ func (d *Device) Sync() error {
 		d.fail(d.drv.sync())
 	}
 	if d.err == nil {
-		var bad int32
-		d.fail(d.drv.dtoh(unsafe.Pointer(&bad), d.bad(), 4))
-		d.checkBad(bad)
+		d.fail(d.drv.dtoh(unsafe.Pointer(&d.host.bad), d.bad(), 4))
+		d.checkBad(d.host.bad)
 	}
 	return d.err
 }
@@ -369,8 +371,8 @@ func (d *Device) Close() error {
 			errs = append(errs, d.drv.free(p))
 		}
 	}
-	if d.sumsq != 0 {
-		errs = append(errs, d.drv.free(d.sumsq))
+	if d.status != 0 {
+		errs = append(errs, d.drv.free(d.status))
 	}
 	errs = append(errs, d.drv.close())
 	d.fail(gpu.ErrClosed) // every later kernel is a no-op, Err and Sync say why

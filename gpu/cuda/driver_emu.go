@@ -41,7 +41,9 @@ var emuMu sync.Mutex
 // GPU (make cuda-emu); it is slow.
 type emuDriver struct {
 	names map[string]*C.char // the kernels' names as C strings, made once (freed by close)
-	argv  [maxArgs]C.uint64_t
+	// argv holds the launch's parameters for C: the args slice points into the Device, which holds
+	// Go pointers, so cgo may not be handed it.
+	argv [maxArgs]C.uint64_t
 }
 
 // emuMemory is the device memory the emulation reports (Describe): enough for the tasks a test runs.

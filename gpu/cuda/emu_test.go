@@ -194,7 +194,20 @@ func TestEmuLaunchAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(20, func() { d.Scale(x, 1.5) }); n != 0 {
-		t.Errorf("a launch allocates %v times", n)
+	for _, c := range []struct {
+		name string
+		run  func()
+	}{
+		{"a launch (Scale)", func() { d.Scale(x, 1.5) }},
+		{"SumSquares (two launches and a read, every training step)", func() { d.SumSquares(x) }},
+		{"Sync", func() {
+			if err := d.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		if n := testing.AllocsPerRun(20, c.run); n != 0 {
+			t.Errorf("%s allocates %v times", c.name, n)
+		}
 	}
 }

@@ -11,8 +11,9 @@
 
 #define RED 256  // threads of every row-reduction block
 // The staged chain kernels (norm_cols, k_sumsq_part): STAGED threads per block serve CHAIN_COLS
-// chains and load CHAIN_ROWS rows of each at a time (ptx.go: stagedBlock, chainCols, which
-// TestGeometryMatchesKernels ties to these). Their index math assumes exactly STAGED threads.
+// chains (ptx.go: stagedBlock, chainCols, which TestGeometryMatchesKernels ties to these) and load
+// CHAIN_ROWS rows (norm_cols) or SUMSQ_TILE elements (k_sumsq_part) of each at a time. Their index
+// math assumes exactly STAGED threads.
 #define STAGED 256
 #define CHAIN_COLS 32
 #define CHAIN_ROWS 64

@@ -72,13 +72,13 @@ func (d *Device) SumSquares(x gpu.Buffer) float64 {
 	nb := (x.Len() + sumSqBlock - 1) / sumSqBlock
 	part := d.scratchBuf(scratchSumSq, 2*nb)
 	d.staged("k_sumsq_part", nb, raw(part), p(x), i(x.Len()))
-	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.sumsq), raw(part), i(nb))
-	var st status
-	if d.err == nil {
-		d.fail(d.drv.dtoh(unsafe.Pointer(&st), d.sumsq, int64(unsafe.Sizeof(st))))
-		d.checkBad(st.bad)
+	d.launch("k_sumsq_sum", 1, 1, 0, raw(d.status), raw(part), i(nb))
+	if d.err != nil {
+		return 0
 	}
-	return st.sumsq
+	d.fail(d.drv.dtoh(unsafe.Pointer(d.host), d.status, int64(unsafe.Sizeof(*d.host))))
+	d.checkBad(d.host.bad)
+	return d.host.sumsq
 }
 
 func (d *Device) Embed(out, table gpu.Buffer, tok gpu.Ints, dim int) {
