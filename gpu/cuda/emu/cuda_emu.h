@@ -87,6 +87,10 @@ inline void run(emu_dim3 grid, emu_dim3 block, size_t shared, const char* name) 
   }
   gridDim = grid;
   blockDim = block;
+  // Past the bytes the launch asked for: a canary, checked when the launch ends (a kernel that
+  // writes there asked for too little), whose values also spoil what a kernel reads there.
+  const size_t cap = sizeof(emu_dynamic_shared);
+  std::memset(emu_dynamic_shared + shared, 0xa5, cap - shared);
   int n = int(block.x * block.y * block.z);
   fibers.resize(n);
   for (auto& f : fibers) f.stack.resize(256 * 1024);
@@ -127,6 +131,14 @@ inline void run(emu_dim3 grid, emu_dim3 block, size_t shared, const char* name) 
         }
       }
   cur = -1;
+  for (size_t i = shared; i < cap; i++)
+    if (emu_dynamic_shared[i] != 0xa5) {
+      if (!emu_silent)
+        std::fprintf(stderr, "%s: wrote dynamic shared memory at byte %zu, past the %zu bytes it was launched with\n", name, i,
+                     shared);
+      emu_errors++;
+      return;
+    }
 }
 
 }  // namespace emu
