@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/airanode/airanode/config"
 	"github.com/airanode/airanode/gpu"
+	"github.com/airanode/airanode/gpu/cpu"
 	"github.com/airanode/airanode/object"
 	"github.com/airanode/airanode/tasks"
 	"github.com/airanode/airanode/tasks/gpucore"
@@ -79,16 +81,12 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, base: slices.Clone(n.classes), need: need, log: log,
-		counted: map[int]string{}}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]string{}}
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
 			r.started++
 			r.counted[st.Ordinal] = st.Info.Class
-			if !slices.Contains(r.classes, st.Info.Class) {
-				r.classes = append(r.classes, st.Info.Class)
-			}
 			log.Info("gpu: compute core ready", "device", st.Ordinal, "name", st.Info.Name, "class", st.Info.Class, "pid", st.PID)
 		default:
 			log.Warn("gpu: compute core not started: retrying in the background", "device", st.Ordinal, "state", st.State, "err", st.LastError)
@@ -156,11 +154,12 @@ type router struct {
 	sup      *gpucore.Supervisor
 	cpuSlots int             // the node's CPU workers
 	started  int             // cores up when the node started: the Manager's Workers count them
-	base     []string        // the node's classes without cores (the CPU trainer's)
-	classes  []string        // the reproducibility classes those cores declared
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
+	// apply orders the changes to the Manager's workers and classes (givenUp, setManager), so
+	// that the classes of an earlier give-up never overwrite a later one's.
+	apply         sync.Mutex
 	mu            sync.Mutex
 	onCore, onCPU int            // tasks running on each side
 	counted       map[int]string // the started cores not given up since: ordinal → class
@@ -171,54 +170,54 @@ type router struct {
 // setManager tells the router the tasks Manager whose Workers and classes count its cores, and
 // applies the cores given up before it existed.
 func (r *router) setManager(m *tasks.Manager) {
+	r.apply.Lock()
+	defer r.apply.Unlock()
 	r.mu.Lock()
 	r.mgr = m
 	lost := r.lost
 	r.lost = 0
-	class := r.advertised()
 	r.mu.Unlock()
 	if lost > 0 {
-		r.update(m, lost, class)
+		r.update(m, lost)
 	}
 }
 
 // givenUp handles a device the Supervisor gave up: if the Manager's Workers count its core, one
 // worker fewer, and the classes without the core's unless another core declares it too.
 func (r *router) givenUp(ordinal int) {
+	r.apply.Lock()
+	defer r.apply.Unlock()
 	r.mu.Lock()
-	if _, ok := r.counted[ordinal]; !ok {
-		r.mu.Unlock()
-		return
-	}
+	_, counted := r.counted[ordinal]
 	delete(r.counted, ordinal)
-	m, class := r.mgr, r.advertised()
-	if m == nil {
+	m := r.mgr
+	if counted && m == nil {
 		r.lost++
 	}
 	r.mu.Unlock()
-	if m != nil {
-		r.update(m, 1, class)
+	if counted && m != nil {
+		r.update(m, 1)
 	}
 }
 
-// advertised is the node's classes with the cores not given up: the base classes, then the cores'
-// in the order they were first seen. r.mu must be held.
+// advertised is the node's classes: the CPU trainer's, then those of the cores counted, by ordinal.
 func (r *router) advertised() string {
-	out := slices.Clone(r.base)
-	for _, c := range r.classes {
-		for _, have := range r.counted {
-			if have == c && !slices.Contains(out, c) {
-				out = append(out, c)
-			}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []string{cpu.Class}
+	for _, o := range slices.Sorted(maps.Keys(r.counted)) {
+		if c := r.counted[o]; !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	return strings.Join(out, " ")
 }
 
-// update takes gone cores' workers off m (each step in one, never below one worker) and sets the
-// classes the node advertises.
-func (r *router) update(m *tasks.Manager, gone int, class string) {
+// update takes gone cores' workers off m (in one step, never below one worker) and sets the
+// classes the node advertises; r.apply must be held.
+func (r *router) update(m *tasks.Manager, gone int) {
 	w := m.AddWorkers(-gone)
+	class := r.advertised()
 	if err := m.SetClass(class); err != nil {
 		r.log.Warn("gpu: cannot change the advertised classes after a device was given up", "err", err)
 	}

@@ -346,56 +346,62 @@ func TestGPUCoreCrash(t *testing.T) {
 	sameResult(t, got, rep, "after the core crash")
 }
 
-// TestGPUGiveUp: a core that starts, answers its handshake and then keeps dying is given up
-// after MaxRestarts restarts, and its worker goes with it: the Manager's workers fall from the
-// CPU's plus the core to the CPU's alone, and a task still completes on the CPU.
+// TestGPUGiveUp: cores that start, answer their handshake and then keep dying are given up after
+// MaxRestarts restarts, and each takes its worker and its class with it: the Manager's workers fall
+// from the CPU's plus the cores' to the CPU's alone, the node stops advertising the cores' class,
+// and a task still completes on the CPU. With two devices the two give-ups race each other.
 func TestGPUGiveUp(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu", nodetest.Fast),
-		fakeCores(t, fakeProc(t, 1), "die", dir, func(c *gpucore.Config) { c.MaxRestarts = 1 }))...)
-	if got := n.Workers(); got != 2 {
-		t.Fatalf("workers at start %d, want 2 (1 CPU + 1 core)", got)
-	}
-	if got := n.Status().Class; got != "cpu-v1 fake-gpu-v1" && got != cpu.Class {
-		t.Fatalf("classes at start %q, want the core's too (or already without it)", got)
-	}
-	// The device given up takes its worker and its class with it: the node no longer advertises
-	// the core's class, which no other core declares.
-	nodetest.WaitFor(t, 30*time.Second, func() error {
-		if st := n.Manager().Stats(); st.Workers != 1 || st.Class != cpu.Class {
-			return fmt.Errorf("%d workers, classes %q; want 1 and %q once the device is given up", st.Workers, st.Class, cpu.Class)
-		}
-		return nil
-	})
-	cl := nodetest.Client(t, n)
-	st, err := cl.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.GPU) != 1 || st.GPU[0].State != gpucore.StateFailed {
-		t.Fatalf("status lists cores %+v, want one given up", st.GPU)
-	}
-	if st.Class != cpu.Class || st.Worker.Workers != 1 {
-		t.Fatalf("status: classes %q, %d workers; want %q and 1", st.Class, st.Worker.Workers, cpu.Class)
-	}
-	if s := marks(t, dir, "start-"); len(s) != 2 {
-		t.Fatalf("%d core starts, want 2 (MaxRestarts 1)", len(s))
-	}
-	r, err := cl.Submit(context.Background(), smokeRequest(t, 16, 3, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTask(t, cl, r.Task, 60*time.Second, isDone)
-	if res, _ := localResult(t, n, r.Task); res.Class != cpu.Class {
-		t.Fatalf("result class %q", res.Class)
-	}
-	if ran := marks(t, dir, "run-"); len(ran) != 0 {
-		t.Fatalf("a given-up core ran %v", ran)
-	}
-	// The workers stay at 1: the dead core's share is not handed to the CPU.
-	if w := n.Manager().Stats().Workers; w != 1 {
-		t.Fatalf("%d workers after the task, want 1", w)
+	for _, devices := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d devices", devices), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options(fmt.Sprintf("gpu-%d", devices), nodetest.Fast),
+				fakeCores(t, fakeProc(t, devices), "die", dir, func(c *gpucore.Config) { c.MaxRestarts = 1 }))...)
+			if got := n.Workers(); got != 1+devices {
+				t.Fatalf("workers at start %d, want %d (1 CPU + the cores)", got, 1+devices)
+			}
+			nodetest.WaitFor(t, 30*time.Second, func() error {
+				if st := n.Manager().Stats(); st.Workers != 1 || st.Class != cpu.Class {
+					return fmt.Errorf("%d workers, classes %q; want 1 and %q once the devices are given up", st.Workers, st.Class, cpu.Class)
+				}
+				return nil
+			})
+			cl := nodetest.Client(t, n)
+			st, err := cl.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.GPU) != devices {
+				t.Fatalf("status lists cores %+v, want %d given up", st.GPU, devices)
+			}
+			for _, c := range st.GPU {
+				if c.State != gpucore.StateFailed {
+					t.Fatalf("status lists cores %+v, want every one given up", st.GPU)
+				}
+			}
+			if st.Class != cpu.Class || st.Worker.Workers != 1 {
+				t.Fatalf("status: classes %q, %d workers; want %q and 1", st.Class, st.Worker.Workers, cpu.Class)
+			}
+			if s := marks(t, dir, "start-"); len(s) != 2*devices {
+				t.Fatalf("%d core starts, want %d (MaxRestarts 1)", len(s), 2*devices)
+			}
+			r, err := cl.Submit(context.Background(), smokeRequest(t, 16, 3, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitTask(t, cl, r.Task, 60*time.Second, isDone)
+			if res, _ := localResult(t, n, r.Task); res.Class != cpu.Class {
+				t.Fatalf("result class %q", res.Class)
+			}
+			if ran := marks(t, dir, "run-"); len(ran) != 0 {
+				t.Fatalf("a given-up core ran %v", ran)
+			}
+			// The workers stay at 1: the dead cores' share is not handed to the CPU.
+			if w := n.Manager().Stats().Workers; w != 1 {
+				t.Fatalf("%d workers after the task, want 1", w)
+			}
+		})
 	}
 }
 

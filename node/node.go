@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,7 +127,6 @@ type Node struct {
 	reg      *prometheus.Registry
 	stats    *stats
 	workers  int
-	classes  []string // reproducibility classes the node trains in: the CPU's, then its GPU cores'
 
 	ctx    context.Context // cancelled by Close: stops the node's own goroutines
 	cancel context.CancelFunc
@@ -175,7 +172,6 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Node, error) 
 	n := &Node{cfg: cfg, o: o, log: o.log, started: time.Now(), ctx: nctx, cancel: cancel,
 		prefetchSem: make(chan struct{}, maxPrefetch)}
 	n.workers = max(1, cfg.Threads/o.modelThreads)
-	n.classes = []string{cpu.Class}
 	n.undo = append(n.undo, step{"context", func() error { cancel(); return nil }})
 	if err := n.start(ctx); err != nil {
 		_ = n.stop()
@@ -259,18 +255,13 @@ func (n *Node) start(ctx context.Context) error {
 				n.gpu = r
 				exec = r
 				n.workers += r.started
-				for _, c := range r.classes {
-					if !slices.Contains(n.classes, c) {
-						n.classes = append(n.classes, c)
-					}
-				}
 			}
 		}
 	}
 	n.verifier = newVerifier(n, n.registry, n.rep)
 	tcfg := tasks.Config{
 		Key: key, Store: st, Bus: n.bus, Executor: exec, Estimator: tasks.StoreEstimator(st),
-		Workers: n.workers, Memory: int64(cfg.MemoryMB) << 20, Class: strings.Join(n.classes, " "),
+		Workers: n.workers, Memory: int64(cfg.MemoryMB) << 20, Class: n.class(),
 		Weight: n.rep.RankWeight,
 		Logger: n.o.log.With("component", "tasks"), // tasks adds the peer itself
 	}
@@ -480,6 +471,15 @@ func (n *Node) Host() *p2p.Host { return n.host }
 
 // Store returns the node's store.
 func (n *Node) Store() *store.Store { return n.store }
+
+// class is the reproducibility classes the node trains in when it starts: the CPU trainer's, and
+// its GPU cores' (the Manager's Stats has them as they are now).
+func (n *Node) class() string {
+	if n.gpu != nil {
+		return n.gpu.advertised()
+	}
+	return cpu.Class
+}
 
 // Workers returns how many tasks the node runs at once when it starts.
 func (n *Node) Workers() int { return n.workers }

@@ -13,7 +13,9 @@ const (
 	MaxSegments = 1024 // digests, checkpoints and segment scores per result
 	MaxMetrics  = 256  // metrics per result or segment
 	maxName     = 128  // metric names, classes, engine versions
-	DigestSize  = 32   // sha256
+	// MaxClass is the longest reproducibility class field (a result's, a capability's list).
+	MaxClass   = maxName
+	DigestSize = 32 // sha256
 	// Fixed is the fixed-point unit of scores: 1.0 == Fixed (parts per million).
 	Fixed = 1_000_000
 )

@@ -27,9 +27,6 @@ const (
 	DefaultPublishTimeout     = 10 * time.Second
 )
 
-// maxClassBytes bounds Config.Class and SetClass (a capability's class field allows as much).
-const maxClassBytes = 128
-
 // Config configures a Manager. Key, Store, Bus and Executor are required; every other zero field
 // takes its default.
 type Config struct {
@@ -148,7 +145,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Workers %d, want 0-%d", ErrConfig, c.Workers, object.MaxWorkers)
 	case c.Memory < 0 || c.Memory > object.MaxMemory || c.MaxCompute < 0 || c.MaxCompute > object.MaxCompute:
 		return c, fmt.Errorf("%w: Memory %d / MaxCompute %d out of range", ErrConfig, c.Memory, c.MaxCompute)
-	case len(c.Class) > maxClassBytes:
+	case len(c.Class) > object.MaxClass:
 		return c, fmt.Errorf("%w: Class of %d bytes", ErrConfig, len(c.Class))
 	case lease < object.MinLeaseMillis || lease > object.MaxLeaseMillis:
 		return c, fmt.Errorf("%w: Lease %s, want %dms-%dms", ErrConfig, c.Lease, object.MinLeaseMillis, object.MaxLeaseMillis)

@@ -351,10 +351,10 @@ func (m *Manager) AddWorkers(delta int) int {
 }
 
 // SetClass changes the reproducibility classes this node advertises (space-separated, at most
-// maxClassBytes, as Config.Class): the next capability carries them, and Stats reports them.
+// object.MaxClass bytes, as Config.Class): the next capability carries them, and Stats reports them.
 func (m *Manager) SetClass(class string) error {
-	if len(class) > maxClassBytes {
-		return fmt.Errorf("%w: class of %d bytes, at most %d", ErrInvalid, len(class), maxClassBytes)
+	if len(class) > object.MaxClass {
+		return fmt.Errorf("%w: class of %d bytes, at most %d", ErrInvalid, len(class), object.MaxClass)
 	}
 	m.advertised(func() bool {
 		changed := class != m.class

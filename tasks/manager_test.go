@@ -725,8 +725,8 @@ func TestAddWorkersAndClass(t *testing.T) {
 			t.Fatalf("after AddWorkers(%d): Stats().Workers = %d, want %d", tc.delta, st.Workers, tc.want)
 		}
 	}
-	if err := a.m.SetClass(strings.Repeat("x", 129)); !errors.Is(err, tasks.ErrInvalid) {
-		t.Fatalf("SetClass(129 bytes) = %v, want ErrInvalid", err)
+	if err := a.m.SetClass(strings.Repeat("x", object.MaxClass+1)); !errors.Is(err, tasks.ErrInvalid) {
+		t.Fatalf("SetClass(MaxClass+1 bytes) = %v, want ErrInvalid", err)
 	}
 	if st := a.m.Stats(); st.Class != "cpu-v1 cuda-v1" {
 		t.Fatalf("a refused SetClass changed the class to %q", st.Class)
