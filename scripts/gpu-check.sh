@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU verification, run on a machine with an NVIDIA GPU (no Go needed there). Build everything first on
 # any machine with `make gpu-bundle`, carry bin/ to the GPU machine, then run: scripts/gpu-check.sh
-# Steps, each under its own time limit (565 s at most in all, the kill graces included, so that
-# one run fits the device tool's 10-minute command limit; about 5 minutes when all goes well):
+# Steps, each under its own time limit (561 s at most in all, the kill graces included, so that
+# one run fits the device tool's 10-minute command limit; 2-3 minutes on an H100 when all goes well):
 #   1. the card and driver;
 #   2. kernels: every kernel against the float64 references and against the CPU device bit for bit,
 #      and the tuned kernels against the reference kernels bit for bit;

@@ -75,6 +75,9 @@ func runBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
 	if *steps < 1 || *warmup < 0 || *profile < 0 {
 		return fmt.Errorf("bench: want --steps >= 1, --warmup >= 0, --profile >= 0")
 	}

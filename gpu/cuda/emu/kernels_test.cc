@@ -222,6 +222,18 @@ struct vcase {
   }
 };
 
+// read_bits reads n values written as the hexadecimal bits U of each.
+template <class U, class T>
+void read_bits(std::istream& in, std::vector<T>& v, size_t n) {
+  static_assert(sizeof(U) == sizeof(T));
+  v.resize(n);
+  for (auto& x : v) {
+    U u;
+    in >> std::hex >> u >> std::dec;
+    std::memcpy(&x, &u, sizeof u);
+  }
+}
+
 std::vector<vcase> read_vectors(const char* path) {
   std::vector<vcase> out;
   std::ifstream in(path);
@@ -235,23 +247,10 @@ std::vector<vcase> read_vectors(const char* path) {
       std::string name;
       size_t n = 0;
       in >> name >> n;
-      if (tok == "f32") {
-        auto& v = out.back().f[name];
-        v.resize(n);
-        for (auto& x : v) {
-          uint32_t u;
-          in >> std::hex >> u >> std::dec;
-          std::memcpy(&x, &u, 4);
-        }
-      } else {
-        auto& v = out.back().d[name];
-        v.resize(n);
-        for (auto& x : v) {
-          uint64_t u;
-          in >> std::hex >> u >> std::dec;
-          std::memcpy(&x, &u, 8);
-        }
-      }
+      if (tok == "f32")
+        read_bits<uint32_t>(in, out.back().f[name], n);
+      else
+        read_bits<uint64_t>(in, out.back().d[name], n);
     } else if (tok == "i32" && !out.empty()) {
       std::string name;
       size_t n = 0;
