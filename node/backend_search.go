@@ -58,13 +58,7 @@ func (b backend) JoinSearch(ctx context.Context, ref string) (api.SearchDetail, 
 }
 
 func (b backend) Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error) {
-	if search != "" {
-		var err error
-		if q.Search, err = registry.SearchCID(b.n.store, search); err != nil {
-			return nil, apiError(err)
-		}
-	}
-	boards, err := b.n.registry.Top(ctx, q)
+	boards, err := b.n.registry.TopIn(ctx, q, search)
 	return boards, apiError(err)
 }
 
@@ -74,11 +68,7 @@ func (b backend) Arch(ctx context.Context, a cid.Cid) (registry.ArchDetail, erro
 }
 
 func (b backend) Lineage(ctx context.Context, a cid.Cid, ref string) (*registry.LineageNode, error) {
-	sc, err := registry.SearchCID(b.n.store, ref)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	n, err := b.n.registry.Lineage(ctx, a, sc)
+	n, err := b.n.registry.LineageIn(ctx, a, ref)
 	return n, apiError(err)
 }
 

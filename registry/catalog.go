@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -181,8 +182,8 @@ func LoadSearch(st *store.Store, c cid.Cid) (object.Search, error) {
 	return s, nil
 }
 
-// SearchCID is FindSearch's CID for a query filter: cid.Undef (no filter) for an empty ref.
-func SearchCID(st *store.Store, ref string) (cid.Cid, error) {
+// searchCID is FindSearch's CID for a query filter: cid.Undef (no filter) for an empty ref.
+func searchCID(st *store.Store, ref string) (cid.Cid, error) {
 	if ref == "" {
 		return cid.Undef, nil
 	}
@@ -191,6 +192,27 @@ func SearchCID(st *store.Store, ref string) (cid.Cid, error) {
 		return cid.Undef, err
 	}
 	return object.ParseCID(info.CID)
+}
+
+// TopIn is Top over the search ref names (a name or CID, resolved as searchCID does); an empty ref
+// leaves q.Search as it is.
+func (r *Registry) TopIn(ctx context.Context, q TopQuery, ref string) ([]Board, error) {
+	if ref != "" {
+		var err error
+		if q.Search, err = searchCID(r.st, ref); err != nil {
+			return nil, err
+		}
+	}
+	return r.Top(ctx, q)
+}
+
+// LineageIn is Lineage within the search ref names (a name or CID; empty: every search).
+func (r *Registry) LineageIn(ctx context.Context, a cid.Cid, ref string) (*LineageNode, error) {
+	sc, err := searchCID(r.st, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.Lineage(ctx, a, sc)
 }
 
 // FindSearch resolves a reference to a search the store holds: a search CID, or a name. A name

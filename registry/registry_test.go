@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -580,5 +581,36 @@ func TestLoadSearchStoreError(t *testing.T) {
 	_, err := registry.LoadSearch(st, c)
 	if !errors.Is(err, store.ErrClosed) || errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("closed store: %v, want store.ErrClosed and not ErrNotFound", err)
+	}
+}
+
+// TopIn and LineageIn resolve the search by name or CID as FindSearch does: the same boards as Top
+// with the CID, and an unknown name is ErrNotFound (no board, no lineage).
+func TestTopInLineageIn(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	want, err := w.reg.Top(ctx, registry.TopQuery{Search: w.search})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{w.search.String(), ""} {
+		got, err := w.reg.TopIn(ctx, registry.TopQuery{Search: w.search}, ref)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("TopIn(%q) = %+v, %v; want Top's %+v", ref, got, err, want)
+		}
+	}
+	if _, err := w.reg.TopIn(ctx, registry.TopQuery{}, "no-such-search"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("TopIn(unknown name) = %v, want ErrNotFound", err)
+	}
+	a := w.archs["verified"]
+	wantL, err := w.reg.Lineage(ctx, a, w.search)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.reg.LineageIn(ctx, a, w.search.String()); err != nil || !reflect.DeepEqual(got, wantL) {
+		t.Fatalf("LineageIn = %+v, %v; want Lineage's %+v", got, err, wantL)
+	}
+	if _, err := w.reg.LineageIn(ctx, a, "no-such-search"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("LineageIn(unknown name) = %v, want ErrNotFound", err)
 	}
 }

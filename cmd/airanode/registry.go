@@ -83,10 +83,7 @@ func newRegistryTopCmd() *cobra.Command {
 				return searchNotFound(err, searchRef)
 			}
 			defer st.Close()
-			if q.Search, err = registry.SearchCID(st, searchRef); err != nil {
-				return err
-			}
-			boards, err := registry.New(st, nil).Top(searchContext(cmd), q)
+			boards, err := registry.New(st, nil).TopIn(searchContext(cmd), q, searchRef)
 			if err != nil {
 				return err
 			}
@@ -284,11 +281,7 @@ func newRegistryLineageCmd() *cobra.Command {
 					return cl.Lineage(ctx, c, searchRef)
 				},
 				func(ctx context.Context, st *store.Store) (*registry.LineageNode, error) {
-					sc, err := registry.SearchCID(st, searchRef)
-					if err != nil {
-						return nil, err
-					}
-					return registry.New(st, nil).Lineage(ctx, c, sc)
+					return registry.New(st, nil).LineageIn(ctx, c, searchRef)
 				}, emit)
 		},
 	}

@@ -119,13 +119,7 @@ func (b *storeBackend) JoinSearch(ctx context.Context, ref string) (api.SearchDe
 }
 
 func (b *storeBackend) Top(ctx context.Context, q registry.TopQuery, search string) ([]registry.Board, error) {
-	if search != "" {
-		var err error
-		if q.Search, err = registry.SearchCID(b.st, search); err != nil {
-			return nil, apiErr(err)
-		}
-	}
-	boards, err := b.reg.Top(ctx, q)
+	boards, err := b.reg.TopIn(ctx, q, search)
 	return boards, apiErr(err)
 }
 
@@ -135,11 +129,7 @@ func (b *storeBackend) Arch(ctx context.Context, a cid.Cid) (registry.ArchDetail
 }
 
 func (b *storeBackend) Lineage(ctx context.Context, a cid.Cid, ref string) (*registry.LineageNode, error) {
-	sc, err := registry.SearchCID(b.st, ref)
-	if err != nil {
-		return nil, apiErr(err)
-	}
-	n, err := b.reg.Lineage(ctx, a, sc)
+	n, err := b.reg.LineageIn(ctx, a, ref)
 	return n, apiErr(err)
 }
 
