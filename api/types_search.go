@@ -139,7 +139,7 @@ func DecodeLaunch(body []byte) (LaunchRequest, error) {
 }
 
 // topRequest is the decoded query of GET /v1/registry/top. SearchName is set when the search
-// parameter is a name rather than a CID: the server resolves it to the search's CID.
+// parameter is a name rather than a CID: the backend resolves it (Backend.Top, registry.TopIn).
 type topRequest struct {
 	Query      registry.TopQuery
 	SearchName string

@@ -104,18 +104,10 @@ func putSealed(st *store.Store, env []byte, c cid.Cid, sync bool, what string, e
 // openSmall opens a search or proposal envelope, refusing one over object.MaxSearchEnvelope
 // before checking its signature.
 func openSmall(env []byte) (object.Signed, error) {
-	if err := checkSmall(env); err != nil {
-		return object.Signed{}, err
+	if len(env) > object.MaxSearchEnvelope {
+		return object.Signed{}, fmt.Errorf("open envelope: %d bytes, cap %d: %w", len(env), object.MaxSearchEnvelope, object.ErrTooLarge)
 	}
 	return object.OpenAny(env)
-}
-
-// checkSmall refuses a search or proposal envelope over object.MaxSearchEnvelope.
-func checkSmall(env []byte) error {
-	if len(env) > object.MaxSearchEnvelope {
-		return fmt.Errorf("open envelope: %d bytes, cap %d: %w", len(env), object.MaxSearchEnvelope, object.ErrTooLarge)
-	}
-	return nil
 }
 
 // Ingest stores a search or proposal envelope from the network with PutSearch or PutProposal,

@@ -484,6 +484,11 @@ func TestPutRejects(t *testing.T) {
 		{"search as proposal", func() error { _, _, err := registry.PutProposal(st, invalid, false); return err }, object.ErrKind},
 		{"ingest a result", func() error { _, _, err := registry.Ingest(st, res); return err }, object.ErrKind},
 		{"ingest garbage", func() error { _, _, err := registry.Ingest(st, nil); return err }, object.ErrSignature},
+		// Oversized bytes are refused before any signature check: too large, not a bad signature.
+		{"ingest oversized garbage", func() error {
+			_, _, err := registry.Ingest(st, make([]byte, object.MaxSearchEnvelope+1))
+			return err
+		}, object.ErrTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -333,7 +333,11 @@ func (m *Manager) SetWorkers(n int) error {
 	if n < 1 || n > object.MaxWorkers {
 		return fmt.Errorf("%w: workers %d, want 1-%d", ErrInvalid, n, object.MaxWorkers)
 	}
-	m.advertised(func() bool { m.workers = n; return true })
+	m.advertised(func() bool {
+		changed := n != m.workers
+		m.workers = n
+		return changed
+	})
 	return nil
 }
 
