@@ -58,8 +58,7 @@ type verifier struct {
 	open  map[string]cid.Cid         // tasks with results and no final verdict yet
 	first map[string]time.Time       // when this node first held a result of an open task
 	final map[string]consensus.State // tasks that settled once, by their latest state
-	lat   []float64                  // seconds from first result to final verdict, a ring of maxLatencies
-	latN  int                        // verdict latencies recorded in all (lat[latN % maxLatencies] is next)
+	lat   ring                       // seconds from first result to final verdict, the last maxLatencies
 	extra int                        // extra executions asked for
 	own   map[string]*announcement   // tasks this node offered, unsettled
 
@@ -240,12 +239,7 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 			if t0, ok := v.first[k]; ok {
 				sec := time.Since(t0).Seconds()
 				v.latency.Observe(sec)
-				if len(v.lat) < maxLatencies {
-					v.lat = append(v.lat, sec)
-				} else {
-					v.lat[v.latN%maxLatencies] = sec
-				}
-				v.latN++
+				v.lat.add(sec, maxLatencies)
 			}
 			delete(v.first, k)
 		}
@@ -351,7 +345,7 @@ func (v *verifier) report(ctx context.Context) (api.VerificationReport, error) {
 	}
 	v.mu.Lock()
 	r.Extra = v.extra
-	lat := slices.Clone(v.lat)
+	lat := slices.Clone(v.lat.vals)
 	v.mu.Unlock()
 	r.VerdictSeconds = quantiles(lat)
 	peers, err := v.reputation()
@@ -408,4 +402,20 @@ func quantiles(xs []float64) api.Quantiles {
 	at := func(p float64) float64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
 	q.P50, q.P90, q.Max = at(0.5), at(0.9), xs[len(xs)-1]
 	return q
+}
+
+// ring keeps the last values added, up to a bound; the zero ring is empty.
+type ring struct {
+	vals []float64 // in no particular order once full
+	n    int       // values added in all: vals[n % bound] is the next to go
+}
+
+// add records v, dropping the oldest value once bound are held.
+func (r *ring) add(v float64, bound int) {
+	if len(r.vals) < bound {
+		r.vals = append(r.vals, v)
+	} else {
+		r.vals[r.n%bound] = v
+	}
+	r.n++
 }
