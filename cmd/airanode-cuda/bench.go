@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,10 +23,31 @@ import (
 
 // perfConfigs are the model shapes of shared/perf/torch_lm_bench.py (the engine's reference): a
 // byte-level pre-norm transformer with learned positions, tied embeddings, LayerNorm and a 4d GELU MLP.
-var perfConfigs = map[string]struct{ d, layers, heads, seq, batch int }{
+var perfConfigs = map[string]perfConfig{
 	"A": {128, 4, 4, 256, 16},
 	"B": {256, 6, 8, 256, 16},
 	"C": {64, 2, 2, 128, 32},
+}
+
+// perfConfig is one model shape of the reference benchmark.
+type perfConfig struct{ d, layers, heads, seq, batch int }
+
+// line is the benchmark line of a timed run of config name (arch a) on device: steps steps in el,
+// ending on digest final. FLOPs per token are the reference script's: 6·N + 12·L·T·d, N without
+// the position table.
+func (c perfConfig) line(impl, device, name string, a arch.Arch, steps int, el time.Duration, final train.Digest) (benchLine, error) {
+	params, err := arch.Params(a)
+	if err != nil {
+		return benchLine{}, err
+	}
+	fpt := 6*(params-int64(c.seq*c.d)) + int64(12*c.layers*c.seq*c.d)
+	tok := float64(steps * c.batch * c.seq)
+	return benchLine{
+		Impl: impl, Device: device, Config: name, Params: params,
+		MsStep:     float64(el.Microseconds()) / 1e3 / float64(steps),
+		TokensPerS: tok / el.Seconds(), GFLOPs: float64(fpt) * tok / el.Seconds() / 1e9,
+		DigestFinal: fmt.Sprintf("%x", final[:8]),
+	}, nil
 }
 
 type benchLine struct {
@@ -100,31 +122,20 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		m, tr, el, err := trainConfig(dev, a, c.batch, c.seq, *warmup, *steps)
+		m, el, final, err := trainConfig(dev, a, c, *warmup, *steps)
 		if err != nil {
 			return err
 		}
-		params, err := arch.Params(a)
-		if err != nil {
-			return err
-		}
-		flopParams := params - int64(c.seq*c.d)
-		fpt := 6*flopParams + int64(12*c.layers*c.seq*c.d)
-		tok := float64(*steps * c.batch * c.seq)
-		chain := tr.Chain()
 		impl := "airanode-cuda"
 		if *reference {
 			impl += " (reference kernels)"
 		}
-		line := benchLine{
-			Impl: impl, Device: dev.Name(), Config: name, Params: params,
-			MsStep:     float64(el.Microseconds()) / 1e3 / float64(*steps),
-			TokensPerS: tok / el.Seconds(), GFLOPs: float64(fpt) * tok / el.Seconds() / 1e9,
+		line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
+		if err == nil {
+			err = json.NewEncoder(os.Stdout).Encode(line)
 		}
-		if len(chain) > 0 {
-			line.DigestFinal = fmt.Sprintf("%x", chain[len(chain)-1].Digest[:8])
-		}
-		if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
+		if err != nil {
+			m.Close()
 			return err
 		}
 		if *profile > 0 {
@@ -140,10 +151,7 @@ func runBench(args []string) error {
 		}
 		m.Close()
 		if *onCPU {
-			if len(chain) == 0 {
-				return fmt.Errorf("config %s: no digest to compare", name)
-			}
-			if err := compareCPU(a, name, c.batch, c.seq, *warmup, *steps, chain[len(chain)-1].Digest); err != nil {
+			if err := compareCPU(a, name, c, *warmup, *steps, final); err != nil {
 				return err
 			}
 		}
@@ -151,12 +159,13 @@ func runBench(args []string) error {
 	return nil
 }
 
-// trainConfig trains a on dev for warmup untimed steps, then steps timed ones, on the benchmark's
-// data, and returns the model, its trainer and the time of the timed steps.
-func trainConfig(dev gpu.Device, a arch.Arch, batch, seq, warmup, steps int) (*train.Model, *train.Trainer, time.Duration, error) {
-	m, err := train.NewModel(dev, a, train.Shape{Batch: batch, Seq: seq})
+// trainConfig trains a (of shape c) on dev for warmup untimed steps, then steps timed ones, on the
+// benchmark's data, and returns the model, the time of the timed steps and the final digest.
+func trainConfig(dev gpu.Device, a arch.Arch, c perfConfig, warmup, steps int) (*train.Model, time.Duration, train.Digest, error) {
+	seq := c.seq
+	m, err := train.NewModel(dev, a, train.Shape{Batch: c.batch, Seq: seq})
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, 0, train.Digest{}, err
 	}
 	h := train.DefaultHyper(warmup + steps)
 	h.Segments = 1
@@ -169,48 +178,50 @@ func trainConfig(dev gpu.Device, a arch.Arch, batch, seq, warmup, steps int) (*t
 	}
 	if err != nil {
 		m.Close()
-		return nil, nil, 0, err
+		return nil, 0, train.Digest{}, err
 	}
 	t0 := time.Now()
 	err = tr.RunUntil(context.Background(), randomTokens{seq: seq}, warmup+steps)
 	if err == nil {
 		err = dev.Sync()
 	}
+	el := time.Since(t0)
+	chain := tr.Chain()
+	if err == nil && len(chain) == 0 {
+		err = errors.New("the training recorded no digest")
+	}
 	if err != nil {
 		m.Close()
-		return nil, nil, 0, err
+		return nil, 0, train.Digest{}, err
 	}
-	return m, tr, time.Since(t0), nil
+	return m, el, chain[len(chain)-1].Digest, nil
 }
 
 // compareCPU trains config name on the CPU device exactly as on the GPU, prints its line, and
 // returns an error unless its final digest is want, the GPU run's.
-func compareCPU(a arch.Arch, name string, batch, seq, warmup, steps int, want train.Digest) error {
+func compareCPU(a arch.Arch, name string, c perfConfig, warmup, steps int, want train.Digest) error {
 	dev, err := cpu.New(runtime.NumCPU())
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	m, tr, el, err := trainConfig(dev, a, batch, seq, warmup, steps)
+	m, el, got, err := trainConfig(dev, a, c, warmup, steps)
 	if err != nil {
 		return fmt.Errorf("cpu: %w", err)
 	}
-	defer m.Close()
-	chain := tr.Chain()
-	if len(chain) == 0 {
-		return fmt.Errorf("cpu: config %s: no digest", name)
+	m.Close()
+	line, err := c.line("airanode cpu", dev.Name(), name, a, steps, el, got)
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(line)
 	}
-	got := chain[len(chain)-1].Digest
-	line := benchLine{Impl: "airanode cpu", Device: dev.Name(), Config: name, MsStep: float64(el.Microseconds()) / 1e3 / float64(steps),
-		TokensPerS: float64(steps*batch*seq) / el.Seconds(), DigestFinal: fmt.Sprintf("%x", got[:8])}
-	if err := json.NewEncoder(os.Stdout).Encode(line); err != nil {
+	if err != nil {
 		return err
 	}
 	if got != want {
-		fmt.Printf("config %s: cpu and cuda digests DIFFER after %d steps (%x vs %x)\n", name, warmup+steps, got, want)
+		fmt.Printf("config %s: cpu and cuda digests DIFFER after %d steps (%s vs %s)\n", name, warmup+steps, got, want)
 		return fmt.Errorf("config %s: the CPU device's digest differs from the GPU's", name)
 	}
-	fmt.Printf("config %s: cpu and cuda digests identical after %d steps, bit for bit (%x)\n", name, warmup+steps, got)
+	fmt.Printf("config %s: cpu and cuda digests identical after %d steps, bit for bit (%s)\n", name, warmup+steps, got)
 	return nil
 }
 
