@@ -398,9 +398,6 @@ func raw(q dptr) arg { return arg(q) }
 
 // launch runs kernel name on a 1-D grid of blocks×threads with shared bytes of dynamic memory.
 func (d *Device) launch(name string, blocks, threads, shared int, args ...arg) {
-	if d.err != nil || blocks == 0 {
-		return
-	}
 	d.launch3(name, blocks, 1, threads, shared, args...)
 }
 

@@ -72,17 +72,14 @@ func New(ordinal int) (*Device, error) {
 // NewEmu returns a Device whose kernels run on the host through the emulation (build tag cudaemu):
 // the same launches as a GPU's, the same bits, no speed.
 func NewEmu() (*Device, error) {
-	for _, k := range kernelNames {
-		ck := C.CString(k)
-		ok := C.emu_has(ck) != 0
-		C.free(unsafe.Pointer(ck))
-		if !ok {
-			return nil, fmt.Errorf("cuda emulation: kernel %s is missing from driver_emu.cc", k)
-		}
-	}
 	e := &emuDriver{names: map[string]*C.char{}}
 	for _, k := range kernelNames {
-		e.names[k] = C.CString(k)
+		ck := C.CString(k)
+		e.names[k] = ck
+		if C.emu_has(ck) == 0 {
+			e.close()
+			return nil, fmt.Errorf("cuda emulation: kernel %s is missing from driver_emu.cc", k)
+		}
 	}
 	return newDevice("cuda-emu (kernels on the host)", e)
 }
