@@ -366,7 +366,7 @@ void test_vectors(const char* path) {
       std::vector<float> out = c.F("dtable");
       int bad = 0;
       emu_launch("k_embed_bwd", k_embed_bwd, {blocks(V * d)}, {256}, 0, out.data(), c.F("dout").data(), c.I("tok").data(), rows, V, d, &bad);
-      check(same_or_nan(out, c.F("out"), what), what);
+      check(bad == 0 && same_or_nan(out, c.F("out"), what), what);  // the ids are all in the table
     } else if (c.name == "k_addpos_bwd") {
       const auto& sh = c.F("shape");  // B, T, d
       i64 B = i64(sh[0]), T = i64(sh[1]), d = i64(sh[2]);
@@ -483,6 +483,15 @@ void test_vectors(const char* path) {
       failures++;
     }
   }
+  // Every kind of case this function checks must be in the file: a generator that stopped writing
+  // one would otherwise leave its kernels unchecked, silently.
+  for (const char* name : {"attention", "conv", "fm_exp64_log64", "fm_log", "fm_sincos", "k_adamw", "k_addpos_bwd", "k_argmax",
+                           "k_embed_bwd", "k_gelu", "k_gelu_bwd", "k_negexp", "k_rotary", "k_silu", "k_silu_bwd", "k_softplus",
+                           "k_softplus_bwd", "k_sumsq", "k_swiglu", "k_swiglu_bwd", "k_xent", "layernorm", "rmsnorm", "scan"})
+    if (!seen.count(name)) {
+      std::printf("FAIL vectors: no %s case in %s\n", name, path);
+      failures++;
+    }
 }
 
 // Every kernel kernels.go launches, in blocks of 256 (the row kernels and attention with kernels.go's
