@@ -216,10 +216,7 @@ func (g *gen) all() {
 	for _, c := range unary {
 		xb, ob := g.upload(x), g.upload(make([]float32, n))
 		c.op(ob, xb)
-		g.begin(c.name)
-		g.f32("x", x)
-		g.f32("out", g.download(ob))
-		g.end()
+		g.record(c.name, arr{"x", x}, arr{"out", g.download(ob)})
 	}
 	backward := []struct {
 		name string
@@ -230,11 +227,7 @@ func (g *gen) all() {
 	for _, c := range backward {
 		xb, db, ob := g.upload(x), g.upload(dy), g.upload(make([]float32, n))
 		c.op(ob, db, xb)
-		g.begin(c.name)
-		g.f32("x", x)
-		g.f32("dout", dy)
-		g.f32("out", g.download(ob))
-		g.end()
+		g.record(c.name, arr{"x", x}, arr{"dout", dy}, arr{"out", g.download(ob)})
 	}
 	{
 		gb, ub, ob := g.upload(x), g.upload(u), g.upload(make([]float32, n))
