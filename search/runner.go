@@ -313,20 +313,27 @@ func (r *Runner) rerunDisputed(ctx context.Context, outs []registry.TaskOutcome)
 		if err != nil {
 			return fmt.Errorf("re-run task: %w", err)
 		}
-		if !r.known[tc.String()] {
-			if has, err := r.cfg.Store.Has(tc); err == nil && has {
-				r.known[tc.String()] = true
-			} else {
-				// Marked only once submitted: a failed submit is tried again at the next step.
-				if err := r.offer(ctx, t, tc); err != nil {
-					return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
-				}
-				r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
+		switch {
+		case r.known[tc.String()]:
+		case r.held(tc):
+			r.known[tc.String()] = true
+		default:
+			// Marked only once submitted: a failed submit is tried again at the next step.
+			if err := r.offer(ctx, t, tc); err != nil {
+				return fmt.Errorf("re-run disputed task %s: %w", o.Task, err)
 			}
+			r.log.Info("disputed: re-running with the next seed", "task", o.Task, "rerun", tc)
 		}
 		r.rerun[o.Task] = true
 	}
 	return nil
+}
+
+// held reports whether the store holds task tc; a store error counts as not held (the task is
+// then offered again, which is harmless: an offer of a task held already changes nothing).
+func (r *Runner) held(tc cid.Cid) bool {
+	has, err := r.cfg.Store.Has(tc)
+	return err == nil && has
 }
 
 // offer submits task (whose CID is tc) and counts it known and in flight; r.step is held. A task
@@ -488,7 +495,7 @@ func (r *Runner) proposeWith(ctx context.Context, ra *runAgent) (bool, error) {
 			ra.st.Duplicates++
 			continue
 		}
-		if has, err := r.cfg.Store.Has(tc); err == nil && has {
+		if r.held(tc) {
 			// Offered by someone, not yet in the outcomes this step read: merge.
 			r.known[tc.String()] = true
 			ra.st.Duplicates++
