@@ -5,7 +5,8 @@
 # one run fits the device tool's 10-minute command limit; 2-3 minutes on an H100 when all goes well):
 #   1. the card and driver;
 #   2. kernels: every kernel against the float64 references and against the CPU device bit for bit,
-#      and the tuned kernels against the reference kernels bit for bit;
+#      and the tuned kernels against the reference kernels bit for bit, with each matmul tile timed on
+#      the training shapes (TestMatMulTiles);
 #   3. training throughput of configs A and B: ours (tuned, then reference kernels: same digests),
 #      PyTorch eager on the same card, a per-kernel profile of ours, and the same training on the
 #      CPU device (same digests);
@@ -28,8 +29,8 @@ timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_
 timeout -k 2 10 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestNegExpMatchesFmath' 2>&1 |
-  grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -80
+timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestMatMulTiles|TestNegExpMatchesFmath' 2>&1 |
+  grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -100
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 
 step "training throughput: ours (CUDA), tuned kernels, with a per-kernel profile — configs A and B; the same training on the CPU device (digests must be equal)"

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/devicetest"
@@ -24,43 +25,16 @@ func TestConformance(t *testing.T) {
 // gpuTol is the tolerance against the suite's float64 references: the CPU device's.
 var gpuTol = devicetest.DefaultTol()
 
-// TestTunedKernelsIdentical runs the tuned kernels (the 128×128 and 32×32 matmul tiles, the tiled
+// TestTunedKernelsIdentical runs the tuned kernels (every matmul tile matmulTile picks, the tiled
 // attention forward and backward) and the reference kernels (SetReferenceKernels) on the same
 // inputs and requires the same bits: they compute the same fmaf chains in the same order
-// (docs/gpu.md). The matmul shapes select the two tiles other than the reference's own 64×64; the
+// (docs/gpu.md). The matmul shapes select every tile but the reference's own 64×64 one; the
 // attention shapes cover grouped-query heads, windows, ragged tiles, rows longer than 256 keys and
 // the largest tiled head dimension.
 func TestTunedKernelsIdentical(t *testing.T) {
 	d := open(t)
-	rnd := func(n int, seed uint64) gpu.Buffer {
-		v := make([]float32, n)
-		s := seed*0x9E3779B97F4A7C15 + 1
-		for i := range v {
-			s ^= s << 13
-			s ^= s >> 7
-			s ^= s << 17
-			v[i] = float32(s>>40)/float32(1<<24)*2 - 1
-		}
-		b, err := d.Alloc(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Upload(b, v); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	down := func(b gpu.Buffer) []uint32 {
-		v := make([]float32, b.Len())
-		if err := d.Download(v, b); err != nil {
-			t.Fatal(err)
-		}
-		out := make([]uint32, len(v))
-		for i, x := range v {
-			out[i] = math.Float32bits(x)
-		}
-		return out
-	}
+	rnd := func(n int, seed uint64) gpu.Buffer { return randomBuffer(t, d, n, seed) }
+	down := func(b gpu.Buffer) []uint32 { return downloadBits(t, d, b) }
 	// both runs f with the reference kernels (out 0) and the tuned ones (out 1).
 	both := func(name string, f func(out int)) {
 		t.Helper()
@@ -73,10 +47,14 @@ func TestTunedKernelsIdentical(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	for _, s := range []struct{ m, n, k int }{{4096, 512, 128}, {128, 128, 4096}, {130, 70, 33}, {1, 3, 5}} {
+	picked := map[mmTile]bool{}
+	for _, s := range []struct{ m, n, k int }{
+		{4096, 1024, 64}, {4096, 512, 128}, {4096, 128, 40}, {1024, 256, 300}, {256, 256, 100}, {130, 70, 33}, {1, 3, 5},
+	} {
+		picked[matmulTile(s.m, s.n)] = true
 		for flags := range 8 {
 			ta, tb, acc := flags&1 != 0, flags&2 != 0, flags&4 != 0
-			name := fmt.Sprintf("matmul %dx%dx%d ta=%v tb=%v acc=%v (%s)", s.m, s.n, s.k, ta, tb, acc, kernelOf(s.m, s.n))
+			name := fmt.Sprintf("matmul %dx%dx%d ta=%v tb=%v acc=%v (%s)", s.m, s.n, s.k, ta, tb, acc, matmulTile(s.m, s.n).name)
 			a, b := rnd(s.m*s.k, uint64(flags)), rnd(s.k*s.n, uint64(flags)+100)
 			c := [2]gpu.Buffer{rnd(s.m*s.n, uint64(flags)+200), rnd(s.m*s.n, uint64(flags)+200)}
 			both(name, func(out int) { d.MatMul(c[out], a, b, s.m, s.n, s.k, ta, tb, acc) })
@@ -84,6 +62,9 @@ func TestTunedKernelsIdentical(t *testing.T) {
 				t.Errorf("%s: tuned and reference bits differ", name)
 			}
 		}
+	}
+	if len(picked) != len(mmTiles)-1 || picked[tileRef] {
+		t.Errorf("the matmul shapes pick %d tiles of %d, reference included: %v", len(picked), len(mmTiles)-1, picked[tileRef])
 	}
 	for _, s := range []gpu.AttnShape{
 		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},
@@ -121,7 +102,129 @@ func TestTunedKernelsIdentical(t *testing.T) {
 	}
 }
 
-func kernelOf(m, n int) string { name, _ := matmulKernel(m, n); return name }
+// randomBuffer allocates n floats on d holding seed's values, uniform in [-1, 1).
+func randomBuffer(t *testing.T, d *Device, n int, seed uint64) gpu.Buffer {
+	t.Helper()
+	b, err := d.Alloc(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Upload(b, randomValues(n, seed)); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randomValues(n int, seed uint64) []float32 {
+	v := make([]float32, n)
+	s := seed*0x9E3779B97F4A7C15 + 1
+	for i := range v {
+		s ^= s << 13
+		s ^= s >> 7
+		s ^= s << 17
+		v[i] = float32(s>>40)/float32(1<<24)*2 - 1
+	}
+	return v
+}
+
+// downloadBits returns b's contents as float32 bit patterns.
+func downloadBits(t *testing.T, d *Device, b gpu.Buffer) []uint32 {
+	t.Helper()
+	v := make([]float32, b.Len())
+	if err := d.Download(v, b); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = math.Float32bits(x)
+	}
+	return out
+}
+
+// TestMatMulTiles runs every matmul tile (mmTiles) on the shapes the training of configs A and B
+// gives MatMul (train's linear maps: forward, input gradient, weight gradient, for every layer
+// width and the output head), requires every tile's bits to equal the reference tile's, and logs
+// each tile's time per call, µs, with the tile matmulTile picks marked * and the fastest marked <:
+// the figures behind matmulTile's choice.
+func TestMatMulTiles(t *testing.T) {
+	d := open(t)
+	const rows, reps = 4096, 20
+	type shape struct {
+		m, n, k        int
+		ta, tb, acc    bool
+		config, linear string
+	}
+	var shapes []shape
+	for _, c := range []struct {
+		name string
+		io   [][2]int // the linear maps' (in, out)
+	}{{"A", [][2]int{{128, 128}, {128, 512}, {512, 128}, {128, 256}}}, {"B", [][2]int{{256, 256}, {256, 1024}, {1024, 256}}}} {
+		for _, io := range c.io {
+			in, out := io[0], io[1]
+			shapes = append(shapes,
+				shape{rows, out, in, false, true, false, c.name, "fwd"},
+				shape{rows, in, out, false, false, false, c.name, "dx"},
+				shape{out, in, rows, true, false, true, c.name, "dw"})
+		}
+	}
+	t.Logf("tiles: %v", tileNames())
+	for _, s := range shapes {
+		a, b := randomBuffer(t, d, s.m*s.k, 1), randomBuffer(t, d, s.k*s.n, 2)
+		c0 := randomValues(s.m*s.n, 3)
+		c, err := d.Alloc(s.m * s.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf("%s %-3s %4dx%4dx%4d:", s.config, s.linear, s.m, s.n, s.k)
+		var want []uint32
+		times := make([]float64, len(mmTiles))
+		for ti, tile := range mmTiles {
+			if err := d.Upload(c, c0); err != nil {
+				t.Fatal(err)
+			}
+			d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc)
+			got := downloadBits(t, d, c)
+			if want == nil {
+				want = got
+			} else if !slices.Equal(got, want) {
+				t.Errorf("%s %s: bits differ from %s's", line, tile.name, mmTiles[0].name)
+			}
+			start := time.Now()
+			for range reps {
+				d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc)
+			}
+			if err := d.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			times[ti] = time.Since(start).Seconds() / reps * 1e6
+		}
+		best, pick := 0, matmulTile(s.m, s.n)
+		for ti := range times {
+			if times[ti] < times[best] {
+				best = ti
+			}
+		}
+		for ti, us := range times {
+			mark := " "
+			if mmTiles[ti] == pick {
+				mark = "*"
+			}
+			if ti == best {
+				mark += "<"
+			}
+			line += fmt.Sprintf(" %6.1f%s", us, mark)
+		}
+		t.Log(line)
+	}
+}
+
+func tileNames() []string {
+	var names []string
+	for _, t := range mmTiles {
+		names = append(names, t.name)
+	}
+	return names
+}
 
 // TestNegExpMatchesFmath: the CUDA NegExp is gpu/fmath's Exp step for step, so its bits equal the
 // CPU device's on the whole float32 range, special values included (make cuda-emu checks the same

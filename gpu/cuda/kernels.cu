@@ -15,8 +15,8 @@
 // CHAIN_ROWS rows (norm_cols) or SUMSQ_TILE elements (k_sumsq_part) of each at a time. Their index
 // math assumes exactly STAGED threads.
 #define STAGED 256
-#define CHAIN_COLS 32
-#define CHAIN_ROWS 64
+#define CHAIN_COLS 8
+#define CHAIN_ROWS 256
 
 // Dynamic shared memory; the host emulation (emu/cuda_emu.h) defines its own.
 #ifndef DYNAMIC_SHARED
@@ -31,10 +31,11 @@ typedef long long i64;
 // block per multiprocessor, and they wait on memory and barriers more than they compute.
 // `make ptx-regs` shows every kernel's registers and spills.
 #ifdef __CUDA_ARCH__
-#define BLOCKS(n) __launch_bounds__(256, n)
+#define BOUNDS(threads, n) __launch_bounds__(threads, n)
 #else
-#define BLOCKS(n)
+#define BOUNDS(threads, n)
 #endif
+#define BLOCKS(n) BOUNDS(256, n)
 
 __device__ __forceinline__ i64 gid() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
 
@@ -524,25 +525,25 @@ __device__ __forceinline__ void norm_cols(float* dw, float* db, const float* dou
   __shared__ double ws[CHAIN_ROWS][CHAIN_COLS], bs[CHAIN_ROWS][CHAIN_COLS];  // the terms of dw and db
   const int tid = threadIdx.x, cc = tid % CHAIN_COLS, rr = tid / CHAIN_COLS;
   const i64 j = (i64)blockIdx.x * CHAIN_COLS + cc;
-  float pg[L], ph[L];
+  // The loads keep the raw values and the terms are formed at the store: arithmetic right after a
+  // load made every pass wait for its loads before the next pass's were issued.
+  float pg[L], px[L], pm[L], pr[L];
   auto load = [&](i64 r0) {
     for (int l = 0; l < L; l++) {
       i64 r = r0 + rr + PASS * l;
       bool in = r < rows && j < d;
-      float g = 0.0f, h = 0.0f;
-      if (in) {
-        g = dout[r * d + j];
-        h = LN ? (x[r * d + j] - mean[r]) * rstd[r] : x[r * d + j] * rstd[r];
-      }
-      pg[l] = g;
-      ph[l] = h;
+      pg[l] = in ? dout[r * d + j] : 0.0f;
+      px[l] = in ? x[r * d + j] : 0.0f;
+      pm[l] = in && LN ? mean[r] : 0.0f;
+      pr[l] = in ? rstd[r] : 0.0f;
     }
   };
   double aw = 0.0, ab = 0.0;
   if (rows > 0) load(0);
   for (i64 r0 = 0; r0 < rows; r0 += CHAIN_ROWS) {
     for (int l = 0; l < L; l++) {
-      ws[rr + PASS * l][cc] = (double)pg[l] * (double)ph[l];
+      float h = LN ? (px[l] - pm[l]) * pr[l] : px[l] * pr[l];
+      ws[rr + PASS * l][cc] = (double)pg[l] * (double)h;
       if (LN) bs[rr + PASS * l][cc] = (double)pg[l];
     }
     __syncthreads();
@@ -1244,26 +1245,30 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 }
 
 // ---- matmul: C[m,n] = op(A)·op(B) (+C) ----
-// One template, three tile shapes (the Go side picks by the output's size; the bits never depend on
-// the choice): every output is one fmaf chain over k in increasing order, started from C (acc) or 0,
-// the same chain as the CPU device's, so matmul bits match the CPU's.
+// One template, several tile shapes (the Go side picks by the output's shape; the bits never depend
+// on the choice): every output is one fmaf chain over k in increasing order, started from C (acc) or
+// 0, the same chain as the CPU device's, so matmul bits match the CPU's.
 //
-// A block of 256 threads computes a BM×BN tile of C. Thread (tx, ty) owns RM consecutive rows,
+// A block of NT threads computes a BM×BN tile of C. Thread (tx, ty) owns RM consecutive rows,
 // ty·RM + i, and RN columns in runs of V = min(RN, 4) consecutive ones, run c at c·TX·V + tx·V: so
 // its operands for one k come out of shared memory in a few vector loads (a warp's threads share
-// two row runs and read 16 consecutive column runs, free of bank conflicts) instead of RM + RN
-// scalar ones, which bound the kernels before. op(A) and op(B) come through shared memory BK
-// columns of k at a time; the next slice is loaded into registers while the current one is used
-// (one shared buffer, two barriers per slice). Loads run along the stored matrix's contiguous index
-// so that a warp reads consecutive addresses.
+// row runs and read consecutive column runs, free of bank conflicts). op(A) and op(B) come through
+// shared memory BK of k at a time, in two buffers (DB: one barrier a slice) or one (two barriers);
+// the loads of a later slice run while the current one is used, one slice ahead or two (PF). Loads
+// run along the stored matrix's contiguous index so that a warp reads consecutive addresses.
 //
-// A slice's loads take about a microsecond to arrive whatever the slice's size, so the 32×32 tile,
-// whose k is long and whose slices are little work, takes 128 of k at a time. The 64×64 tile keeps
-// 16: with 32 it needed ~180 registers, one block per multiprocessor, and ran slower on the H100.
+// The weight gradients (k = the batch's tokens, an output of a few weight matrices) are the hard
+// case: no split over k is allowed, so small outputs need small tiles to give every multiprocessor
+// a block, and their slices are little work beside a load's latency. TestMatMulTiles times every
+// tile on the training shapes; docs/gpu.md has the H100 figures behind kernels.go's matmulTile.
 //
-//   k_matmul128: 128×128, 8×8 per thread, BK 16  (large outputs)
-//   k_matmul:     64×64,  4×4 per thread, BK 16  (middle; BLOCKS(2))
-//   k_matmul32:   32×32,  2×2 per thread, BK 128 (small outputs with long k: weight gradients)
+//   k_matmul128:                128×128, 8×8 per thread, BK 16, 256 threads  (large outputs)
+//   k_mm_128x64_8x4_k16_pf2:    128×64,  8×4, BK 16, 256 threads
+//   k_mm_64x64_4x4_k16_pf2:      64×64,  4×4, BK 16, 256 threads
+//   k_matmul:                    64×64,  4×4, BK 16, 256 threads, one buffer (the reference kernels')
+//   k_mm_32x32_2x2_k64_pf2:      32×32,  2×2, BK 64, 256 threads  (weight gradients, largest first)
+//   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
+//   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
 #ifdef __CUDA_ARCH__
 #define SHARED_ALIGN16 __align__(16)
 #else
@@ -1286,16 +1291,17 @@ __device__ __forceinline__ void ldv(float* d, const float* s) {
   for (int v = 0; v < V; v++) d[v] = s[v];
 #endif
 }
-template <int BM, int BN, int RM, int RN, int BK>
+template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {
-  constexpr int TX = BN / RN, TY = BM / RM;  // TX*TY == 256
+  constexpr int TX = BN / RN, TY = BM / RM, NT = TX * TY;  // NT threads per block
   constexpr int V = RN < 4 ? RN : 4, VA = RM < 4 ? RM : 4;
-  constexpr int LA = BM * BK / 256, LB = BK * BN / 256;
-  static_assert(TX * TY == 256 && RN % V == 0 && RM % VA == 0, "matmul tile");
+  constexpr int LA = BM * BK / NT, LB = BK * BN / NT, NB = DB ? 2 : 1;
+  static_assert(LA * NT == BM * BK && LB * NT == BK * BN && RN % V == 0 && RM % VA == 0 && (PF == 1 || (PF == 2 && DB)),
+                "matmul tile");
   // Rows padded by 4 floats: 16-byte aligned for the vector loads.
-  SHARED_ALIGN16 __shared__ float As[BK][BM + 4];
-  SHARED_ALIGN16 __shared__ float Bs[BK][BN + 4];
+  SHARED_ALIGN16 __shared__ float As[NB][BK][BM + 4];
+  SHARED_ALIGN16 __shared__ float Bs[NB][BK][BN + 4];
   const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
   const i64 row0 = (i64)blockIdx.y * BM, col0 = (i64)blockIdx.x * BN;
   // col is the column within the tile of the thread's j-th output column.
@@ -1306,44 +1312,84 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
       i64 gi = row0 + ty * RM + i, gj = col0 + col(j);
       r[i][j] = (acc && gi < M && gj < N) ? c[gi * N + gj] : 0.0f;
     }
-  float pa[LA], pb[LB];
-  // load fetches the k-slice starting at k0 into pa/pb.
-  auto load = [&](i64 k0) {
-    for (int l = 0; l < LA; l++) {
-      int e = tid + 256 * l;
-      int kk = ta ? e / BM : e % BK, mm = ta ? e % BM : e / BK;
-      i64 gi = row0 + mm, gk = k0 + kk;
-      pa[l] = (gi < M && gk < K) ? (ta ? a[gk * M + gi] : a[gi * K + gk]) : 0.0f;
-    }
-    for (int l = 0; l < LB; l++) {
-      int e = tid + 256 * l;
-      int kk = tb ? e % BK : e / BN, nn = tb ? e / BK : e % BN;
-      i64 gj = col0 + nn, gk = k0 + kk;
-      pb[l] = (gj < N && gk < K) ? (tb ? b[gj * K + gk] : b[gk * N + gj]) : 0.0f;
-    }
+  // Thread tid loads elements e = tid + NT·l (l < LA) of each BK-deep slice of op(A), and likewise
+  // of op(B). NT is a multiple of BM, BN and BK, so a thread's elements share one coordinate and
+  // step the other by a constant: along k (stored k-major: ta, or !tb) or along the tile. Element
+  // l's offset is therefore o + l·dl, o advancing by dk a slice, and its bounds split into a tile
+  // part fixed for the whole kernel and a k part, kk + l·sk < K − k0. The address math that was
+  // redone for every element and slice (64-bit products, ta/tb selects) is gone; the elements and
+  // the chains are the same.
+  static_assert(NT % BM == 0 && NT % BN == 0 && NT % BK == 0, "matmul loads");
+  const int kA = ta ? tid / BM : tid % BK, skA = ta ? NT / BM : 0;  // element l's k: kA + l·skA
+  const int mA = ta ? tid % BM : tid / BK, smA = ta ? 0 : NT / BK;  // its row in the tile: mA + l·smA
+  const int kB = tb ? tid % BK : tid / BN, skB = tb ? 0 : NT / BN;
+  const int nB = tb ? tid / BK : tid % BN, snB = tb ? NT / BK : 0;
+  const i64 dlA = ta ? (i64)skA * M : (i64)smA * K, dkA = ta ? (i64)BK * M : BK;
+  const i64 dlB = tb ? (i64)snB * K : (i64)skB * N, dkB = tb ? BK : (i64)BK * N;
+  i64 oA = ta ? (i64)kA * M + row0 + mA : (row0 + mA) * K + kA;
+  i64 oB = tb ? (col0 + nB) * K + kB : (i64)kB * N + col0 + nB;
+  unsigned inA = 0, inB = 0;  // bit l: element l's row (column) is inside op(A) (op(B))
+  for (int l = 0; l < LA; l++) inA |= (unsigned)(row0 + mA + l * smA < M) << l;
+  for (int l = 0; l < LB; l++) inB |= (unsigned)(col0 + nB + l * snB < N) << l;
+  // PF register sets of PF slices in flight: load(x, k0) fetches the k-slice starting at k0 into set
+  // x, store(x, s) puts set x into shared buffer s. With PF 2 a slice's loads are issued two slices
+  // before it is stored, so that their latency hides behind two slices' work instead of one (the
+  // long-k weight gradients do little work a slice). Slices are loaded in increasing order.
+  float pa[PF][LA], pb[PF][LB];
+  auto load = [&](int x, i64 k0) {
+    const i64 ka = K - k0 - kA, kb = K - k0 - kB;
+    i64 o = oA;
+    for (int l = 0; l < LA; l++, o += dlA) pa[x][l] = ((inA >> l & 1) && l * skA < ka) ? a[o] : 0.0f;
+    o = oB;
+    for (int l = 0; l < LB; l++, o += dlB) pb[x][l] = ((inB >> l & 1) && l * skB < kb) ? b[o] : 0.0f;
+    oA += dkA;
+    oB += dkB;
   };
-  if (K > 0) load(0);
-  for (i64 k0 = 0; k0 < K; k0 += BK) {
-    for (int l = 0; l < LA; l++) {
-      int e = tid + 256 * l;
-      As[ta ? e / BM : e % BK][ta ? e % BM : e / BK] = pa[l];
+  auto store = [&](int x, int s) {
+    for (int l = 0; l < LA; l++) As[s][kA + l * skA][mA + l * smA] = pa[x][l];
+    for (int l = 0; l < LB; l++) Bs[s][kB + l * skB][nB + l * snB] = pb[x][l];
+  };
+  // body runs the slice at k0, which sits in buffer s; with PF 2, set x holds the slice after it.
+  auto body = [&](int x, i64 k0, int s) {
+    const bool more = k0 + BK < K;
+    if (PF == 1) {
+      if (more) load(0, k0 + BK);
+    } else if (k0 + 2 * BK < K) {
+      load(x ^ 1, k0 + 2 * BK);
     }
-    for (int l = 0; l < LB; l++) {
-      int e = tid + 256 * l;
-      Bs[tb ? e % BK : e / BN][tb ? e / BK : e % BN] = pb[l];
-    }
-    __syncthreads();
-    if (k0 + BK < K) load(k0 + BK);
     const int kmax = K - k0 < BK ? (int)(K - k0) : BK;
 #pragma unroll 8
     for (int kk = 0; kk < kmax; kk++) {
       float av[RM], bv[RN];
-      for (int i = 0; i < RM; i += VA) ldv<VA>(av + i, &As[kk][ty * RM + i]);
-      for (int j = 0; j < RN; j += V) ldv<V>(bv + j, &Bs[kk][col(j)]);
+      for (int i = 0; i < RM; i += VA) ldv<VA>(av + i, &As[s][kk][ty * RM + i]);
+      for (int j = 0; j < RN; j += V) ldv<V>(bv + j, &Bs[s][kk][col(j)]);
       for (int i = 0; i < RM; i++)
         for (int j = 0; j < RN; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
     }
-    __syncthreads();
+    if (DB) {  // the next slice goes into the other buffer: one barrier a slice
+      if (more) store(PF == 1 ? 0 : x, s ^ 1);
+      __syncthreads();
+    } else {  // one buffer: every thread is done with it before it is overwritten
+      __syncthreads();
+      if (more) {
+        store(0, 0);
+        __syncthreads();
+      }
+    }
+  };
+  if (K > 0) {
+    load(0, 0);
+    store(0, 0);
+    if (PF == 2 && BK < K) load(0, BK);
+  }
+  __syncthreads();
+  if (PF == 1) {
+    for (i64 k0 = 0, s = 0; k0 < K; k0 += BK, s ^= DB) body(0, k0, (int)s);
+  } else {  // two slices a round, so that each body's register sets are fixed
+    for (i64 k0 = 0; k0 < K; k0 += 2 * BK) {
+      body(0, k0, 0);
+      if (k0 + BK < K) body(1, k0 + BK, 1);
+    }
   }
   for (int i = 0; i < RM; i++)
     for (int j = 0; j < RN; j++) {
@@ -1351,12 +1397,22 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
       if (gi < M && gj < N) c[gi * N + gj] = r[i][j];
     }
 }
+// Each kernel is one tile: k_mm_<BM>x<BN>_<RM>x<RN>_k<BK>_<db: two shared buffers | pf2: and two
+// slices in flight> (BOUNDS: threads, blocks per SM).
+#define MM(name, bounds, BM, BN, RM, RN, BK, DB, PF)                                                                   \
+  extern "C" __global__ void bounds name(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, \
+                                         i64 acc) {                                                                   \
+    matmul_tile<BM, BN, RM, RN, BK, DB, PF>(c, a, b, M, N, K, ta, tb, acc);                                           \
+  }
+MM(k_mm_128x64_8x4_k16_pf2, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2)
+MM(k_mm_64x64_4x4_k16_pf2, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2)
+MM(k_mm_32x32_2x2_k64_pf2, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2)
+MM(k_mm_32x16_2x2_k32_db, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1)
+MM(k_mm_16x16_1x1_k64_pf2, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2)
+#undef MM
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<128, 128, 8, 8, 16>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
 }
 extern "C" __global__ void BLOCKS(2) k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<64, 64, 4, 4, 16>(c, a, b, M, N, K, ta, tb, acc);
-}
-extern "C" __global__ void k_matmul32(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<32, 32, 2, 2, 128>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<64, 64, 4, 4, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
 }

@@ -17,26 +17,58 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
-	name, tile := matmulKernel(m, n)
+	t := matmulTile(m, n)
 	if d.reference {
-		name, tile = "k_matmul", 64
+		t = tileRef
 	}
-	d.launch3(name, (n+tile-1)/tile, (m+tile-1)/tile, 256, 0, p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc))
+	d.matmul(t, c, a, b, m, n, k, ta, tb, acc)
 }
 
-// matmulKernel picks the tile for an m×n output (kernels.cu "matmul"): 128×128 when that still makes
-// a grid of at least 128 blocks, else 64×64 when that makes at least 64 blocks, else 32×32 (small
-// outputs, typically weight gradients with a long k, where bigger tiles leave most of the card idle).
-// The choice depends on the shape alone, and every tile computes the same bits.
-func matmulKernel(m, n int) (string, int) {
-	blocks := func(t int) int { return ((m + t - 1) / t) * ((n + t - 1) / t) }
+// matmul launches tile t's kernel for an m×n output.
+func (d *Device) matmul(t mmTile, c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
+	d.launch3(t.name, (n+t.bn-1)/t.bn, (m+t.bm-1)/t.bm, t.threads, 0, p(c), p(a), p(b), i(m), i(n), i(k), bl(ta), bl(tb), bl(acc))
+}
+
+// mmTile is one matmul kernel of kernels.cu: a block of threads computes a bm×bn tile of the output.
+// Every tile computes the same bits (kernels.cu "matmul").
+type mmTile struct {
+	name            string
+	bm, bn, threads int
+}
+
+var (
+	tileRef    = mmTile{"k_matmul", 64, 64, 256} // the reference kernels' tile for every shape
+	tile128    = mmTile{"k_matmul128", 128, 128, 256}
+	tile128x64 = mmTile{"k_mm_128x64_8x4_k16_pf2", 128, 64, 256}
+	tile64     = mmTile{"k_mm_64x64_4x4_k16_pf2", 64, 64, 256}
+	tile32     = mmTile{"k_mm_32x32_2x2_k64_pf2", 32, 32, 256}
+	tile32x16  = mmTile{"k_mm_32x16_2x2_k32_db", 32, 16, 128}
+	tile16     = mmTile{"k_mm_16x16_1x1_k64_pf2", 16, 16, 256}
+)
+
+// mmTiles are all the matmul kernels (TestMatMulTiles times each on the training shapes).
+var mmTiles = []mmTile{tileRef, tile128, tile128x64, tile64, tile32, tile32x16, tile16}
+
+// matmulTile picks the tile for an m×n output by its shape alone (every tile computes the same
+// bits), from TestMatMulTiles' timings on an H100 (docs/gpu.md): the largest tile that still gives
+// the card enough blocks — 128×128 for 256 blocks, 128×64 or 64×64 for 128 — and for outputs too
+// small for that (the weight gradients, whose k is the batch's tokens and may not be split) small
+// tiles by the output's size.
+func matmulTile(m, n int) mmTile {
+	blocks := func(bm, bn int) int { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn) }
 	switch {
-	case blocks(128) >= 128:
-		return "k_matmul128", 128
-	case blocks(64) >= 64:
-		return "k_matmul", 64
+	case blocks(128, 128) >= 256:
+		return tile128
+	case blocks(128, 64) >= 128:
+		return tile128x64
+	case blocks(64, 64) >= 128:
+		return tile64
+	case m*n > 128<<10:
+		return tile32
+	case m*n > 32<<10:
+		return tile32x16
 	default:
-		return "k_matmul32", 32
+		return tile16
 	}
 }
 

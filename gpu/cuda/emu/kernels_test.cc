@@ -98,8 +98,14 @@ void test_matmul() {
   struct variant {
     const char* name;
     matmul_fn fn;
-    int tile;
-  } variants[] = {{"k_matmul128", k_matmul128, 128}, {"k_matmul", k_matmul, 64}, {"k_matmul32", k_matmul32, 32}};
+    int bm, bn, nt;
+  } variants[] = {{"k_matmul128", k_matmul128, 128, 128, 256}, {"k_matmul", k_matmul, 64, 64, 256},
+                  {"k_mm_128x64_8x4_k16_pf2", k_mm_128x64_8x4_k16_pf2, 128, 64, 256},
+                  {"k_mm_64x64_4x4_k16_pf2", k_mm_64x64_4x4_k16_pf2, 64, 64, 256},
+                  {"k_mm_32x32_2x2_k64_pf2", k_mm_32x32_2x2_k64_pf2, 32, 32, 256},
+                  {"k_mm_32x16_2x2_k32_db", k_mm_32x16_2x2_k32_db, 32, 16, 128},
+                  {"k_mm_16x16_1x1_k64_pf2", k_mm_16x16_1x1_k64_pf2, 16, 16, 256},
+  };
   struct shape {
     i64 M, N, K;
   } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {40, 36, 300}, {3, 4, 0}};
@@ -114,8 +120,8 @@ void test_matmul() {
         for (int order = 0; order < 2; order++) {
           emu_order = order;
           auto c = c0;
-          emu_dim3 grid{unsigned((s.N + v.tile - 1) / v.tile), unsigned((s.M + v.tile - 1) / v.tile), 1};
-          emu_launch(v.name, v.fn, grid, {256, 1, 1}, 0, c.data(), a.data(), b.data(), s.M, s.N, s.K, i64(ta), i64(tb),
+          emu_dim3 grid{unsigned((s.N + v.bn - 1) / v.bn), unsigned((s.M + v.bm - 1) / v.bm), 1};
+          emu_launch(v.name, v.fn, grid, {unsigned(v.nt), 1, 1}, 0, c.data(), a.data(), b.data(), s.M, s.N, s.K, i64(ta), i64(tb),
                      i64(acc));
           ok = ok && same_bits(c, want, std::string(v.name) + (order ? " (reversed)" : ""));
         }
