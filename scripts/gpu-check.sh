@@ -6,7 +6,8 @@
 #   1. the card and driver;
 #   2. kernels: every kernel against the float64 references and against the CPU device bit for bit,
 #      and the tuned kernels against the reference kernels bit for bit, with each matmul tile timed on
-#      the training shapes (TestMatMulTiles);
+#      the training shapes (TestMatMulTiles) and the attention forward and backward on configs A and B
+#      (TestAttentionTimes);
 #   3. training throughput of configs A and B: ours (tuned, then reference kernels: same digests),
 #      PyTorch eager on the same card, a per-kernel profile of ours, and the same training on the
 #      CPU device (same digests);
@@ -29,7 +30,7 @@ timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_
 timeout -k 2 10 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestMatMulTiles|TestNegExpMatchesFmath' 2>&1 |
+timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestMatMulTiles|TestAttentionTimes|TestNegExpMatchesFmath' 2>&1 |
   grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -100
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 

@@ -781,6 +781,39 @@ __device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r
   }
 }
 
+// att_fetch loads into registers the first ATT_PF elements att_rows copies for this thread, and
+// att_put stores them and copies the rest (a tile's rows with D > 32) itself: with the two apart, a
+// tile's loads are issued before the block works on the previous tile and arrive while it does,
+// instead of after a barrier that waits for them. ATT_PF covers the whole tile for D ≤ 32; more
+// registers held across the work spill (the tiled kernels are capped at 128, BLOCKS(2)).
+#define ATT_PF (ATT * 32 / 256)
+struct att_regs {
+  float v[ATT_PF];
+};
+__device__ __forceinline__ void att_fetch(att_regs& f, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
+  int d = (int)D;
+  #pragma unroll
+  for (int i = 0; i < ATT_PF; i++) {
+    int l = threadIdx.x + 256 * i, rr = l / d, e = l - rr * d;
+    i64 t = r0 + rr;
+    f.v[i] = (l < ATT * d && t < T) ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+  }
+}
+// att_put's x..D are att_fetch's.
+__device__ __forceinline__ void att_put(float* sx, const att_regs& f, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
+  int d = (int)D;
+  #pragma unroll
+  for (int i = 0; i < ATT_PF; i++) {
+    int l = threadIdx.x + 256 * i, rr = l / d, e = l - rr * d;
+    if (l < ATT * d) sx[rr * (d + 1) + e] = f.v[i];
+  }
+  for (int l = threadIdx.x + 256 * ATT_PF; l < ATT * d; l += 256) {
+    int rr = l / d, e = l - rr * d;
+    i64 t = r0 + rr;
+    sx[rr * (d + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+  }
+}
+
 // att_own holds the tile coordinates of the outputs a thread owns: output o = threadIdx.x + 256r is
 // row row[r] = o / D, column col[r] = o % D of its tile. They are computed once per kernel (the loops
 // over r are unrolled, so the arrays live in registers), not once per tile.
@@ -799,16 +832,30 @@ __device__ __forceinline__ att_own att_owned(i64 D) {
   return w;
 }
 
-// att_queries loads what the backward needs of the query tile starting at t0, head h: q and dout
-// rows into Qs and Gs, lse and delta into Ls and Dl (zeros past T).
-__device__ __forceinline__ void att_queries(float* Qs, float* Gs, float* Ls, float* Dl, const float* q, const float* dout,
-                                            const float* lse, const float* delta, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D) {
-  att_rows(Qs, q, b, t0, T, H, h, D);
-  att_rows(Gs, dout, b, t0, T, H, h, D);
+// att_qtile holds, in registers, what the backward needs of a query tile: q and dout rows, and for
+// threads below ATT one row's lse and delta (att_fetch/att_put, the same split).
+struct att_qtile {
+  att_regs q, g;
+  float l, dl;
+};
+__device__ __forceinline__ void att_fetch_queries(att_qtile& f, const float* q, const float* dout, const float* lse,
+                                                  const float* delta, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D) {
+  att_fetch(f.q, q, b, t0, T, H, h, D);
+  att_fetch(f.g, dout, b, t0, T, H, h, D);
+  i64 t = t0 + threadIdx.x;
+  bool in = threadIdx.x < ATT && t < T;
+  f.l = in ? lse[(b * H + h) * T + t] : 0.0f;
+  f.dl = in ? delta[(b * H + h) * T + t] : 0.0f;
+}
+// att_put_queries stores f into Qs and Gs, and lse and delta into Ls and Dl (zeros past T).
+// att_put_queries' q..D are att_fetch_queries'.
+__device__ __forceinline__ void att_put_queries(float* Qs, float* Gs, float* Ls, float* Dl, const att_qtile& f, const float* q,
+                                                const float* dout, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D) {
+  att_put(Qs, f.q, q, b, t0, T, H, h, D);
+  att_put(Gs, f.g, dout, b, t0, T, H, h, D);
   if (threadIdx.x < ATT) {
-    i64 t = t0 + threadIdx.x;
-    Ls[threadIdx.x] = t < T ? lse[(b * H + h) * T + t] : 0.0f;
-    Dl[threadIdx.x] = t < T ? delta[(b * H + h) * T + t] : 0.0f;
+    Ls[threadIdx.x] = f.l;
+    Dl[threadIdx.x] = f.dl;
   }
 }
 // att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for those in the
@@ -904,13 +951,12 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
           Mx[tt] = m;
         }
       } else if (pass == 1) {
-        if (threadIdx.x < AFQ * 8) {  // each lane in increasing key order
+        if (threadIdx.x < AFQ * 8) {  // each lane its keys s − lo ≡ lane (mod 8), in increasing order
           i64 tt = threadIdx.x / 8, lane = threadIdx.x % 8, t = t0 + tt;
-          i64 lo = att_lo(t, win);
-          for (i64 ss = 0; ss < ATT; ss++) {
-            i64 s = s0 + ss;
-            if (t < T && s <= t && s >= lo && ((int)(s - lo) & 7) == lane) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + ss];
-          }
+          i64 lo = att_lo(t, win), first = s0 > lo ? s0 : lo, s = lo + lane;
+          if (s < first) s += (first - s + 7) / 8 * 8;
+          if (t < T)
+            for (; s < s0 + ATT && s <= t; s += 8) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + (s - s0)];
         }
       } else {
         att_extend(acc, own, Ps, Vs, AFQ, t0, s0, T, D, win);
@@ -945,19 +991,31 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
   i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
   i64 qt = idx % nt, h = (idx / nt) % H, b = idx / (nt * H), g = h / (H / KVH);
   i64 t0 = qt * ATT;
-  att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
+  {
+    att_qtile fq;
+    att_fetch_queries(fq, q, dout, lse, delta, b, h, t0, T, H, D);
+    att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D);
+  }
   const att_own own = att_owned(D);
   float acc[ATT_OUT];
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
   i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
-  for (i64 kt = lo0 / ATT; kt <= tl / ATT; kt++) {
+  const i64 kt0 = lo0 / ATT, kt1 = tl / ATT;
+  att_regs fk, fv;  // the next tile's keys and values, fetched a tile ahead
+  att_fetch(fk, k, b, kt0 * ATT, T, KVH, g, D);
+  att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
+  for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
     __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
-    att_rows(Ks, k, b, s0, T, KVH, g, D);
-    att_rows(Vs, v, b, s0, T, KVH, g, D);
+    att_put(Ks, fk, k, b, s0, T, KVH, g, D);
+    att_put(Vs, fv, v, b, s0, T, KVH, g, D);
     __syncthreads();
+    if (kt < kt1) {
+      att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
+      att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
+    }
     for (int r = 0; r < ATT * ATT / 256; r++) {
       int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
       i64 t = t0 + tt, s = s0 + ss;
@@ -995,12 +1053,16 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
   for (int r = 0; r < ATT_OUT; r++) { ak[r] = 0.0f; av[r] = 0.0f; }
   i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
   i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
+  att_qtile fq;  // the next step's query tile, fetched a step ahead
+  att_fetch_queries(fq, q, dout, lse, delta, b, g * rep, st * ATT, T, H, D);
   for (i64 h = g * rep; h < (g + 1) * rep; h++) {
     for (i64 qt = st; qt <= th / ATT; qt++) {
       i64 t0 = qt * ATT;
       __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
-      att_queries(Qs, Gs, Ls, Dl, q, dout, lse, delta, b, h, t0, T, H, D);
+      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D);
       __syncthreads();
+      if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
+      else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
       for (int r = 0; r < ATT * ATT / 256; r++) {
         int o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT;
         i64 s = s0 + ss, t = t0 + tt;
