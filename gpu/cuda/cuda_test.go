@@ -102,45 +102,6 @@ func TestTunedKernelsIdentical(t *testing.T) {
 	}
 }
 
-// randomBuffer allocates n floats on d holding seed's values, uniform in [-1, 1).
-func randomBuffer(t *testing.T, d *Device, n int, seed uint64) gpu.Buffer {
-	t.Helper()
-	b, err := d.Alloc(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Upload(b, randomValues(n, seed)); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func randomValues(n int, seed uint64) []float32 {
-	v := make([]float32, n)
-	s := seed*0x9E3779B97F4A7C15 + 1
-	for i := range v {
-		s ^= s << 13
-		s ^= s >> 7
-		s ^= s << 17
-		v[i] = float32(s>>40)/float32(1<<24)*2 - 1
-	}
-	return v
-}
-
-// downloadBits returns b's contents as float32 bit patterns.
-func downloadBits(t *testing.T, d *Device, b gpu.Buffer) []uint32 {
-	t.Helper()
-	v := make([]float32, b.Len())
-	if err := d.Download(v, b); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]uint32, len(v))
-	for i, x := range v {
-		out[i] = math.Float32bits(x)
-	}
-	return out
-}
-
 // TestMatMulTiles runs every matmul tile (mmTiles) on the shapes the training of configs A and B
 // gives MatMul (train's linear maps: forward, input gradient, weight gradient, for every layer
 // width and the output head), requires every tile's bits to equal the reference tile's, and logs
