@@ -1361,6 +1361,7 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   constexpr int LA = BM * BK / NT, LB = BK * BN / NT, NB = DB ? 2 : 1;
   static_assert(LA * NT == BM * BK && LB * NT == BK * BN && RN % V == 0 && RM % VA == 0 && (PF == 1 || (PF == 2 && DB)),
                 "matmul tile");
+  static_assert(LA <= 32 && LB <= 32, "matmul loads: inA and inB hold a bit per element");
   // Rows padded by 4 floats: 16-byte aligned for the vector loads.
   SHARED_ALIGN16 __shared__ float As[NB][BK][BM + 4];
   SHARED_ALIGN16 __shared__ float Bs[NB][BK][BN + 4];

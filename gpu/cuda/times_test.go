@@ -51,7 +51,7 @@ func TestAttentionTimes(t *testing.T) {
 				bits[i] = append(bits[i], downloadBits(t, d, b)...)
 			}
 			kind := map[bool]string{false: "tiled", true: "reference"}[ref]
-			t.Logf("config %s attention %+v, %s kernels: forward %.1f µs, backward %.1f µs", c.name, c.s, kind, fwd, bwd)
+			t.Logf("config %s attention %+v, %s kernels: forward %.1f µs, backward %.1f µs", c.name, s, kind, fwd, bwd)
 		}
 		d.SetReferenceKernels(false)
 		if !slices.Equal(bits[0], bits[1]) {
