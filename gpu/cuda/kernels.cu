@@ -861,9 +861,9 @@ __device__ __forceinline__ void att_put_queries(float* Qs, float* Gs, float* Ls,
 // att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for those in the
 // tile's first `rows` rows (query row w.row[r] of the tile starting at t0, column w.col[r]), over the key tile starting
 // at s0 in increasing key order, for the keys the row sees: acc[r] += W[row][ss]·X[ss][e] (W row stride
-// ATT+1, X row stride D+1).
-__device__ __forceinline__ void att_extend(float* acc, const att_own& w, const float* W, const float* X, i64 rows, i64 t0, i64 s0,
-                                           i64 T, i64 D, i64 win) {
+// ws, X row stride D+1).
+__device__ __forceinline__ void att_extend(float* acc, const att_own& w, const float* W, i64 ws, const float* X, i64 rows, i64 t0,
+                                           i64 s0, i64 T, i64 D, i64 win) {
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
     int tt = w.row[r], e = w.col[r];
@@ -874,7 +874,7 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
       i64 s = s0 + ss;
       if (s > t) break;
       if (s < lo) continue;
-      acc[r] = fmaf(W[tt * (ATT + 1) + ss], X[ss * ((int)D + 1) + e], acc[r]);
+      acc[r] = fmaf(W[tt * ws + ss], X[ss * ((int)D + 1) + e], acc[r]);
     }
   }
 }
@@ -959,7 +959,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
             for (; s < s0 + ATT && s <= t; s += 8) lane_sum = lane_sum + (double)Ps[tt * (ATT + 1) + (s - s0)];
         }
       } else {
-        att_extend(acc, own, Ps, Vs, AFQ, t0, s0, T, D, win);
+        att_extend(acc, own, Ps, ATT + 1, Vs, AFQ, t0, s0, T, D, win);
       }
     }
     __syncthreads();
@@ -974,6 +974,122 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
         if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
       }
     }
+  }
+  #pragma unroll
+  for (int r = 0; r < ATT_OUT; r++) {
+    i64 t = t0 + own.row[r];
+    if (own.row[r] < AFQ && t < T) out[((b * T + t) * H + h) * D + own.col[r]] = acc[r];
+  }
+}
+
+// The forward with the rows' scores in shared memory (kernels.go launches it when they fit, else
+// k_attn_fwd_t): the same values in the same orders as k_attn_fwd_t, in six phases instead of three
+// walks over the tiles, so that only the two walks that load (keys, then values) have barriers per
+// tile and every other step runs on all threads at once:
+//   1. the scores of the block's AFQ rows, a key tile at a time (the next tile fetched ahead);
+//   2. each row's maximum, 16 threads a row over keys 16 apart, then one thread a row over the 16
+//      (fmaxf: the order does not matter);
+//   3. the exponentials in place; 4. the eight float64 lanes of each row, each in increasing key
+//      order, then l, 1/l and the log-sum-exp; 5. P = p·(1/l) in place;
+//   6. the output chains over the value tiles (the next tile fetched ahead), as k_attn_fwd_t's third walk.
+// Shared memory (attnFwdCached): the lanes (AFQ×8 doubles), q (AFQ×(D+1)), one tile of keys or
+// values (ATT×(D+1)), the scores (AFQ×T), 256 partial maxima, the row maxima and 1/l.
+extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const float* q, const float* k, const float* v,
+                                        i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  DYNAMIC_SHARED(double, smd);
+  double* Lsum = smd;
+  float *Qs = (float*)(Lsum + AFQ * 8), *Xs = Qs + AFQ * (D + 1), *Sc = Xs + ATT * (D + 1), *Red = Sc + AFQ * T;
+  float *Mx = Red + 256, *Inv = Mx + AFQ;
+  i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
+  i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
+  i64 t0 = qt * AFQ;
+  for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
+    int rr = l / d, e = l - rr * d;
+    i64 t = t0 + rr;
+    Qs[rr * (d + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
+  }
+  const i64 lo0 = att_lo(t0, win), tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
+  const i64 kt0 = lo0 / ATT, kt1 = tl / ATT, first = kt0 * ATT;
+  const int span = (int)((kt1 - kt0 + 1) * ATT);  // the keys the block's rows may see start at first
+  // valid says whether row tt sees key s.
+  auto valid = [&](int tt, i64 s) {
+    i64 t = t0 + tt;
+    return t < T && s <= t && s >= att_lo(t, win);
+  };
+  // 1. scores
+  att_regs f;
+  att_fetch(f, k, b, first, T, KVH, g, D);
+  for (i64 kt = kt0; kt <= kt1; kt++) {
+    i64 s0 = kt * ATT;
+    __syncthreads();  // the previous tile is no longer read (and Qs is complete)
+    att_put(Xs, f, k, b, s0, T, KVH, g, D);
+    __syncthreads();
+    if (kt < kt1) att_fetch(f, k, b, s0 + ATT, T, KVH, g, D);
+    else att_fetch(f, v, b, first, T, KVH, g, D);  // phase 6's first tile
+    for (int r = 0; r < AFQ * ATT / 256; r++) {
+      int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
+      if (valid(tt, s0 + ss)) Sc[tt * T + s0 + ss] = att_dot(Qs + tt * (D + 1), Xs + ss * (D + 1), D) * scale;
+    }
+  }
+  __syncthreads();
+  // 2. row maxima
+  {
+    int tt = threadIdx.x / 16, j = threadIdx.x % 16;
+    i64 t = t0 + tt;
+    float m = -FLT_BIG;
+    if (t < T)
+      for (i64 s = att_lo(t, win) + j; s <= t; s += 16) m = fmaxf(m, Sc[tt * T + s]);
+    Red[threadIdx.x] = m;
+  }
+  __syncthreads();
+  if (threadIdx.x < AFQ) {
+    float m = -FLT_BIG;
+    for (int j = 0; j < 16; j++) m = fmaxf(m, Red[threadIdx.x * 16 + j]);
+    Mx[threadIdx.x] = m + 0.0f;  // -0 → +0
+  }
+  __syncthreads();
+  // 3. exponentials
+  for (int o = threadIdx.x; o < AFQ * span; o += 256) {
+    int tt = o / span;
+    i64 s = first + (o - tt * span);
+    if (valid(tt, s)) Sc[tt * T + s] = kexp(Sc[tt * T + s] - Mx[tt]);
+  }
+  __syncthreads();
+  // 4. the lanes, l, 1/l, lse
+  if (threadIdx.x < AFQ * 8) {
+    int tt = threadIdx.x / 8, lane = threadIdx.x % 8;
+    i64 t = t0 + tt;
+    double sum = 0.0;
+    if (t < T)
+      for (i64 s = att_lo(t, win) + lane; s <= t; s += 8) sum = sum + (double)Sc[tt * T + s];
+    Lsum[threadIdx.x] = sum;
+  }
+  __syncthreads();
+  if (threadIdx.x < AFQ) {
+    i64 t = t0 + threadIdx.x;
+    float l = (float)lanes8(Lsum + threadIdx.x * 8);
+    Inv[threadIdx.x] = 1.0f / l;
+    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
+  }
+  __syncthreads();
+  // 5. P
+  for (int o = threadIdx.x; o < AFQ * span; o += 256) {
+    int tt = o / span;
+    i64 s = first + (o - tt * span);
+    if (valid(tt, s)) Sc[tt * T + s] = Sc[tt * T + s] * Inv[tt];
+  }
+  // 6. the output chains
+  const att_own own = att_owned(D);
+  float acc[ATT_OUT];
+  #pragma unroll
+  for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
+  for (i64 kt = kt0; kt <= kt1; kt++) {
+    i64 s0 = kt * ATT;
+    __syncthreads();  // P is complete; the previous tile is no longer read
+    att_put(Xs, f, v, b, s0, T, KVH, g, D);
+    __syncthreads();
+    if (kt < kt1) att_fetch(f, v, b, s0 + ATT, T, KVH, g, D);
+    att_extend(acc, own, Sc + s0, T, Xs, AFQ, t0, s0, T, D, win);
   }
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {
@@ -1026,7 +1142,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
       }
     }
     __syncthreads();
-    att_extend(acc, own, Ds, Ks, ATT, t0, s0, T, D, win);
+    att_extend(acc, own, Ds, ATT + 1, Ks, ATT, t0, s0, T, D, win);
   }
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) {

@@ -199,11 +199,15 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 		return
 	}
 	if s.D <= attnMaxD && !d.reference {
-		// kernels.cu "attention, tiled": the same bits as k_attn_fwd, with the rows' scores cached in
-		// shared memory when they fit.
-		shared, cached := attnFwdCached(s.D, s.T)
-		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared, p(out), p(lse), p(q), p(k), p(v),
-			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale), bl(cached))
+		// kernels.cu "attention, tiled": the same bits as k_attn_fwd. k_attn_fwd_c keeps the rows'
+		// scores in shared memory; when they do not fit, k_attn_fwd_t recomputes them.
+		if shared, ok := attnFwdCached(s.D, s.T); ok {
+			d.launch("k_attn_fwd_c", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared, p(out), p(lse), p(q), p(k), p(v),
+				i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+			return
+		}
+		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, attnFwdShared(s.D), p(out), p(lse), p(q), p(k), p(v),
+			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale), bl(false))
 		return
 	}
 	// The untiled forward holds a row's T scores in shared memory.

@@ -17,7 +17,7 @@ var kernelNames = []string{
 	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
 	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128",
 	"k_mm_128x64_8x4_k16_pf2", "k_mm_64x64_4x4_k16_pf2", "k_mm_32x32_2x2_k64_pf2", "k_mm_32x16_2x2_k32_db", "k_mm_16x16_1x1_k64_pf2",
-	"k_attn_fwd_t", "k_attn_dq_t", "k_attn_dkv_t", "k_negexp",
+	"k_attn_fwd_t", "k_attn_fwd_c", "k_attn_dq_t", "k_attn_dkv_t", "k_negexp",
 }
 
 // Launch geometry shared with kernels.cu.
@@ -48,14 +48,13 @@ func attnFwdShared(D int) int {
 	return 8*attnRows*8 + 4*(attnRows*(D+1)+2*attnTile*(D+1)+attnRows*(attnTile+1)+2*attnRows)
 }
 
-// attnFwdCached is the forward's dynamic shared memory for head dimension D and T keys, and whether
-// it caches the rows' scores (AFQ×T floats more): when they fit within maxShared.
+// attnFwdCached is the dynamic shared memory of k_attn_fwd_c, the forward that keeps its rows'
+// scores in shared memory, for head dimension D and T keys, and whether it fits within maxShared
+// (else the forward is k_attn_fwd_t, which recomputes them): the lanes, q, one key or value tile,
+// the AFQ×T scores, 256 partial maxima, the row maxima and 1/l (kernels.cu).
 func attnFwdCached(D, T int) (int, bool) {
-	n, rows := attnFwdShared(D), 4*attnRows*T
-	if n+rows <= maxShared {
-		return n + rows, true
-	}
-	return n, false
+	n := 8*attnRows*8 + 4*(attnRows*(D+1)+attnTile*(D+1)+attnRows*T+256+2*attnRows)
+	return n, n <= maxShared
 }
 func attnDqShared(D int) int  { return 4 * (4*attnTile*(D+1) + attnTile*(attnTile+1) + 2*attnTile) }
 func attnDkvShared(D int) int { return 4 * (4*attnTile*(D+1) + 2*attnTile*(attnTile+1) + 2*attnTile) }

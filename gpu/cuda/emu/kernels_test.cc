@@ -3,7 +3,7 @@
 //
 //   - the three matmul tile shapes against the CPU device's chain (one fmaf over k increasing, from C
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
-//   - the tiled attention (k_attn_fwd_t, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
+//   - the tiled attention (k_attn_fwd_t, k_attn_fwd_c, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
 //     and rows longer than a tile;
 //   - every other kernel, and the gpu/fmath functions the kernels call, against the CPU device's
@@ -141,6 +141,12 @@ size_t shared_fwd_cached(i64 D, i64 T) {
   size_t n = shared_fwd(D) + 4 * AFQ * T;
   return n <= 48 * 1024 ? n : 0;
 }
+// shared_fwd_c is k_attn_fwd_c's shared memory (the lanes, q, one tile, the AFQ×T scores, 256 partial
+// maxima, the row maxima and 1/l), or 0 when that does not fit (kernels.go's attnFwdCached).
+size_t shared_fwd_c(i64 D, i64 T) {
+  size_t n = 8 * AFQ * 8 + (AFQ * (D + 1) + ATT * (D + 1) + AFQ * T + 256 + 2 * AFQ) * 4;
+  return n <= 48 * 1024 ? n : 0;
+}
 size_t shared_dq(i64 D) { return (4 * ATT * (D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4; }
 size_t shared_dkv(i64 D) { return (4 * ATT * (D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4; }
 
@@ -185,6 +191,14 @@ void test_attention() {
                    cached ? shc : shared_fwd(s.D), out1.data(), lse1.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH,
                    s.D, s.win, scale, cached);
         std::string what = std::string(cached ? " (cached)" : "") + (order ? " (reversed)" : "");
+        ok = same_bits(out1, out, "out" + what) && ok;
+        ok = same_bits(lse1, lse, "lse" + what) && ok;
+      }
+      if (size_t shf = shared_fwd_c(s.D, s.T)) {  // the forward in phases, its scores kept
+        std::vector<float> out1(qn, -7.0f), lse1(rows, -7.0f);
+        emu_launch("k_attn_fwd_c", k_attn_fwd_c, {unsigned(s.B * s.H * ((s.T + AFQ - 1) / AFQ)), 1, 1}, {256, 1, 1}, shf,
+                   out1.data(), lse1.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+        std::string what = std::string(" (k_attn_fwd_c)") + (order ? " (reversed)" : "");
         ok = same_bits(out1, out, "out" + what) && ok;
         ok = same_bits(lse1, lse, "lse" + what) && ok;
       }
@@ -428,10 +442,13 @@ void test_vectors(const char* path) {
       for (bool tiled : {false, true}) {
         if (tiled && D > ATT_MAXD) continue;
         std::vector<float> out(qn, -7.0f), lse(rows, -7.0f), delta(rows), dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
-        if (tiled) {
-          size_t shc = shared_fwd_cached(D, T);
-          emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shc ? shc : shared_fwd(D), out.data(),
-                     lse.data(), q, k, v, B, T, H, KVH, D, win, scale, i64(shc != 0));
+        if (tiled) {  // as kernels.go launches it
+          if (size_t shf = shared_fwd_c(D, T))
+            emu_launch("k_attn_fwd_c", k_attn_fwd_c, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shf, out.data(), lse.data(), q, k, v,
+                       B, T, H, KVH, D, win, scale);
+          else
+            emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shared_fwd(D), out.data(),
+                       lse.data(), q, k, v, B, T, H, KVH, D, win, scale, i64(0));
         }
         else
           emu_launch("k_attn_fwd", k_attn_fwd, {unsigned(rows)}, {RED}, (T + RED) * 4, out.data(), lse.data(), q, k, v, B, T, H, KVH, D,
