@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Kernel tuning figures on a GPU machine (no Go needed there): build first with `make gpu-bundle`,
+# carry bin/airanode-cuda, bin/cuda.test and bin/torch_lm_bench.py, then run scripts/gpu-tune.sh.
+# About a minute on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full check.
+#   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes, the two
+#      attention forwards and the backward, each with the reference kernels' bits required;
+#   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
+#      one run, since PyTorch eager's own time varies by up to 2x between runs;
+#   3. a per-kernel profile of configs A and B;
+#   4. when Nsight Compute (ncu) is there: one launch each of NCU_KERNELS (space-separated; default
+#      the weight-gradient tiles, the attention forward and the norms' weight gradients) during a
+#      config B step, with the speed-of-light, occupancy and warp-stall sections: why they wait.
+# Output goes to stdout and, when OUT is set, to $OUT/gpu-tune.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG=${OUT:-/tmp}/gpu-tune.log
+exec > >(tee "$LOG") 2>&1
+PAIRS=${PAIRS:-2}
+NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db k_mm_32x32_2x2_k64_pf2 k_attn_fwd_c k_layernorm_bwd_dwb}
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+rc=0
+fail() { echo "FAILED: $*"; rc=1; }
+
+step "card"
+timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader || fail nvidia-smi
+
+step "matmul tiles and attention kernels (µs per call; * the tile matmulTile picks, < the fastest)"
+timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestMatMulTiles$|TestAttentionTimes' 2>&1 |
+  grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go'
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail "kernel tables"
+
+for i in $(seq "$PAIRS"); do
+  step "pair $i of $PAIRS: ours, then PyTorch eager, configs A and B"
+  timeout -k 5 60 bin/airanode-cuda bench --configs A,B || fail "bench, pair $i"
+  if [ -f bin/torch_lm_bench.py ]; then
+    timeout -k 5 60 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench, pair $i"
+  fi
+done
+
+step "per-kernel profile, configs A and B"
+timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 || fail profile
+
+if command -v ncu >/dev/null 2>&1; then
+  for k in $NCU_KERNELS; do
+    step "Nsight Compute: $k (one launch, config B)"
+    timeout -k 5 60 ncu --kernel-name "$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
+      --section WarpStateStats --section MemoryWorkloadAnalysis \
+      bin/airanode-cuda bench --configs B --steps 1 --warmup 1 || echo "ncu $k: exit status $?"
+  done
+else
+  step "Nsight Compute: no ncu on this machine"
+fi
+
+step "done rc=$rc"
+exit $rc
