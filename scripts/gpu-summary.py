@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Summarise a scripts/gpu-check.sh log: the same-run throughput table against PyTorch (ours with the
-tuned kernels, ours with the reference kernels, PyTorch eager), whether the tuned and reference runs
-ended on the same digest, and the verdicts of the kernel tests, the determinism run, the CPU
-comparison and the node smoke test. Reads the log path given (or stdin); prints the summary; exits 1 when the tuned and reference
+tuned kernels, ours with the reference kernels, PyTorch eager: each one's first run), whether the
+tuned and reference runs ended on the same digest, the ratio ours/PyTorch of every pair of runs
+(the n-th of ours with the n-th of PyTorch, which alternate in the log) and their median, the parity
+verdict, and the verdicts of the kernel tests, the determinism run, the CPU comparison and the node
+smoke test. Reads the log path given (or stdin); prints the summary; exits 1 when the tuned and reference
 kernels ended on different digests (no other step checks that across the two bench runs), else 0.
 
 usage: gpu-summary.py [LOG]
 """
 import json
 import re
+import statistics
 import sys
 
 
 def main():
     text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
-    runs = {}  # (impl, config) -> line
+    runs = {}  # (impl, config) -> the first line
+    every = {}  # (impl, config) -> every line, in log order
     for raw in text.splitlines():
         raw = raw.strip()
         if not raw.startswith("{"):
@@ -24,7 +28,8 @@ def main():
         except ValueError:
             continue
         if "impl" in d and "config" in d:
-            runs[(d["impl"], d["config"])] = d
+            runs.setdefault((d["impl"], d["config"]), d)
+            every.setdefault((d["impl"], d["config"]), []).append(d)
     configs = sorted({c for _, c in runs})
     differ = False
     print("throughput, same run (tokens/s):")
@@ -43,6 +48,18 @@ def main():
     card = next((d.get("device") for (i, _), d in runs.items() if i == "pytorch-eager"), None)
     if card:
         print(f"  card: {card}")
+    # PyTorch eager's own time varies by up to 2x between runs on a shared host: the verdict is the
+    # median of the pairs' ratios, not one run's.
+    for c in configs:
+        ours, pt = every.get(("airanode-cuda", c), []), every.get(("pytorch-eager", c), [])
+        n = min(len(ours), len(pt))
+        if n == 0:
+            continue
+        ratios = [ours[i]["tokens_per_s"] / pt[i]["tokens_per_s"] for i in range(n)]
+        med = statistics.median(ratios)
+        verdict = "at or above parity" if med >= 1 else "below parity"
+        print(f"  {c}: ours/PyTorch over {n} pair{'s' if n != 1 else ''}: " + " ".join(f"{r:.2f}x" for r in ratios) +
+              f"; median {med:.2f}x, {verdict}")
     checks = [
         ("kernel tests", r"^PASS$", r"^--- FAIL|^FAIL$"),
         ("determinism (eval)", r"Result identical to the first run's", r"the Result differs"),
