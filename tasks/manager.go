@@ -274,26 +274,27 @@ func (m *Manager) Stats() Stats {
 // leases are renewed for up to PauseHold, then released). The node's capability says it is not
 // accepting work, so peers stop ranking it.
 func (m *Manager) Pause() {
-	m.mu.Lock()
-	if !m.paused {
-		m.paused, m.pausedAt, m.capDue = true, time.Now(), true
+	m.advertised(func() bool {
+		if m.paused {
+			return false
+		}
+		m.paused, m.pausedAt = true, time.Now()
 		m.resumed = make(chan struct{})
-	}
-	m.mu.Unlock()
-	m.signal()
+		return true
+	})
 }
 
 // Resume ends a Pause or a Drain: held tasks continue and the node claims again.
 func (m *Manager) Resume() {
-	m.mu.Lock()
-	if m.paused {
-		m.paused = false
-		close(m.resumed)
-	}
-	m.draining = false
-	m.capDue = true
-	m.mu.Unlock()
-	m.signal()
+	m.advertised(func() bool {
+		changed := m.paused || m.draining
+		if m.paused {
+			m.paused = false
+			close(m.resumed)
+		}
+		m.draining = false
+		return changed
+	})
 }
 
 // Drain finishes the running tasks and claims nothing new ("finish the current task, then
@@ -301,12 +302,11 @@ func (m *Manager) Resume() {
 // stays draining (not accepting work) until Resume. A paused node's tasks only finish after
 // Resume.
 func (m *Manager) Drain(ctx context.Context) error {
-	m.mu.Lock()
-	if !m.draining {
-		m.draining, m.capDue = true, true
-	}
-	m.mu.Unlock()
-	m.signal()
+	m.advertised(func() bool {
+		changed := !m.draining
+		m.draining = true
+		return changed
+	})
 	for {
 		m.mu.Lock()
 		if m.closed {
