@@ -261,11 +261,11 @@ func apiClient(cmd *cobra.Command) (*api.Client, error) {
 
 // nodeAPI is where the control API of the node on the data directory is: --api when given
 // (explicit), else the address the running node wrote in its info file (fromInfo), else the
-// configured one.
+// configured one. loaded says the configuration was read (dataDir is then its data directory).
 type nodeAPI struct {
-	addr               string
-	explicit, fromInfo bool
-	dataDir            string
+	addr                       string
+	explicit, fromInfo, loaded bool
+	dataDir                    string
 }
 
 // resolveAPI finds the control API address. Port 0 is an error: ErrInvalid when --api says so,
@@ -275,7 +275,7 @@ func resolveAPI(cmd *cobra.Command) (nodeAPI, error) {
 	if err != nil {
 		return nodeAPI{}, err
 	}
-	a := nodeAPI{addr: c.API, explicit: cmd.Flags().Changed("api"), dataDir: c.DataDir}
+	a := nodeAPI{addr: c.API, explicit: cmd.Flags().Changed("api"), loaded: true, dataDir: c.DataDir}
 	if !a.explicit {
 		if info, err := node.ReadInfo(c.DataDir); err == nil && info.API != "" {
 			a.addr, a.fromInfo = info.API, true

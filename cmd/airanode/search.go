@@ -428,7 +428,7 @@ var errNoRunningNode = errors.New("no running node")
 // (node.json). It returns a nil client when neither is there: no node runs on the data directory.
 func runningNode(cmd *cobra.Command) (cl *api.Client, explicit bool, dataDir string, err error) {
 	a, err := resolveAPI(cmd)
-	if a.dataDir != "" && !a.explicit && !a.fromInfo {
+	if a.loaded && !a.explicit && !a.fromInfo {
 		// The configuration read, no --api and no info file: no node runs here, the store tells
 		// the rest.
 		return nil, false, a.dataDir, nil
