@@ -891,20 +891,41 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
 // Shared memory: the lanes (AFQ×8 doubles), q (AFQ×(D+1)), k and v (ATT×(D+1) each), P
 // (AFQ×(ATT+1)), the row maxima and 1/l, and with `cached` the rows (AFQ×T).
 #define AFQ 16
+// att_fwd_sums: thread r < AFQ sets row r's 1/l from the row's eight lanes in Lsum and, for a row
+// inside T, its log-sum-exp, max + log l.
+__device__ __forceinline__ void att_fwd_sums(float* Inv, float* lse, const double* Lsum, const float* Mx, i64 b, i64 h, i64 t0,
+                                             i64 T, i64 H) {
+  if (threadIdx.x < AFQ) {
+    i64 t = t0 + threadIdx.x;
+    float l = (float)lanes8(Lsum + threadIdx.x * 8);
+    Inv[threadIdx.x] = 1.0f / l;
+    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
+  }
+}
+// att_fwd_block decodes a forward block's batch b, head h, key-value head g and first query row t0
+// (AFQ rows a block), and loads its query rows into Qs (row stride D+1; zeros past T).
+struct att_fwd_at {
+  i64 b, h, g, t0;
+};
+__device__ __forceinline__ att_fwd_at att_fwd_block(float* Qs, const float* q, i64 T, i64 H, i64 KVH, i64 D) {
+  i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
+  att_fwd_at a;
+  a.h = (idx / nq) % H, a.b = idx / (nq * H), a.g = a.h / (H / KVH), a.t0 = (idx % nq) * AFQ;
+  for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
+    int rr = l / d, e = l - rr * d;
+    i64 t = a.t0 + rr;
+    Qs[rr * (d + 1) + e] = t < T ? q[((a.b * T + t) * H + a.h) * D + e] : 0.0f;
+  }
+  return a;
+}
 extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const float* q, const float* k, const float* v,
                                         i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale, i64 cached) {
   DYNAMIC_SHARED(double, smd);
   double* Lsum = smd;
   float *Qs = (float*)(Lsum + AFQ * 8), *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
   float *Mx = Ps + AFQ * (ATT + 1), *Inv = Mx + AFQ, *Sc = Inv + AFQ;  // Sc: the cached rows, stride T
-  i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
-  i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
-  i64 t0 = qt * AFQ;
-  for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
-    int rr = l / d, e = l - rr * d;
-    i64 t = t0 + rr;
-    Qs[rr * (d + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
-  }
+  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D);
+  const i64 b = at.b, h = at.h, g = at.g, t0 = at.t0;
   if (threadIdx.x < AFQ) Mx[threadIdx.x] = -FLT_BIG;
   i64 lo0 = att_lo(t0, win);
   i64 tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
@@ -967,12 +988,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
     if (pass == 1) {
       if (threadIdx.x < AFQ * 8) Lsum[threadIdx.x] = lane_sum;
       __syncthreads();
-      if (threadIdx.x < AFQ) {
-        i64 t = t0 + threadIdx.x;
-        float l = (float)lanes8(Lsum + threadIdx.x * 8);
-        Inv[threadIdx.x] = 1.0f / l;
-        if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
-      }
+      att_fwd_sums(Inv, lse, Lsum, Mx, b, h, t0, T, H);
     }
   }
   #pragma unroll
@@ -1000,14 +1016,8 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
   double* Lsum = smd;
   float *Qs = (float*)(Lsum + AFQ * 8), *Xs = Qs + AFQ * (D + 1), *Sc = Xs + ATT * (D + 1), *Red = Sc + AFQ * T;
   float *Mx = Red + 256, *Inv = Mx + AFQ;
-  i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
-  i64 qt = idx % nq, h = (idx / nq) % H, b = idx / (nq * H), g = h / (H / KVH);
-  i64 t0 = qt * AFQ;
-  for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
-    int rr = l / d, e = l - rr * d;
-    i64 t = t0 + rr;
-    Qs[rr * (d + 1) + e] = t < T ? q[((b * T + t) * H + h) * D + e] : 0.0f;
-  }
+  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D);
+  const i64 b = at.b, h = at.h, g = at.g, t0 = at.t0;
   const i64 lo0 = att_lo(t0, win), tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
   const i64 kt0 = lo0 / ATT, kt1 = tl / ATT, first = kt0 * ATT;
   const int span = (int)((kt1 - kt0 + 1) * ATT);  // the keys the block's rows may see start at first
@@ -1065,12 +1075,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
     Lsum[threadIdx.x] = sum;
   }
   __syncthreads();
-  if (threadIdx.x < AFQ) {
-    i64 t = t0 + threadIdx.x;
-    float l = (float)lanes8(Lsum + threadIdx.x * 8);
-    Inv[threadIdx.x] = 1.0f / l;
-    if (t < T) lse[(b * H + h) * T + t] = Mx[threadIdx.x] + fm_log(l);
-  }
+  att_fwd_sums(Inv, lse, Lsum, Mx, b, h, t0, T, H);
   __syncthreads();
   // 5. P
   for (int o = threadIdx.x; o < AFQ * span; o += 256) {
