@@ -68,6 +68,17 @@ type AdamW struct {
 	Step                               int
 }
 
+// Overlapper is a device that can run kernel launches beside its main sequence (the CUDA device's
+// second stream). Between Side(true) and Side(false), launches run after everything issued before
+// Side(true), possibly at the same time as what is issued after them; Join makes everything issued
+// after it wait for all of them. The caller joins before it overwrites what such a launch reads or
+// reads what it writes. The bits never depend on it: every launch computes what it would in order.
+// Copies and synchronisation are not launches: they stay in the main sequence.
+type Overlapper interface {
+	Side(on bool)
+	Join()
+}
+
 // Device is a compute device: memory plus kernels.
 type Device interface {
 	// Name is a human description, e.g. "cpu (avx512, 2 threads)".

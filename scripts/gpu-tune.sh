@@ -7,6 +7,8 @@
 #   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
 #      one run, since PyTorch eager's own time varies by up to 2x between runs;
 #   3. a per-kernel profile of configs A and B;
+#   3b. ours with the weight gradients on a second stream (bench --overlap, off by default): its
+#      tokens/s, and its digests against the CPU device's, which must be equal;
 #   4. when Nsight Compute (ncu) is there: one launch each of NCU_KERNELS (space-separated; default
 #      the weight-gradient tiles, the attention forward and the norms' weight gradients) during a
 #      config B step, with the speed-of-light, occupancy and warp-stall sections: why they wait.
@@ -39,6 +41,9 @@ done
 
 step "per-kernel profile, configs A and B"
 timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 || fail profile
+
+step "overlap: the weight gradients on a second stream (digests must equal the CPU device's)"
+timeout -k 5 90 bin/airanode-cuda bench --configs A,B --overlap --cpu || fail "bench --overlap"
 
 if command -v ncu >/dev/null 2>&1; then
   for k in $NCU_KERNELS; do

@@ -70,9 +70,18 @@ func linearBackInput(dev gpu.Device, dx, dy, w gpu.Buffer, rows, in, out int, ac
 	dev.MatMul(dx, dy, w, rows, in, out, false, false, acc)
 }
 
-// linearBackWeight accumulates dW += dyᵀ·x.
+// linearBackWeight accumulates dW += dyᵀ·x. On a device that overlaps (gpu.Overlapper) it runs
+// beside the main sequence: nothing but AdamW and the clipping norm reads dW, and Model.backward
+// joins before dy or x can be overwritten.
 func linearBackWeight(dev gpu.Device, dw, dy, x gpu.Buffer, rows, in, out int) {
+	o, ok := dev.(gpu.Overlapper)
+	if ok {
+		o.Side(true)
+	}
 	dev.MatMul(dw, dy, x, out, in, rows, true, false, true)
+	if ok {
+		o.Side(false)
+	}
 }
 
 // ---- embedding ----

@@ -329,9 +329,21 @@ func (m *Model) backward() {
 		// x[i+1] = x[i] + prim(norm(x[i])): dx flows through unchanged and through the layer.
 		b.prim.backward(m.dx, m.h[i], m.dh)
 		b.norm.backward(m.dnorm, m.dh, m.x[i])
+		// The layer's weight gradients may still be running beside (linearBackWeight), and the
+		// first of them reads dx as its dy: join before dx changes. That also orders all of them
+		// before the next layer writes anything.
+		join(m.dev)
 		m.dev.AddInPlace(m.dx, m.dnorm)
 	}
+	join(m.dev) // the head's, with no block; the embedding gradient may be the tied head's
 	m.embed.backward(m.dx, m.ids)
+}
+
+// join waits, on a device that overlaps (gpu.Overlapper), for the work run beside so far.
+func join(dev gpu.Device) {
+	if o, ok := dev.(gpu.Overlapper); ok {
+		o.Join()
+	}
 }
 
 // sumLoss downloads the per-row losses and sums them in row order.

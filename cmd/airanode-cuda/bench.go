@@ -93,6 +93,7 @@ func runBench(args []string) error {
 	warmup := fs.Int("warmup", 10, "untimed warm-up steps")
 	reference := fs.Bool("reference-kernels", false, "run the first, untiled kernels (same bits; to measure the tuned ones' gain)")
 	profile := fs.Int("profile", 0, "after the timed steps, train this many more with per-kernel timing and print where the time goes")
+	overlap := fs.Bool("overlap", false, "run the weight gradients on a second stream, beside the rest of the backward (the same bits)")
 	onCPU := fs.Bool("cpu", false, "train each config on the CPU device too (all cores) and compare the final digests: the kernels compute the CPU device's bits")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,6 +110,7 @@ func runBench(args []string) error {
 	}
 	defer dev.Close()
 	dev.SetReferenceKernels(*reference)
+	dev.SetOverlap(*overlap)
 	for _, name := range strings.Split(*configs, ",") {
 		c, ok := perfConfigs[name]
 		if !ok {
@@ -129,6 +131,9 @@ func runBench(args []string) error {
 		impl := "airanode-cuda"
 		if *reference {
 			impl += " (reference kernels)"
+		}
+		if *overlap {
+			impl += " (overlap)"
 		}
 		line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
 		if err == nil {

@@ -55,6 +55,11 @@ type driver interface {
 	dtoh(dst unsafe.Pointer, src dptr, bytes int64) error
 	dtod(dst, src dptr, bytes int64) error
 	launch(name string, gx, gy, threads, shared int, args []arg) error
+	// side(true) sends the following launches to the side stream, which first waits for everything
+	// issued so far; side(false) sends them to the main stream again. join makes the main stream wait
+	// for everything on the side stream so far.
+	side(on bool) error
+	join() error
 	sync() error
 	close() error
 }
@@ -111,6 +116,9 @@ type Device struct {
 	reference bool
 	// prof, when not nil, times every launch (SetProfile).
 	prof map[string]*KernelTime
+	// overlap lets Side use the side stream (SetOverlap); onSide is set between Side(true) and
+	// Side(false) then, and pending while side work has not been joined.
+	overlap, onSide, pending bool
 }
 
 // Internal scratch spaces (scratchBuf): 0 to 3 are the selective scan backward's.
@@ -143,6 +151,38 @@ type KernelTime struct {
 // results are bit-identical (the tuned kernels compute the same fmaf chains in the same order); the
 // switch exists to measure the gain and to check that identity on a GPU.
 func (d *Device) SetReferenceKernels(on bool) { d.reference = on }
+
+var _ gpu.Overlapper = (*Device)(nil)
+
+// SetOverlap lets Side run launches on a second stream, beside the main one (gpu.Overlapper); off
+// (the default), Side does nothing and every launch runs in order. Turning it off joins first.
+func (d *Device) SetOverlap(on bool) {
+	d.Join()
+	if !on && d.onSide {
+		d.Side(false)
+	}
+	d.overlap = on
+}
+
+// Side starts (on) or ends the launches that run beside the main sequence: see gpu.Overlapper. It
+// does nothing without SetOverlap(true).
+func (d *Device) Side(on bool) {
+	if !d.overlap || on == d.onSide || d.err != nil {
+		return
+	}
+	d.onSide = on
+	d.pending = d.pending || on
+	d.fail(d.drv.side(on))
+}
+
+// Join makes every launch after it wait for the side launches so far: see gpu.Overlapper.
+func (d *Device) Join() {
+	if !d.pending || d.err != nil {
+		return
+	}
+	d.pending = false
+	d.fail(d.drv.join())
+}
 
 // SetProfile turns per-kernel timing on or off (on clears the previous figures). While it is on,
 // every launch and copy is followed by a synchronisation, so the device runs slower; use it to see

@@ -14,7 +14,7 @@ import (
 )
 
 // cuDriver is the CUDA driver API through gorgonia.org/cu: one context, the kernels loaded from
-// kernelsPTX, the null stream.
+// kernelsPTX, the null stream, and a side stream for the launches Device.Side sends there.
 type cuDriver struct {
 	ctx cu.CUContext
 	mod cu.Module
@@ -23,6 +23,12 @@ type cuDriver struct {
 	// nothing on the Go heap.
 	argv [maxArgs]arg
 	ptrs [maxArgs]unsafe.Pointer
+	// The side stream (non-blocking: it does not wait for the main, null stream on its own) and the
+	// events that order the two (side, join), made at the first side(true); cur is the stream
+	// launches go to.
+	stream, cur   cu.Stream
+	fork, joined  cu.Event
+	streamCreated bool
 }
 
 // Count returns the number of CUDA devices.
@@ -136,7 +142,55 @@ func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) 
 		c.ptrs[k] = unsafe.Pointer(&c.argv[k])
 	}
 	return c.do(func() error {
-		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, cu.Stream{}, c.ptrs[:len(args)])
+		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, c.cur, c.ptrs[:len(args)])
+	})
+}
+
+// side: the side stream waits for everything issued on the main stream so far (an event recorded
+// there), then takes the launches until side(false).
+func (c *cuDriver) side(on bool) error {
+	if !on {
+		c.cur = cu.Stream{}
+		return nil
+	}
+	return c.do(func() error {
+		if !c.streamCreated {
+			var err error
+			if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+				return fmt.Errorf("cuda side stream: %w", err)
+			}
+			c.streamCreated = true
+			if c.fork, err = cu.MakeEvent(cu.DisableTiming); err != nil {
+				return fmt.Errorf("cuda event: %w", err)
+			}
+			if c.joined, err = cu.MakeEvent(cu.DisableTiming); err != nil {
+				return fmt.Errorf("cuda event: %w", err)
+			}
+		}
+		if err := c.fork.Record(cu.Stream{}); err != nil {
+			return fmt.Errorf("cuda event record: %w", err)
+		}
+		if err := c.stream.Wait(c.fork, 0); err != nil {
+			return fmt.Errorf("cuda stream wait: %w", err)
+		}
+		c.cur = c.stream
+		return nil
+	})
+}
+
+// join: the main stream waits for everything issued on the side stream so far.
+func (c *cuDriver) join() error {
+	if !c.streamCreated {
+		return nil
+	}
+	return c.do(func() error {
+		if err := c.joined.Record(c.stream); err != nil {
+			return fmt.Errorf("cuda event record: %w", err)
+		}
+		if err := (cu.Stream{}).Wait(c.joined, 0); err != nil {
+			return fmt.Errorf("cuda stream wait: %w", err)
+		}
+		return nil
 	})
 }
 
@@ -144,6 +198,17 @@ func (c *cuDriver) sync() error { return c.do(cu.Synchronize) }
 
 func (c *cuDriver) close() error {
 	var errs []error
+	if c.streamCreated {
+		errs = append(errs, c.do(cu.Synchronize))
+		if c.fork != (cu.Event{}) {
+			errs = append(errs, c.do(func() error { return cu.DestroyEvent(&c.fork) }))
+		}
+		if c.joined != (cu.Event{}) {
+			errs = append(errs, c.do(func() error { return cu.DestroyEvent(&c.joined) }))
+		}
+		errs = append(errs, c.do(c.stream.Destroy))
+		c.streamCreated = false
+	}
 	if c.mod != (cu.Module{}) {
 		errs = append(errs, c.do(c.mod.Unload))
 	}

@@ -44,6 +44,20 @@ type emuDriver struct {
 	// argv holds the launch's parameters for C: the args slice points into the Device, which holds
 	// Go pointers, so cgo may not be handed it.
 	argv [maxArgs]C.uint64_t
+	// The side stream: its launches wait in queue and run at the next join or sync, after every
+	// launch the main stream took meanwhile — the latest a GPU may run them. A missing join (a
+	// buffer they read overwritten, a result they write read) then gives other bits than the CPU
+	// device's, which the tests compare.
+	onSide bool
+	queue  []emuLaunch
+}
+
+// emuLaunch is a queued side launch.
+type emuLaunch struct {
+	name                    string
+	gx, gy, threads, shared int
+	args                    [maxArgs]arg
+	n                       int
 }
 
 // emuMemory is the device memory the emulation reports (Describe): enough for the tasks a test runs.
@@ -109,8 +123,34 @@ func (e *emuDriver) dtod(dst, src dptr, bytes int64) error {
 	return nil
 }
 
-// launch runs the kernel to completion (launch3 has checked the parameter count).
+// launch runs the kernel to completion, or queues it on the side stream (launch3 has checked the
+// parameter count).
 func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
+	if e.onSide {
+		l := emuLaunch{name: name, gx: gx, gy: gy, threads: threads, shared: shared, n: len(args)}
+		copy(l.args[:], args)
+		e.queue = append(e.queue, l)
+		return nil
+	}
+	return e.run(name, gx, gy, threads, shared, args)
+}
+
+func (e *emuDriver) side(on bool) error { e.onSide = on; return nil }
+
+// join runs the side stream's queue.
+func (e *emuDriver) join() error {
+	q := e.queue
+	e.queue = e.queue[:0]
+	for i := range q {
+		l := &q[i]
+		if err := e.run(l.name, l.gx, l.gy, l.threads, l.shared, l.args[:l.n]); err != nil {
+			return fmt.Errorf("side launch %s: %w", l.name, err)
+		}
+	}
+	return nil
+}
+
+func (e *emuDriver) run(name string, gx, gy, threads, shared int, args []arg) error {
 	for k, a := range args {
 		e.argv[k] = C.uint64_t(a)
 	}
@@ -133,7 +173,8 @@ func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg)
 	}
 }
 
-func (e *emuDriver) sync() error { return nil }
+// sync completes the side stream's work too, as cuCtxSynchronize does.
+func (e *emuDriver) sync() error { return e.join() }
 func (e *emuDriver) close() error {
 	for _, c := range e.names {
 		C.free(unsafe.Pointer(c))
