@@ -335,7 +335,7 @@ func (m *Model) backward() {
 		join(m.dev)
 		m.dev.AddInPlace(m.dx, m.dnorm)
 	}
-	join(m.dev) // the head's, with no block; the embedding gradient may be the tied head's
+	join(m.dev) // defensive: the last layer's join has ordered everything (a model has a layer)
 	m.embed.backward(m.dx, m.ids)
 }
 

@@ -180,8 +180,8 @@ func (d *Device) Join() {
 	if !d.pending || d.err != nil {
 		return
 	}
-	d.pending = false
 	d.fail(d.drv.join())
+	d.pending = d.onSide // joined inside a side region: what follows in it is pending again
 }
 
 // SetProfile turns per-kernel timing on or off (on clears the previous figures). While it is on,
@@ -406,6 +406,11 @@ func (d *Device) Close() error {
 	}
 	d.closed = true
 	var errs []error
+	if d.overlap || d.pending {
+		// Side launches the device never joined (after an error) may still run: finish them before
+		// their memory is freed.
+		errs = append(errs, d.drv.sync())
+	}
 	for _, p := range append(append([]dptr{}, d.allocs...), d.scratch...) {
 		if p != 0 {
 			errs = append(errs, d.drv.free(p))

@@ -29,6 +29,9 @@ type cuDriver struct {
 	stream, cur   cu.Stream
 	fork, joined  cu.Event
 	streamCreated bool
+	// mainSinceFork says the main stream took work since the side stream last waited for it; when
+	// it has not, the last wait still orders the side stream and side(true) records nothing.
+	mainSinceFork bool
 }
 
 // Count returns the number of CUDA devices.
@@ -100,6 +103,7 @@ func (c *cuDriver) do(f func() error) error {
 }
 
 func (c *cuDriver) alloc(bytes int64) (dptr, error) {
+	c.mainSinceFork = true // the memset
 	var p cu.DevicePtr
 	err := c.do(func() error {
 		var err error
@@ -123,6 +127,7 @@ func (c *cuDriver) free(p dptr) error {
 }
 
 func (c *cuDriver) htod(dst dptr, src unsafe.Pointer, bytes int64) error {
+	c.mainSinceFork = true
 	return c.do(func() error { return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes) })
 }
 
@@ -131,6 +136,7 @@ func (c *cuDriver) dtoh(dst unsafe.Pointer, src dptr, bytes int64) error {
 }
 
 func (c *cuDriver) dtod(dst, src dptr, bytes int64) error {
+	c.mainSinceFork = true
 	return c.do(func() error { return cu.Memcpy(cu.DevicePtr(dst), cu.DevicePtr(src), bytes) })
 }
 
@@ -140,6 +146,9 @@ func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) 
 	for k, a := range args {
 		c.argv[k] = a
 		c.ptrs[k] = unsafe.Pointer(&c.argv[k])
+	}
+	if c.cur == (cu.Stream{}) {
+		c.mainSinceFork = true
 	}
 	return c.do(func() error {
 		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, c.cur, c.ptrs[:len(args)])
@@ -151,6 +160,10 @@ func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) 
 func (c *cuDriver) side(on bool) error {
 	if !on {
 		c.cur = cu.Stream{}
+		return nil
+	}
+	if c.streamCreated && !c.mainSinceFork {
+		c.cur = c.stream
 		return nil
 	}
 	return c.do(func() error {
@@ -173,7 +186,7 @@ func (c *cuDriver) side(on bool) error {
 		if err := c.stream.Wait(c.fork, 0); err != nil {
 			return fmt.Errorf("cuda stream wait: %w", err)
 		}
-		c.cur = c.stream
+		c.cur, c.mainSinceFork = c.stream, false
 		return nil
 	})
 }
