@@ -31,7 +31,7 @@ timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_
 timeout -k 2 10 bin/airanode-cuda info || fail info
 
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels"
-timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestMatMulTiles|TestMatMulTilesAgainstCPU|TestAttentionTimes|TestTrainingMatchesCPU|TestNegExpMatchesFmath' 2>&1 |
+timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestMatMulTiles|TestMatMulTilesAgainstCPU|TestAttentionTimes|TestNegExpMatchesFmath' 2>&1 |
   grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' | tail -100
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail kernels
 
