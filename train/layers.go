@@ -71,8 +71,9 @@ func linearBackInput(dev gpu.Device, dx, dy, w gpu.Buffer, rows, in, out int, ac
 }
 
 // linearBackWeight accumulates dW += dyᵀ·x. On a device that overlaps (gpu.Overlapper) it runs
-// beside the main sequence: nothing but AdamW and the clipping norm reads dW, and Model.backward
-// joins before dy or x can be overwritten.
+// beside the main sequence: Model.backward joins in every layer before dy or x can be overwritten,
+// so before anything else touches dW (the embedding gradient, which a tied head shares, AdamW and
+// the clipping norm all come after the last layer's join; spec.go refuses a model without layers).
 func linearBackWeight(dev gpu.Device, dw, dy, x gpu.Buffer, rows, in, out int) {
 	o, ok := dev.(gpu.Overlapper)
 	if ok {

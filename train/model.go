@@ -335,7 +335,6 @@ func (m *Model) backward() {
 		join(m.dev)
 		m.dev.AddInPlace(m.dx, m.dnorm)
 	}
-	join(m.dev) // defensive: the last layer's join has ordered everything (a model has a layer)
 	m.embed.backward(m.dx, m.ids)
 }
 

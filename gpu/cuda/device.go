@@ -54,11 +54,11 @@ type driver interface {
 	htod(dst dptr, src unsafe.Pointer, bytes int64) error
 	dtoh(dst unsafe.Pointer, src dptr, bytes int64) error
 	dtod(dst, src dptr, bytes int64) error
-	launch(name string, gx, gy, threads, shared int, args []arg) error
-	// side(true) sends the following launches to the side stream, which first waits for everything
-	// issued so far; side(false) sends them to the main stream again. join makes the main stream wait
-	// for everything on the side stream so far.
-	side(on bool) error
+	// launch runs a kernel on the main stream, or on the side stream (side).
+	launch(name string, gx, gy, threads, shared int, side bool, args []arg) error
+	// fork makes the side stream wait for everything issued on the main stream so far; join makes
+	// the main stream wait for everything issued on the side stream so far.
+	fork() error
 	join() error
 	sync() error
 	close() error
@@ -155,11 +155,12 @@ func (d *Device) SetReferenceKernels(on bool) { d.reference = on }
 var _ gpu.Overlapper = (*Device)(nil)
 
 // SetOverlap lets Side run launches on a second stream, beside the main one (gpu.Overlapper); off
-// (the default), Side does nothing and every launch runs in order. Turning it off joins first.
+// (the default), Side does nothing and every launch runs in order. Turning it off ends a side
+// region and joins first.
 func (d *Device) SetOverlap(on bool) {
-	d.Join()
-	if !on && d.onSide {
+	if !on {
 		d.Side(false)
+		d.Join()
 	}
 	d.overlap = on
 }
@@ -171,8 +172,10 @@ func (d *Device) Side(on bool) {
 		return
 	}
 	d.onSide = on
-	d.pending = d.pending || on
-	d.fail(d.drv.side(on))
+	if on {
+		d.pending = true
+		d.fail(d.drv.fork())
+	}
 }
 
 // Join makes every launch after it wait for the side launches so far: see gpu.Overlapper.
@@ -462,7 +465,7 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 	if d.prof != nil {
 		t0 = time.Now()
 	}
-	if err := d.drv.launch(name, gx, gy, threads, shared, d.argv[:n]); err != nil {
+	if err := d.drv.launch(name, gx, gy, threads, shared, d.onSide, d.argv[:n]); err != nil {
 		d.fail(fmt.Errorf("cuda launch %s: %w", name, err))
 	}
 	d.timed(name, t0)

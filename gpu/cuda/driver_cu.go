@@ -24,14 +24,9 @@ type cuDriver struct {
 	argv [maxArgs]arg
 	ptrs [maxArgs]unsafe.Pointer
 	// The side stream (non-blocking: it does not wait for the main, null stream on its own) and the
-	// events that order the two (side, join), made at the first side(true); cur is the stream
-	// launches go to.
-	stream, cur   cu.Stream
-	fork, joined  cu.Event
-	streamCreated bool
-	// mainSinceFork says the main stream took work since the side stream last waited for it; when
-	// it has not, the last wait still orders the side stream and side(true) records nothing.
-	mainSinceFork bool
+	// events that order the two (fork, join), made at the first fork.
+	stream         cu.Stream
+	forked, joined cu.Event
 }
 
 // Count returns the number of CUDA devices.
@@ -103,7 +98,6 @@ func (c *cuDriver) do(f func() error) error {
 }
 
 func (c *cuDriver) alloc(bytes int64) (dptr, error) {
-	c.mainSinceFork = true // the memset
 	var p cu.DevicePtr
 	err := c.do(func() error {
 		var err error
@@ -127,7 +121,6 @@ func (c *cuDriver) free(p dptr) error {
 }
 
 func (c *cuDriver) htod(dst dptr, src unsafe.Pointer, bytes int64) error {
-	c.mainSinceFork = true
 	return c.do(func() error { return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes) })
 }
 
@@ -136,64 +129,53 @@ func (c *cuDriver) dtoh(dst unsafe.Pointer, src dptr, bytes int64) error {
 }
 
 func (c *cuDriver) dtod(dst, src dptr, bytes int64) error {
-	c.mainSinceFork = true
 	return c.do(func() error { return cu.Memcpy(cu.DevicePtr(dst), cu.DevicePtr(src), bytes) })
 }
 
 // launch copies the parameters into argv first, so that a launch allocates nothing on the Go heap
 // (launch3 has checked their count).
-func (c *cuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
+func (c *cuDriver) launch(name string, gx, gy, threads, shared int, side bool, args []arg) error {
 	for k, a := range args {
 		c.argv[k] = a
 		c.ptrs[k] = unsafe.Pointer(&c.argv[k])
 	}
-	if c.cur == (cu.Stream{}) {
-		c.mainSinceFork = true
+	stream := cu.Stream{}
+	if side {
+		stream = c.stream
 	}
 	return c.do(func() error {
-		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, c.cur, c.ptrs[:len(args)])
+		return c.fns[name].Launch(gx, gy, 1, threads, 1, 1, shared, stream, c.ptrs[:len(args)])
 	})
 }
 
-// side: the side stream waits for everything issued on the main stream so far (an event recorded
-// there), then takes the launches until side(false).
-func (c *cuDriver) side(on bool) error {
-	if !on {
-		c.cur = cu.Stream{}
-		return nil
-	}
-	if c.streamCreated && !c.mainSinceFork {
-		c.cur = c.stream
-		return nil
-	}
+// fork: the side stream (made at the first fork) waits for an event recorded on the main stream.
+func (c *cuDriver) fork() error {
 	return c.do(func() error {
-		if !c.streamCreated {
+		if c.stream == (cu.Stream{}) {
 			var err error
 			if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
 				return fmt.Errorf("cuda side stream: %w", err)
 			}
-			c.streamCreated = true
-			if c.fork, err = cu.MakeEvent(cu.DisableTiming); err != nil {
+			if c.forked, err = cu.MakeEvent(cu.DisableTiming); err != nil {
 				return fmt.Errorf("cuda event: %w", err)
 			}
 			if c.joined, err = cu.MakeEvent(cu.DisableTiming); err != nil {
 				return fmt.Errorf("cuda event: %w", err)
 			}
 		}
-		if err := c.fork.Record(cu.Stream{}); err != nil {
+		if err := c.forked.Record(cu.Stream{}); err != nil {
 			return fmt.Errorf("cuda event record: %w", err)
 		}
-		if err := c.stream.Wait(c.fork, 0); err != nil {
+		if err := c.stream.Wait(c.forked, 0); err != nil {
 			return fmt.Errorf("cuda stream wait: %w", err)
 		}
-		c.cur, c.mainSinceFork = c.stream, false
 		return nil
 	})
 }
 
-// join: the main stream waits for everything issued on the side stream so far.
+// join: the main stream waits for an event recorded on the side stream.
 func (c *cuDriver) join() error {
-	if !c.streamCreated {
+	if c.stream == (cu.Stream{}) {
 		return nil
 	}
 	return c.do(func() error {
@@ -211,16 +193,15 @@ func (c *cuDriver) sync() error { return c.do(cu.Synchronize) }
 
 func (c *cuDriver) close() error {
 	var errs []error
-	if c.streamCreated {
-		errs = append(errs, c.do(cu.Synchronize))
-		if c.fork != (cu.Event{}) {
-			errs = append(errs, c.do(func() error { return cu.DestroyEvent(&c.fork) }))
+	// Device.Close has synchronised when side work could be running.
+	for _, ev := range []*cu.Event{&c.forked, &c.joined} {
+		if *ev != (cu.Event{}) {
+			errs = append(errs, c.do(func() error { return cu.DestroyEvent(ev) }))
 		}
-		if c.joined != (cu.Event{}) {
-			errs = append(errs, c.do(func() error { return cu.DestroyEvent(&c.joined) }))
-		}
+	}
+	if c.stream != (cu.Stream{}) {
 		errs = append(errs, c.do(c.stream.Destroy))
-		c.streamCreated = false
+		c.stream = cu.Stream{}
 	}
 	if c.mod != (cu.Module{}) {
 		errs = append(errs, c.do(c.mod.Unload))

@@ -48,8 +48,7 @@ type emuDriver struct {
 	// launch the main stream took meanwhile — the latest a GPU may run them. A missing join (a
 	// buffer they read overwritten, a result they write read) then gives other bits than the CPU
 	// device's, which the tests compare.
-	onSide bool
-	queue  []emuLaunch
+	queue []emuLaunch
 }
 
 // emuLaunch is a queued side launch.
@@ -125,8 +124,8 @@ func (e *emuDriver) dtod(dst, src dptr, bytes int64) error {
 
 // launch runs the kernel to completion, or queues it on the side stream (launch3 has checked the
 // parameter count).
-func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg) error {
-	if e.onSide {
+func (e *emuDriver) launch(name string, gx, gy, threads, shared int, side bool, args []arg) error {
+	if side {
 		l := emuLaunch{name: name, gx: gx, gy: gy, threads: threads, shared: shared, n: len(args)}
 		copy(l.args[:], args)
 		e.queue = append(e.queue, l)
@@ -135,7 +134,8 @@ func (e *emuDriver) launch(name string, gx, gy, threads, shared int, args []arg)
 	return e.run(name, gx, gy, threads, shared, args)
 }
 
-func (e *emuDriver) side(on bool) error { e.onSide = on; return nil }
+// fork has nothing to order: a queued launch runs after everything the main stream took before it.
+func (e *emuDriver) fork() error { return nil }
 
 // join runs the side stream's queue.
 func (e *emuDriver) join() error {

@@ -227,7 +227,7 @@ func TestEmuLaunchAllocs(t *testing.T) {
 }
 
 // The side stream's launches run at the latest at the join after them: also those issued after a
-// Join inside the side region, and at a Sync without a Join.
+// Join inside the side region, at a Sync without a Join, and when SetOverlap(false) ends a region.
 func TestEmuOverlapJoin(t *testing.T) {
 	d := open(t)
 	b, err := d.Alloc(4)
@@ -266,5 +266,15 @@ func TestEmuOverlapJoin(t *testing.T) {
 	}
 	if v := read(); v != 3 {
 		t.Fatalf("Sync did not complete the side launches: %g, want 3", v)
+	}
+	d.Side(true)
+	d.Fill(b, 4)
+	d.SetOverlap(false) // ends the side region and joins
+	if v := read(); v != 4 || d.onSide || d.pending {
+		t.Fatalf("after SetOverlap(false) inside a side region: %g (want 4), on the side %v, pending %v", v, d.onSide, d.pending)
+	}
+	d.Fill(b, 5) // in order now
+	if v := read(); v != 5 {
+		t.Fatalf("after SetOverlap(false): %g, want 5", v)
 	}
 }
