@@ -19,6 +19,7 @@ def main():
     text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
     runs = {}  # (impl, config) -> the first line
     every = {}  # (impl, config) -> every line, in log order
+    skipped = 0  # lines that name an impl and config but no positive tokens_per_s
     for raw in text.splitlines():
         raw = raw.strip()
         if not raw.startswith("{"):
@@ -27,10 +28,16 @@ def main():
             d = json.loads(raw)
         except ValueError:
             continue
-        if "impl" in d and "config" in d:
+        # A run line names its impl and config and has a positive tokens_per_s; others are not runs.
+        tps = d.get("tokens_per_s") if isinstance(d, dict) else None
+        if "impl" in d and "config" in d and isinstance(tps, (int, float)) and tps > 0:
             runs.setdefault((d["impl"], d["config"]), d)
             every.setdefault((d["impl"], d["config"]), []).append(d)
+        elif "impl" in d and "config" in d:
+            skipped += 1
     configs = sorted({c for _, c in runs})
+    if skipped:
+        print(f"note: {skipped} run line(s) without a positive tokens_per_s left out")
     differ = False
     print("throughput, same run (tokens/s):")
     print(f"  {'config':6} {'ours':>12} {'ours, reference kernels':>24} {'PyTorch eager':>14} {'ours/PyTorch':>13} {'tuned/reference':>16}  digests")

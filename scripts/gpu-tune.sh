@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kernel tuning figures on a GPU machine (no Go needed there): build first with `make gpu-bundle`,
 # carry bin/airanode-cuda, bin/cuda.test and bin/torch_lm_bench.py, then run scripts/gpu-tune.sh.
-# About a minute on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full check.
+# About a minute and a half on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full
+# check. The steps' time limits add to 592 s with the default PAIRS (each more pair adds 130 s), so
+# that one run fits the device tool's 10-minute command limit.
 #   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes, the two
 #      attention forwards and the backward, each with the reference kernels' bits required;
 #   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
@@ -46,12 +48,14 @@ step "overlap: the weight gradients on a second stream (digests must equal the C
 timeout -k 5 90 bin/airanode-cuda bench --configs A,B --overlap --cpu || fail "bench --overlap"
 
 if command -v ncu >/dev/null 2>&1; then
-  for k in $NCU_KERNELS; do
-    step "Nsight Compute: $k (one launch, config B)"
-    timeout -k 5 60 ncu --kernel-name "$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
-      --section WarpStateStats --section MemoryWorkloadAnalysis \
-      bin/airanode-cuda bench --configs B --steps 1 --warmup 1 || echo "ncu $k: exit status $?"
-  done
+  step "Nsight Compute: one launch each of $NCU_KERNELS (config B; 90 s for all)"
+  # One limit for all kernels: the ones reached before it are reported.
+  timeout -k 5 90 bash -c 'for k in $1; do
+      echo "--- $k"
+      ncu --kernel-name "$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
+        --section WarpStateStats --section MemoryWorkloadAnalysis \
+        bin/airanode-cuda bench --configs B --steps 1 --warmup 1 || echo "ncu $k: exit status $?"
+    done' _ "$NCU_KERNELS" || echo "Nsight Compute: stopped with status $?"
 else
   step "Nsight Compute: no ncu on this machine"
 fi
