@@ -471,8 +471,8 @@ func (d *Device) launch3(name string, gx, gy, threads, shared int, args ...arg) 
 	d.timed(name, t0)
 }
 
-// chains launches a kernel whose n threads each run one long sequential chain (the column sums, the
-// sum of squares' blocks, the scan's recurrences) in blocks of chainBlock threads: few threads, so
+// chains launches a kernel whose n threads each run one long sequential chain (the convolution's
+// column sums, the scan's recurrences) in blocks of chainBlock threads: few threads, so
 // small blocks spread them over more multiprocessors, each with its own memory bandwidth. The
 // threads compute the same values whatever the block size.
 func (d *Device) chains(name string, n int, args ...arg) {

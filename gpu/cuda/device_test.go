@@ -4,7 +4,10 @@ package cuda
 
 import (
 	"math"
+	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/airanode/airanode/gpu"
@@ -115,4 +118,49 @@ func downloadBits(t *testing.T, d gpu.Device, b gpu.Buffer) []uint32 {
 		out[i] = math.Float32bits(x)
 	}
 	return out
+}
+
+// mmTiles, kernels.cu's matmul kernels and the emulation harness's list of them agree: every tile
+// kernel is in mmTiles with its output tile and with the thread count its template gives (and, for
+// the MM(...) kernels, its BOUNDS), and the harness checks each with that geometry.
+func TestMatMulTilesMatchKernels(t *testing.T) {
+	src, err := os.ReadFile("kernels.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type geom struct{ bm, bn, threads int }
+	atoi := func(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+	cu := map[string]geom{}
+	// MM(name, BOUNDS(threads, blocks), BM, BN, RM, RN, ...) and the kernels written out in full.
+	for _, m := range regexp.MustCompile(`(?m)^MM\((\w+), BOUNDS\((\d+), \d+\), (\d+), (\d+), (\d+), (\d+),`).FindAllSubmatch(src, -1) {
+		bm, bn, rm, rn := atoi(m[3]), atoi(m[4]), atoi(m[5]), atoi(m[6])
+		if th := (bm / rm) * (bn / rn); th != atoi(m[2]) {
+			t.Errorf("kernels.cu: %s: BOUNDS says %s threads, its tile %d", m[1], m[2], th)
+		}
+		cu[string(m[1])] = geom{bm, bn, atoi(m[2])}
+	}
+	for _, m := range regexp.MustCompile(`void (?:BLOCKS\(\d+\) )?(k_matmul\w*)\([^)]*\) \{\s+matmul_tile<(\d+), (\d+), (\d+), (\d+),`).FindAllSubmatch(src, -1) {
+		bm, bn, rm, rn := atoi(m[2]), atoi(m[3]), atoi(m[4]), atoi(m[5])
+		cu[string(m[1])] = geom{bm, bn, (bm / rm) * (bn / rn)}
+	}
+	harness, err := os.ReadFile("emu/kernels_test.cc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := map[string]geom{}
+	for _, m := range regexp.MustCompile(`\{"(k_\w+)", k_\w+, (\d+), (\d+), (\d+)\}`).FindAllSubmatch(harness, -1) {
+		emu[string(m[1])] = geom{atoi(m[2]), atoi(m[3]), atoi(m[4])}
+	}
+	if len(cu) != len(mmTiles) || len(emu) != len(mmTiles) {
+		t.Errorf("%d matmul kernels in kernels.cu, %d in the harness, %d in mmTiles", len(cu), len(emu), len(mmTiles))
+	}
+	for _, tile := range mmTiles {
+		want := geom{tile.bm, tile.bn, tile.threads}
+		if g, ok := cu[tile.name]; !ok || g != want {
+			t.Errorf("%s: mmTiles says %+v, kernels.cu %+v (found %v)", tile.name, want, g, ok)
+		}
+		if g, ok := emu[tile.name]; !ok || g != want {
+			t.Errorf("%s: mmTiles says %+v, the harness %+v (found %v)", tile.name, want, g, ok)
+		}
+	}
 }

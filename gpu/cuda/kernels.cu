@@ -511,8 +511,8 @@ extern "C" __global__ void k_rmsnorm_bwd_dx(float* dx, const float* dout, const 
 // sum to the gradient once (gpu/cpu's normColsTask). One thread per column walking every row alone
 // waits on memory every few rows, so the loads are shared out: a block of 256 threads serves
 // CHAIN_COLS columns; all its threads load a tile of CHAIN_ROWS rows × CHAIN_COLS columns (along the
-// columns, so a warp reads one row's consecutive floats; the next tile goes into registers while the
-// current one is summed) and put each term into shared memory as the float64 it adds — a product of
+// columns, so a warp reads CHAIN_COLS consecutive floats of each of a few rows; the next tile goes
+// into registers while the current one is summed) and put each term into shared memory as the float64 it adds — a product of
 // two floats widened to float64 is exact, so where it is computed does not change it — and warp 0's
 // thread c carries column c's chains through them, two loads and two float64 additions a row. The
 // chains, so the bits, are a lone thread's walking every row.
@@ -883,8 +883,9 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
 // takes AFQ rows of queries and walks the key tiles three times: for each row's maximum
 // (order-free), for the exponentials, which threads (row, lane) add to the row's eight float64
 // lanes in increasing key order, and, with l known, for P_j = p_j·(1/l), which extends the output
-// chains. With `cached` (kernels.go sets it when the rows fit shared memory: T up to a few hundred)
-// the first pass keeps the rows' scores in shared memory and the second replaces them by their
+// chains. With `cached` (only TestAttentionTimes and the harness set it, to compare this forward
+// with k_attn_fwd_c, which kernels.go launches wherever the rows fit; remove it once that is
+// measured) the first pass keeps the rows' scores in shared memory and the second replaces them by their
 // exponentials, so the second pass loads no keys and the third loads only values, and neither
 // recomputes a score; without, the scores are recomputed each time. Either way the same values: a
 // score is one chain, the exponential kexp(s − m) with the same m, P that exponential times 1/l.

@@ -1,14 +1,14 @@
 // kernels_test.cc runs kernels of gpu/cuda/kernels.cu on the host through cuda_emu.h and checks
 // them bit for bit (make cuda-emu):
 //
-//   - the three matmul tile shapes against the CPU device's chain (one fmaf over k increasing, from C
+//   - every matmul tile (kernels.go's mmTiles) against the CPU device's chain (one fmaf over k increasing, from C
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
 //   - the tiled attention (k_attn_fwd_t, k_attn_fwd_c, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
 //     and rows longer than a tile;
 //   - every other kernel, and the gpu/fmath functions the kernels call, against the CPU device's
 //     bits on fixed inputs (written by gpu/cuda/emu/vectors);
-//   - every kernel kernels.go launches, in blocks of 256 threads (kernels.go's own launches run in
+//   - every kernel kernels.go launches, in its own block size (kernels.go's own launches run in
 //     go test -tags cudaemu) on small ragged shapes, for order
 //     independence (make cuda-emu builds with ASan and UBSan, so these runs also catch
 //     out-of-bounds accesses and undefined behaviour);
