@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/airanode/airanode/gpu"
 	"github.com/airanode/airanode/gpu/devicetest"
@@ -100,91 +99,6 @@ func TestTunedKernelsIdentical(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestMatMulTiles runs every matmul tile (mmTiles) on the shapes the training of configs A and B
-// gives MatMul (train's linear maps: forward, input gradient, weight gradient, for every layer
-// width and the output head), requires every tile's bits to equal the reference tile's, and logs
-// each tile's time per call, µs, with the tile matmulTile picks marked * and the fastest marked <:
-// the figures behind matmulTile's choice.
-func TestMatMulTiles(t *testing.T) {
-	d := open(t)
-	const rows, reps = 4096, 20
-	type shape struct {
-		m, n, k        int
-		ta, tb, acc    bool
-		config, linear string
-	}
-	var shapes []shape
-	for _, c := range []struct {
-		name string
-		io   [][2]int // the linear maps' (in, out)
-	}{{"A", [][2]int{{128, 128}, {128, 512}, {512, 128}, {128, 256}}}, {"B", [][2]int{{256, 256}, {256, 1024}, {1024, 256}}}} {
-		for _, io := range c.io {
-			in, out := io[0], io[1]
-			shapes = append(shapes,
-				shape{rows, out, in, false, true, false, c.name, "fwd"},
-				shape{rows, in, out, false, false, false, c.name, "dx"},
-				shape{out, in, rows, true, false, true, c.name, "dw"})
-		}
-	}
-	t.Logf("tiles: %v", tileNames())
-	for _, s := range shapes {
-		a, b := randomBuffer(t, d, s.m*s.k, 1), randomBuffer(t, d, s.k*s.n, 2)
-		c0 := randomValues(s.m*s.n, 3)
-		c, err := d.Alloc(s.m * s.n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		line := fmt.Sprintf("%s %-3s %4dx%4dx%4d:", s.config, s.linear, s.m, s.n, s.k)
-		var want []uint32
-		times := make([]float64, len(mmTiles))
-		for ti, tile := range mmTiles {
-			if err := d.Upload(c, c0); err != nil {
-				t.Fatal(err)
-			}
-			d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc)
-			got := downloadBits(t, d, c)
-			if want == nil {
-				want = got
-			} else if !slices.Equal(got, want) {
-				t.Errorf("%s %s: bits differ from %s's", line, tile.name, mmTiles[0].name)
-			}
-			start := time.Now()
-			for range reps {
-				d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc)
-			}
-			if err := d.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			times[ti] = time.Since(start).Seconds() / reps * 1e6
-		}
-		best, pick := 0, matmulTile(s.m, s.n)
-		for ti := range times {
-			if times[ti] < times[best] {
-				best = ti
-			}
-		}
-		for ti, us := range times {
-			mark := " "
-			if mmTiles[ti] == pick {
-				mark = "*"
-			}
-			if ti == best {
-				mark += "<"
-			}
-			line += fmt.Sprintf(" %6.1f%s", us, mark)
-		}
-		t.Log(line)
-	}
-}
-
-func tileNames() []string {
-	var names []string
-	for _, t := range mmTiles {
-		names = append(names, t.name)
-	}
-	return names
 }
 
 // TestNegExpMatchesFmath: the CUDA NegExp is gpu/fmath's Exp step for step, so its bits equal the

@@ -84,11 +84,17 @@ func TestMatMulTilesAgainstCPU(t *testing.T) {
 // randomBuffer allocates n floats on d holding seed's values, uniform in [-1, 1).
 func randomBuffer(t *testing.T, d gpu.Device, n int, seed uint64) gpu.Buffer {
 	t.Helper()
-	b, err := d.Alloc(n)
+	return uploadBuffer(t, d, randomValues(n, seed))
+}
+
+// uploadBuffer allocates len(v) floats on d holding v.
+func uploadBuffer(t *testing.T, d gpu.Device, v []float32) gpu.Buffer {
+	t.Helper()
+	b, err := d.Alloc(len(v))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Upload(b, randomValues(n, seed)); err != nil {
+	if err := d.Upload(b, v); err != nil {
 		t.Fatal(err)
 	}
 	return b

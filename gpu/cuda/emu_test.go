@@ -110,16 +110,7 @@ func TestEmuTrainingMatchesCPU(t *testing.T) {
 // step could use the result), a shape that does not fit the buffers (ErrShape, at once), and any use
 // after Close (gpu.ErrClosed).
 func TestEmuBadInput(t *testing.T) {
-	up := func(d *Device, v []float32) gpu.Buffer {
-		b, err := d.Alloc(len(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Upload(b, v); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	up := func(d *Device, v []float32) gpu.Buffer { return uploadBuffer(t, d, v) }
 	upi := func(d *Device, v []int32) gpu.Ints {
 		b, err := d.AllocInts(len(v))
 		if err != nil {

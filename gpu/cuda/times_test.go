@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // TestAttentionTimes logs the time per call of the attention forward and backward on the shapes of
 // configs A and B — the tiled kernels, the tiled kernels with k_attn_fwd_t's three walks as the
 // forward (the forward before k_attn_fwd_c, kept to compare), the reference kernels — and requires
-// all three to give the same bits on them: the figures behind docs/gpu.md's attention rows.
+// all three to give the same bits on them: the figures behind docs/gpu.md's attention rows. Only the
+// bits are asserted; the times are for reading.
 func TestAttentionTimes(t *testing.T) {
 	d := open(t)
 	const reps = 20
@@ -42,26 +44,12 @@ func TestAttentionTimes(t *testing.T) {
 		var bits [3][]uint32
 		for run, kind := range []string{"tiled", "three-walk forward", "reference"} {
 			d.SetReferenceKernels(kind == "reference")
-			time1 := func(f func()) float64 {
-				f()
-				if err := d.Sync(); err != nil {
-					t.Fatal(err)
-				}
-				start := time.Now()
-				for range reps {
-					f()
-				}
-				if err := d.Sync(); err != nil {
-					t.Fatal(err)
-				}
-				return time.Since(start).Seconds() / reps * 1e6
-			}
 			fwd := func() { d.Attention(out, lse, q, k, v, s) }
 			if kind == "three-walk forward" {
 				fwd = walks
 			}
-			tf := time1(fwd)
-			tb := time1(func() { d.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws, s) })
+			tf := perCallMicros(t, d, reps, fwd)
+			tb := perCallMicros(t, d, reps, func() { d.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws, s) })
 			for _, b := range []gpu.Buffer{out, lse, dq, dk, dv} {
 				bits[run] = append(bits[run], downloadBits(t, d, b)...)
 			}
@@ -73,4 +61,100 @@ func TestAttentionTimes(t *testing.T) {
 				c.name, slices.Equal(bits[0], bits[2]), slices.Equal(bits[1], bits[2]))
 		}
 	}
+}
+
+// TestMatMulTiles runs every matmul tile (mmTiles) on the shapes the training of configs A and B
+// gives MatMul (train's linear maps: forward, input gradient, weight gradient, for every layer
+// width and the output head), requires every tile's bits to equal the reference tile's, and logs
+// each tile's time per call, µs, with the tile matmulTile picks marked * and the fastest marked <:
+// the figures behind matmulTile's choice. Only the bits are asserted; the times are for reading.
+func TestMatMulTiles(t *testing.T) {
+	d := open(t)
+	const rows, reps = 4096, 20
+	type shape struct {
+		m, n, k        int
+		ta, tb, acc    bool
+		config, linear string
+	}
+	var shapes []shape
+	for _, c := range []struct {
+		name string
+		io   [][2]int // the linear maps' (in, out)
+	}{{"A", [][2]int{{128, 128}, {128, 512}, {512, 128}, {128, 256}}}, {"B", [][2]int{{256, 256}, {256, 1024}, {1024, 256}}}} {
+		for _, io := range c.io {
+			in, out := io[0], io[1]
+			shapes = append(shapes,
+				shape{rows, out, in, false, true, false, c.name, "fwd"},
+				shape{rows, in, out, false, false, false, c.name, "dx"},
+				shape{out, in, rows, true, false, true, c.name, "dw"})
+		}
+	}
+	t.Logf("tiles: %v", tileNames())
+	for _, s := range shapes {
+		a, b := randomBuffer(t, d, s.m*s.k, 1), randomBuffer(t, d, s.k*s.n, 2)
+		c0 := randomValues(s.m*s.n, 3)
+		c, err := d.Alloc(s.m * s.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf("%s %-3s %4dx%4dx%4d:", s.config, s.linear, s.m, s.n, s.k)
+		var want []uint32
+		times := make([]float64, len(mmTiles))
+		for ti, tile := range mmTiles {
+			if err := d.Upload(c, c0); err != nil {
+				t.Fatal(err)
+			}
+			d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc)
+			got := downloadBits(t, d, c)
+			if want == nil {
+				want = got
+			} else if !slices.Equal(got, want) {
+				t.Errorf("%s %s: bits differ from %s's", line, tile.name, mmTiles[0].name)
+			}
+			times[ti] = perCallMicros(t, d, reps, func() { d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc) })
+		}
+		best, pick := 0, matmulTile(s.m, s.n)
+		for ti := range times {
+			if times[ti] < times[best] {
+				best = ti
+			}
+		}
+		for ti, us := range times {
+			mark := " "
+			if mmTiles[ti] == pick {
+				mark = "*"
+			}
+			if ti == best {
+				mark += "<"
+			}
+			line += fmt.Sprintf(" %6.1f%s", us, mark)
+		}
+		t.Log(line)
+	}
+}
+
+func tileNames() []string {
+	var names []string
+	for _, t := range mmTiles {
+		names = append(names, t.name)
+	}
+	return names
+}
+
+// perCallMicros is f's time per call in µs over reps calls after one untimed call, each run to the
+// end of a synchronisation.
+func perCallMicros(t *testing.T, d *Device, reps int, f func()) float64 {
+	t.Helper()
+	f()
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range reps {
+		f()
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start).Seconds() / float64(reps) * 1e6
 }
