@@ -231,7 +231,7 @@ func (c Capability) Validate() error {
 		return bad("compute %d", c.Compute)
 	case c.Workers < 0 || c.Workers > MaxWorkers:
 		return bad("workers %d, want 0-%d", c.Workers, MaxWorkers)
-	case len(c.Class) > maxName:
+	case len(c.Class) > MaxClass:
 		return bad("class of %d bytes", len(c.Class))
 	case c.Time < 0 || c.Time > MaxCounter:
 		return bad("time %d", c.Time)

@@ -100,7 +100,7 @@ func (r Result) Validate() error {
 	if r.Executor == "" || len(r.Executor) > maxName {
 		return bad("executor %q", r.Executor)
 	}
-	if r.Class == "" || len(r.Class) > maxName || len(r.Engine) > maxName {
+	if r.Class == "" || len(r.Class) > MaxClass || len(r.Engine) > maxName {
 		return bad("class %q / engine %q", r.Class, r.Engine)
 	}
 	if r.Steps < 0 || r.Tokens < 0 {

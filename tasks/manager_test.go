@@ -742,3 +742,49 @@ func TestAddWorkersAndClass(t *testing.T) {
 		return ok && c.Workers == 2 && c.Class == "cpu-v1"
 	})
 }
+
+// A capability goes out when what it advertises changes, not on a call that changes nothing: a
+// second Pause, a Resume of a node neither paused nor draining, SetWorkers or SetClass to the
+// current value, AddWorkers(0).
+func TestCapabilityOnlyOnChange(t *testing.T) {
+	net := taskstest.NewNetwork()
+	cfg := fastConfig()
+	cfg.Workers, cfg.CapabilityInterval = 2, time.Hour // no periodic announcement during the test
+	n := newNode(t, net, &taskstest.CounterExecutor{Steps: 1}, cfg)
+	count := func() int {
+		c := 0
+		for _, m := range net.Messages() {
+			if m.From == n.id && m.Kind == object.KindCapability {
+				c++
+			}
+		}
+		return c
+	}
+	waitFor(t, 10*time.Second, "the first capability", func() bool { return count() == 1 })
+	want := 1
+	for _, step := range []struct {
+		what    string
+		do      func()
+		changes bool
+	}{
+		{"Pause", n.m.Pause, true},
+		{"a second Pause", n.m.Pause, false},
+		{"Resume", n.m.Resume, true},
+		{"Resume with nothing paused or draining", n.m.Resume, false},
+		{"SetWorkers to the current count", func() { _ = n.m.SetWorkers(2) }, false},
+		{"AddWorkers(0)", func() { n.m.AddWorkers(0) }, false},
+		{"SetClass to the current class", func() { _ = n.m.SetClass(n.m.Stats().Class) }, false},
+		{"SetWorkers(3)", func() { _ = n.m.SetWorkers(3) }, true},
+	} {
+		step.do()
+		if step.changes {
+			want++
+			waitFor(t, 10*time.Second, step.what+" to send a capability", func() bool { return count() == want })
+			continue
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := count(); got != want {
+			t.Fatalf("%s sent a capability (%d sent, want %d)", step.what, got, want)
+		}
+	}
+}
