@@ -157,28 +157,24 @@ type router struct {
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
-	// apply orders the changes to the Manager's workers and classes (givenUp, setManager), so
-	// that the classes of an earlier give-up never overwrite a later one's.
-	apply         sync.Mutex
+	// apply guards counted and mgr and orders the changes to the Manager's workers and classes
+	// (givenUp, setManager), so that the classes of an earlier give-up never overwrite a later one's.
+	apply   sync.Mutex
+	counted map[int]string // the started cores not given up since: ordinal → class
+	mgr     *tasks.Manager // set once the Manager exists (setManager)
+
 	mu            sync.Mutex
-	onCore, onCPU int            // tasks running on each side
-	counted       map[int]string // the started cores not given up since: ordinal → class
-	mgr           *tasks.Manager // set once the Manager exists (setManager)
-	lost          int            // cores given up before the Manager existed
+	onCore, onCPU int // tasks running on each side
 }
 
 // setManager tells the router the tasks Manager whose Workers and classes count its cores, and
-// applies the cores given up before it existed.
+// applies the cores given up before it existed (started − counted: counted only shrinks).
 func (r *router) setManager(m *tasks.Manager) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
-	r.mu.Lock()
 	r.mgr = m
-	lost := r.lost
-	r.lost = 0
-	r.mu.Unlock()
-	if lost > 0 {
-		r.update(m, lost)
+	if lost := r.started - len(r.counted); lost > 0 {
+		r.update(lost)
 	}
 }
 
@@ -187,23 +183,24 @@ func (r *router) setManager(m *tasks.Manager) {
 func (r *router) givenUp(ordinal int) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
-	r.mu.Lock()
-	_, counted := r.counted[ordinal]
-	delete(r.counted, ordinal)
-	m := r.mgr
-	if counted && m == nil {
-		r.lost++
+	if _, ok := r.counted[ordinal]; !ok {
+		return
 	}
-	r.mu.Unlock()
-	if counted && m != nil {
-		r.update(m, 1)
+	delete(r.counted, ordinal)
+	if r.mgr != nil {
+		r.update(1)
 	}
 }
 
 // advertised is the node's classes: the CPU trainer's, then those of the cores counted, by ordinal.
 func (r *router) advertised() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.apply.Lock()
+	defer r.apply.Unlock()
+	return r.classes()
+}
+
+// classes is advertised with r.apply held.
+func (r *router) classes() string {
 	out := []string{cpu.Class}
 	for _, o := range slices.Sorted(maps.Keys(r.counted)) {
 		if c := r.counted[o]; !slices.Contains(out, c) {
@@ -213,15 +210,16 @@ func (r *router) advertised() string {
 	return strings.Join(out, " ")
 }
 
-// update takes gone cores' workers off m (in one step, never below one worker) and sets the
-// classes the node advertises; r.apply must be held.
-func (r *router) update(m *tasks.Manager, gone int) {
-	w := m.AddWorkers(-gone)
-	class := r.advertised()
-	if err := m.SetClass(class); err != nil {
-		r.log.Warn("gpu: cannot change the advertised classes after a device was given up", "err", err)
+// update takes gone cores' workers off the Manager (in one step, never below one worker) and sets
+// the classes the node advertises; r.apply must be held and r.mgr set.
+func (r *router) update(gone int) {
+	w := r.mgr.AddWorkers(-gone)
+	class := r.classes()
+	if err := r.mgr.SetClass(class); err != nil {
+		r.log.Warn("gpu: a device was given up, but the advertised classes cannot change", "workers", w, "err", err)
+		return
 	}
-	r.log.Warn("gpu: a device was given up: fewer workers", "workers", w, "classes", class)
+	r.log.Warn("gpu: a device was given up", "workers", w, "classes", class)
 }
 
 var _ tasks.Executor = (*router)(nil)

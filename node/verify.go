@@ -70,7 +70,7 @@ func newVerifier(n *Node, reg *registry.Registry, rep *consensus.Reputation) *ve
 		n: n, reg: reg, rep: rep, log: n.log.With("component", "verify"),
 		wake:  make(chan struct{}, 1),
 		dirty: map[string]cid.Cid{}, open: map[string]cid.Cid{}, first: map[string]time.Time{},
-		final: map[string]consensus.State{}, own: map[string]*announcement{},
+		final: map[string]consensus.State{}, own: map[string]*announcement{}, lat: ring{bound: maxLatencies},
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "airanode_verdict_seconds",
 			Help:    "Time from the first result of a task this node held to its final verdict.",
@@ -239,7 +239,7 @@ func (v *verifier) check(ctx context.Context, tc cid.Cid) {
 			if t0, ok := v.first[k]; ok {
 				sec := time.Since(t0).Seconds()
 				v.latency.Observe(sec)
-				v.lat.add(sec, maxLatencies)
+				v.lat.add(sec)
 			}
 			delete(v.first, k)
 		}
@@ -406,16 +406,17 @@ func quantiles(xs []float64) api.Quantiles {
 
 // ring keeps the last values added, up to a bound; the zero ring is empty.
 type ring struct {
-	vals []float64 // in no particular order once full
-	n    int       // values added in all: vals[n % bound] is the next to go
+	bound int       // the most values kept
+	vals  []float64 // in no particular order once full
+	n     int       // values added in all: vals[n % bound] is the next to go
 }
 
 // add records v, dropping the oldest value once bound are held.
-func (r *ring) add(v float64, bound int) {
-	if len(r.vals) < bound {
+func (r *ring) add(v float64) {
+	if len(r.vals) < r.bound {
 		r.vals = append(r.vals, v)
 	} else {
-		r.vals[r.n%bound] = v
+		r.vals[r.n%r.bound] = v
 	}
 	r.n++
 }

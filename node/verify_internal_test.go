@@ -17,9 +17,9 @@ func TestRing(t *testing.T) {
 		{4, []float64{2, 3, 4}},
 		{8, []float64{6, 7, 8}},
 	} {
-		var r ring
+		r := ring{bound: 3}
 		for i := 1; i <= tc.add; i++ {
-			r.add(float64(i), 3)
+			r.add(float64(i))
 		}
 		got := slices.Sorted(slices.Values(r.vals))
 		if !slices.Equal(got, tc.want) || r.n != tc.add {
