@@ -124,37 +124,38 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		m, el, final, err := trainConfig(dev, a, c, *warmup, *steps)
-		if err != nil {
-			return err
-		}
-		impl := "airanode-cuda"
-		if *reference {
-			impl += " (reference kernels)"
-		}
-		if *overlap {
-			impl += " (overlap)"
-		}
-		line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
-		if err == nil {
-			err = json.NewEncoder(os.Stdout).Encode(line)
-		}
-		if err != nil {
-			m.Close()
-			return err
-		}
-		if *profile > 0 {
+		// The model is closed before the CPU comparison, which needs no GPU memory.
+		final, err := func() (train.Digest, error) {
+			m, el, final, err := trainConfig(dev, a, c, *warmup, *steps)
+			if err != nil {
+				return final, err
+			}
+			defer m.Close()
+			impl := "airanode-cuda"
+			if *reference {
+				impl += " (reference kernels)"
+			}
+			if *overlap {
+				impl += " (overlap)"
+			}
+			line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
+			if err == nil {
+				err = json.NewEncoder(os.Stdout).Encode(line)
+			}
+			if err != nil || *profile == 0 {
+				return final, err
+			}
 			// A trainer of its own, so that the timed run's schedule and final digest do not
 			// depend on --profile (the digest is what the tuned and reference runs compare).
 			ptr, err := train.NewTrainer(m, train.DefaultHyper(*profile))
-			if err != nil {
-				return err
+			if err == nil {
+				err = profileSteps(context.Background(), dev, ptr, randomTokens{seq: c.seq}, name, *profile)
 			}
-			if err := profileSteps(context.Background(), dev, ptr, randomTokens{seq: c.seq}, name, *profile); err != nil {
-				return err
-			}
+			return final, err
+		}()
+		if err != nil {
+			return err
 		}
-		m.Close()
 		if *onCPU {
 			if err := compareCPU(a, name, c, *warmup, *steps, final); err != nil {
 				return err
