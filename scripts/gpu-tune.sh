@@ -12,7 +12,7 @@
 #   3b. ours with the weight gradients on a second stream (bench --overlap, off by default): its
 #      tokens/s, and its digests against the CPU device's, which must be equal;
 #   4. when Nsight Compute (ncu) is there: one launch each of NCU_KERNELS (space-separated; default
-#      the weight-gradient tiles, the attention forward and the norms' weight gradients) during a
+#      the weight-gradient tiles, the attention forward and dk/dv, and the norms' weight gradients) during a
 #      config B step, with the speed-of-light, occupancy and warp-stall sections: why they wait.
 # Output goes to stdout and, when OUT is set, to $OUT/gpu-tune.log.
 set -uo pipefail
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 LOG=${OUT:-/tmp}/gpu-tune.log
 exec > >(tee "$LOG") 2>&1
 PAIRS=${PAIRS:-2}
-NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db k_mm_32x32_2x2_k64_pf2 k_attn_fwd_c k_layernorm_bwd_dwb}
+NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db k_mm_32x32_2x2_k64_pf2 k_attn_fwd_c k_attn_dkv_r k_layernorm_bwd_dwb}
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 rc=0
 fail() { echo "FAILED: $*"; rc=1; }

@@ -28,8 +28,9 @@ var gpuTol = devicetest.DefaultTol()
 // attention forward and backward) and the reference kernels (SetReferenceKernels) on the same
 // inputs and requires the same bits: they compute the same fmaf chains in the same order
 // (docs/gpu.md). The matmul shapes select every tile but the reference's own 64×64 one; the
-// attention shapes cover grouped-query heads, windows, ragged tiles, rows longer than 256 keys and
-// the largest tiled head dimension.
+// attention shapes cover grouped-query heads, windows, ragged tiles, rows longer than 256 keys, the
+// largest tiled head dimension, and head dimensions that are not multiples of 4 (the tiled kernels
+// without register tiles) with rows that the forward keeps and rows it does not.
 func TestTunedKernelsIdentical(t *testing.T) {
 	d := open(t)
 	rnd := func(n int, seed uint64) gpu.Buffer { return randomBuffer(t, d, n, seed) }
@@ -68,6 +69,7 @@ func TestTunedKernelsIdentical(t *testing.T) {
 	for _, s := range []gpu.AttnShape{
 		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},
 		{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40}, {B: 1, T: 300, H: 2, KVH: 1, D: 16}, {B: 1, T: 300, H: 1, KVH: 1, D: 4, Window: 280},
+		{B: 2, T: 45, H: 3, KVH: 1, D: 12}, {B: 1, T: 700, H: 1, KVH: 1, D: 6, Window: 300},
 	} {
 		s.Scale = 1 / float32(math.Sqrt(float64(s.D)))
 		qn, kn := s.B*s.T*s.H*s.D, s.B*s.T*s.KVH*s.D

@@ -18,9 +18,10 @@
 #define CHAIN_COLS 8
 #define CHAIN_ROWS 256
 
-// Dynamic shared memory; the host emulation (emu/cuda_emu.h) defines its own.
+// Dynamic shared memory, 16-byte aligned (the vector loads); the host emulation (emu/cuda_emu.h)
+// defines its own.
 #ifndef DYNAMIC_SHARED
-#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#define DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
 #endif
 
 typedef long long i64;
@@ -646,6 +647,32 @@ extern "C" __global__ void k_rotary(float* x, const float* cs, const float* sn, 
   }
 }
 
+// ---- vector loads from shared memory (the matmul tiles, the register-tiled attention) ----
+#ifdef __CUDA_ARCH__
+#define SHARED_ALIGN16 __align__(16)
+#else
+#define SHARED_ALIGN16 alignas(16)
+#endif
+// ldv copies V (1, 2 or 4) consecutive floats from 4·V-byte aligned shared memory, in one load. On
+// the host (the emulation) a misaligned address, which a GPU would fault on, aborts.
+template <int V>
+__device__ __forceinline__ void ldv(float* d, const float* s) {
+#ifdef __CUDA_ARCH__
+  if (V == 4) {
+    float4 t = *reinterpret_cast<const float4*>(s);
+    d[0] = t.x, d[1] = t.y, d[2] = t.z, d[3] = t.w;
+  } else if (V == 2) {
+    float2 t = *reinterpret_cast<const float2*>(s);
+    d[0] = t.x, d[1] = t.y;
+  } else {
+    d[0] = s[0];
+  }
+#else
+  if (reinterpret_cast<unsigned long long>(s) % (4 * V) != 0) __builtin_trap();
+  for (int v = 0; v < V; v++) d[v] = s[v];
+#endif
+}
+
 // ---- attention ----
 // Forward, gpu/cpu's formulas and order: the scores s_j = scale·(q·k_j) (one fmaf chain over e), their
 // maximum m over the visible keys (order-free; -0 made +0), p_j = kexp(s_j − m) summed in eight
@@ -771,13 +798,14 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
 // accumulator arrays would live in local memory and every fmaf step would load and store them.
 
 // att_rows copies rows r0.. r0+ATT-1 (those below T) of the [B,T,heads,D] tensor x, head hd, into sx
-// (row stride D+1); rows at or past T are zero.
-__device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
+// (row stride ps: D+1 in the tiled kernels, D+ATT_PAD in the register-tiled ones); rows at or past T
+// are zero.
+__device__ __forceinline__ void att_rows(float* sx, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D, int ps) {
   int d = (int)D;  // tile-local index math in 32 bits: a 64-bit division costs several times more
   for (int l = threadIdx.x; l < ATT * d; l += 256) {
     int rr = l / d, e = l - rr * d;
     i64 t = r0 + rr;
-    sx[rr * (d + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+    sx[rr * ps + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
   }
 }
 
@@ -799,18 +827,19 @@ __device__ __forceinline__ void att_fetch(att_regs& f, const float* x, i64 b, i6
     f.v[i] = (l < ATT * d && t < T) ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
   }
 }
-// att_put's x..D are att_fetch's.
-__device__ __forceinline__ void att_put(float* sx, const att_regs& f, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D) {
+// att_put's x..D are att_fetch's; ps is the row stride in sx (att_rows').
+__device__ __forceinline__ void att_put(float* sx, const att_regs& f, const float* x, i64 b, i64 r0, i64 T, i64 heads, i64 hd, i64 D,
+                                        int ps) {
   int d = (int)D;
   #pragma unroll
   for (int i = 0; i < ATT_PF; i++) {
     int l = threadIdx.x + 256 * i, rr = l / d, e = l - rr * d;
-    if (l < ATT * d) sx[rr * (d + 1) + e] = f.v[i];
+    if (l < ATT * d) sx[rr * ps + e] = f.v[i];
   }
   for (int l = threadIdx.x + 256 * ATT_PF; l < ATT * d; l += 256) {
     int rr = l / d, e = l - rr * d;
     i64 t = r0 + rr;
-    sx[rr * (d + 1) + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
+    sx[rr * ps + e] = t < T ? x[((b * T + t) * heads + hd) * D + e] : 0.0f;
   }
 }
 
@@ -847,12 +876,12 @@ __device__ __forceinline__ void att_fetch_queries(att_qtile& f, const float* q, 
   f.l = in ? lse[(b * H + h) * T + t] : 0.0f;
   f.dl = in ? delta[(b * H + h) * T + t] : 0.0f;
 }
-// att_put_queries stores f into Qs and Gs, and lse and delta into Ls and Dl (zeros past T).
-// att_put_queries' q..D are att_fetch_queries'.
+// att_put_queries stores f into Qs and Gs (row stride ps), and lse and delta into Ls and Dl (zeros
+// past T). att_put_queries' q..D are att_fetch_queries'.
 __device__ __forceinline__ void att_put_queries(float* Qs, float* Gs, float* Ls, float* Dl, const att_qtile& f, const float* q,
-                                                const float* dout, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D) {
-  att_put(Qs, f.q, q, b, t0, T, H, h, D);
-  att_put(Gs, f.g, dout, b, t0, T, H, h, D);
+                                                const float* dout, i64 b, i64 h, i64 t0, i64 T, i64 H, i64 D, int ps) {
+  att_put(Qs, f.q, q, b, t0, T, H, h, D, ps);
+  att_put(Gs, f.g, dout, b, t0, T, H, h, D, ps);
   if (threadIdx.x < ATT) {
     Ls[threadIdx.x] = f.l;
     Dl[threadIdx.x] = f.dl;
@@ -879,13 +908,83 @@ __device__ __forceinline__ void att_extend(float* acc, const att_own& w, const f
   }
 }
 
+// Register tiles (k_attn_fwd_c, k_attn_dq_r, k_attn_dkv_r; head dimension a multiple of 4): the same
+// chains in the same order as att_dot and att_extend, but each thread works on a small tile of them
+// in registers, so that one shared-memory load serves several fmaf instead of one load per operand
+// of every fmaf: a thread's scores are 2×2 (1×2 in the forward) of one query-key tile, each loaded
+// row serving two chains, and an output's chains run in units of four consecutive columns of one
+// row, one float4 load of the other side's row serving four. The tiles' rows are padded to
+// D + ATT_PAD floats, 16-byte aligned for ldv<4>.
+#define ATT_PAD 4
+// att_dots computes the R×C chains s[i][j] = Σ_e X[xr[i]][e]·Y[yr[j]][e] (row stride ps), each one
+// fmaf chain over e increasing from 0 (att_dot's: fmaf's product does not depend on the order of
+// its factors), four e at a time.
+template <int R, int C>
+__device__ __forceinline__ void att_dots(float (&s)[R][C], const float* X, const int (&xr)[R], const float* Y, const int (&yr)[C],
+                                         int ps, int D) {
+  #pragma unroll
+  for (int i = 0; i < R; i++)
+    #pragma unroll
+    for (int j = 0; j < C; j++) s[i][j] = 0.0f;
+  #pragma unroll 2
+  for (int e = 0; e < D; e += 4) {
+    float x[R][4], y[C][4];
+    #pragma unroll
+    for (int i = 0; i < R; i++) ldv<4>(x[i], X + xr[i] * ps + e);
+    #pragma unroll
+    for (int j = 0; j < C; j++) ldv<4>(y[j], Y + yr[j] * ps + e);
+    #pragma unroll
+    for (int u = 0; u < 4; u++)
+      #pragma unroll
+      for (int i = 0; i < R; i++)
+        #pragma unroll
+        for (int j = 0; j < C; j++) s[i][j] = fmaf(x[i][u], y[j][u], s[i][j]);
+  }
+}
+// att_unit is output unit r (< ATT_UNITS) of this thread in a tile of `rows` rows of D outputs: row
+// `row`, columns col.. col+3, or row −1 where the tile has no such unit.
+#define ATT_UNITS ((ATT * ATT_MAXD / 4 + 255) / 256)
+struct att_unit {
+  int row, col;
+};
+__device__ __forceinline__ att_unit att_unit_of(int r, int rows, int D) {
+  int per = D / 4, u = threadIdx.x + 256 * r;
+  att_unit a;
+  a.row = u < rows * per ? u / per : -1;
+  a.col = a.row < 0 ? 0 : 4 * (u - a.row * per);
+  return a;
+}
+// att_span clamps [lo − s0, hi − s0 + 1) to the tile: the tile positions j whose index s0 + j lies
+// in [lo, hi].
+struct att_span {
+  int a, b;
+};
+__device__ __forceinline__ att_span att_span_of(i64 lo, i64 hi, i64 s0) {
+  i64 a = lo - s0, b = hi - s0 + 1;
+  att_span sp;
+  sp.a = a < 0 ? 0 : a > ATT ? ATT : (int)a;
+  sp.b = b < 0 ? 0 : b > ATT ? ATT : (int)b;
+  return sp;
+}
+// att_extend4 extends the four chains of one output unit over tile positions j in [sp.a, sp.b) in
+// increasing order: acc[u] += W[j]·X[j·ps + col + u] (att_extend's chains).
+__device__ __forceinline__ void att_extend4(float (&acc)[4], const float* W, const float* X, int ps, int col, att_span sp) {
+  #pragma unroll 2
+  for (int j = sp.a; j < sp.b; j++) {
+    float w = W[j], x[4];
+    ldv<4>(x, X + j * ps + col);
+    #pragma unroll
+    for (int u = 0; u < 4; u++) acc[u] = fmaf(w, x[u], acc[u]);
+  }
+}
+
 // Forward: the same sums as k_attn_fwd in the same order, so the same bits (gpu/cpu's). A block
 // takes AFQ rows of queries and walks the key tiles three times: for each row's maximum
 // (order-free), for the exponentials, which threads (row, lane) add to the row's eight float64
 // lanes in increasing key order, and, with l known, for P_j = p_j·(1/l), which extends the output
-// chains. With `cached` (only TestAttentionTimes and the harness set it, to compare this forward
-// with k_attn_fwd_c, which kernels.go launches wherever the rows fit; remove it once that is
-// measured) the first pass keeps the rows' scores in shared memory and the second replaces them by their
+// chains. kernels.go launches it for head dimensions that k_attn_fwd_c does not take (not multiples
+// of 4), with `cached` where the rows fit. With `cached` the first pass keeps the rows' scores in
+// shared memory and the second replaces them by their
 // exponentials, so the second pass loads no keys and the third loads only values, and neither
 // recomputes a score; without, the scores are recomputed each time. Either way the same values: a
 // score is one chain, the exponential kexp(s − m) with the same m, P that exponential times 1/l.
@@ -904,18 +1003,18 @@ __device__ __forceinline__ void att_fwd_sums(float* Inv, float* lse, const doubl
   }
 }
 // att_fwd_block decodes a forward block's batch b, head h, key-value head g and first query row t0
-// (AFQ rows a block), and loads its query rows into Qs (row stride D+1; zeros past T).
+// (AFQ rows a block), and loads its query rows into Qs (row stride ps; zeros past T).
 struct att_fwd_at {
   i64 b, h, g, t0;
 };
-__device__ __forceinline__ att_fwd_at att_fwd_block(float* Qs, const float* q, i64 T, i64 H, i64 KVH, i64 D) {
+__device__ __forceinline__ att_fwd_at att_fwd_block(float* Qs, const float* q, i64 T, i64 H, i64 KVH, i64 D, int ps) {
   i64 nq = (T + AFQ - 1) / AFQ, idx = blockIdx.x;
   att_fwd_at a;
   a.h = (idx / nq) % H, a.b = idx / (nq * H), a.g = a.h / (H / KVH), a.t0 = (idx % nq) * AFQ;
   for (int l = threadIdx.x, d = (int)D; l < AFQ * d; l += 256) {
     int rr = l / d, e = l - rr * d;
     i64 t = a.t0 + rr;
-    Qs[rr * (d + 1) + e] = t < T ? q[((a.b * T + t) * H + a.h) * D + e] : 0.0f;
+    Qs[rr * ps + e] = t < T ? q[((a.b * T + t) * H + a.h) * D + e] : 0.0f;
   }
   return a;
 }
@@ -925,7 +1024,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
   double* Lsum = smd;
   float *Qs = (float*)(Lsum + AFQ * 8), *Ks = Qs + AFQ * (D + 1), *Vs = Ks + ATT * (D + 1), *Ps = Vs + ATT * (D + 1);
   float *Mx = Ps + AFQ * (ATT + 1), *Inv = Mx + AFQ, *Sc = Inv + AFQ;  // Sc: the cached rows, stride T
-  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D);
+  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D, (int)D + 1);
   const i64 b = at.b, h = at.h, g = at.g, t0 = at.t0;
   if (threadIdx.x < AFQ) Mx[threadIdx.x] = -FLT_BIG;
   i64 lo0 = att_lo(t0, win);
@@ -940,8 +1039,8 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
       i64 s0 = kt * ATT;
       __syncthreads();  // the previous tile's Ks, Vs and Ps are no longer read
       const bool scores = !cached || pass == 0;  // this pass computes the scores
-      if (scores) att_rows(Ks, k, b, s0, T, KVH, g, D);
-      if (pass == 2) att_rows(Vs, v, b, s0, T, KVH, g, D);
+      if (scores) att_rows(Ks, k, b, s0, T, KVH, g, D, (int)D + 1);
+      if (pass == 2) att_rows(Vs, v, b, s0, T, KVH, g, D, (int)D + 1);
       __syncthreads();
       for (int r = 0; r < AFQ * ATT / 256; r++) {
         int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
@@ -1009,15 +1108,21 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_t(float* out, float* lse, const 
 //   3. the exponentials in place; 4. the eight float64 lanes of each row, each in increasing key
 //      order, then l, 1/l and the log-sum-exp; 5. P = p·(1/l) in place;
 //   6. the output chains over the value tiles (the next tile fetched ahead), as k_attn_fwd_t's third walk.
-// Shared memory (attnFwdCached): the lanes (AFQ×8 doubles), q (AFQ×(D+1)), one tile of keys or
-// values (ATT×(D+1)), the scores (AFQ×T), 256 partial maxima, the row maxima and 1/l.
+// Phases 1 and 6 work in register tiles (D a multiple of 4; kernels.go launches k_attn_fwd_t for
+// other head dimensions): a thread's scores are one row's against two keys 16 apart, and its
+// outputs one unit of four columns (att_dots, att_extend4).
+// Shared memory (attnFwdCached): the lanes (AFQ×8 doubles), q (AFQ×(D+ATT_PAD)), one tile of keys
+// or values (ATT×(D+ATT_PAD)), the scores (AFQ rows of T, stride T+1: a warp's output units span
+// four rows, whose scores would otherwise share a bank), 256 partial maxima, the row maxima and 1/l.
 extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const float* q, const float* k, const float* v,
                                         i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(double, smd);
+  const int d = (int)D, ps = d + ATT_PAD;
+  const i64 ts = T + 1;  // the scores' row stride: rows a bank apart, for the output chains' loads
   double* Lsum = smd;
-  float *Qs = (float*)(Lsum + AFQ * 8), *Xs = Qs + AFQ * (D + 1), *Sc = Xs + ATT * (D + 1), *Red = Sc + AFQ * T;
+  float *Qs = (float*)(Lsum + AFQ * 8), *Xs = Qs + AFQ * ps, *Sc = Xs + ATT * ps, *Red = Sc + AFQ * ts;
   float *Mx = Red + 256, *Inv = Mx + AFQ;
-  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D);
+  const att_fwd_at at = att_fwd_block(Qs, q, T, H, KVH, D, ps);
   const i64 b = at.b, h = at.h, g = at.g, t0 = at.t0;
   const i64 lo0 = att_lo(t0, win), tl = t0 + AFQ - 1 < T - 1 ? t0 + AFQ - 1 : T - 1;
   const i64 kt0 = lo0 / ATT, kt1 = tl / ATT, first = kt0 * ATT;
@@ -1027,20 +1132,23 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
     i64 t = t0 + tt;
     return t < T && s <= t && s >= att_lo(t, win);
   };
-  // 1. scores
+  // 1. scores: thread (row ty, keys tx and tx + 16 of each tile)
+  static_assert(AFQ * ATT == 256 * 2 && AFQ == 16, "k_attn_fwd_c: a thread's scores are 1×2 of a tile");
+  const int qr[1] = {(int)threadIdx.x / 16}, kr[2] = {(int)threadIdx.x % 16, (int)threadIdx.x % 16 + 16};
   att_regs f;
   att_fetch(f, k, b, first, T, KVH, g, D);
   for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
     __syncthreads();  // the previous tile is no longer read (and Qs is complete)
-    att_put(Xs, f, k, b, s0, T, KVH, g, D);
+    att_put(Xs, f, k, b, s0, T, KVH, g, D, ps);
     __syncthreads();
     if (kt < kt1) att_fetch(f, k, b, s0 + ATT, T, KVH, g, D);
     else att_fetch(f, v, b, first, T, KVH, g, D);  // phase 6's first tile
-    for (int r = 0; r < AFQ * ATT / 256; r++) {
-      int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
-      if (valid(tt, s0 + ss)) Sc[tt * T + s0 + ss] = att_dot(Qs + tt * (D + 1), Xs + ss * (D + 1), D) * scale;
-    }
+    float sc[1][2];
+    att_dots<1, 2>(sc, Qs, qr, Xs, kr, ps, d);
+    #pragma unroll
+    for (int j = 0; j < 2; j++)
+      if (valid(qr[0], s0 + kr[j])) Sc[qr[0] * ts + s0 + kr[j]] = sc[0][j] * scale;
   }
   __syncthreads();
   // 2. row maxima
@@ -1049,7 +1157,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
     i64 t = t0 + tt;
     float m = -FLT_BIG;
     if (t < T)
-      for (i64 s = att_lo(t, win) + j; s <= t; s += 16) m = fmaxf(m, Sc[tt * T + s]);
+      for (i64 s = att_lo(t, win) + j; s <= t; s += 16) m = fmaxf(m, Sc[tt * ts + s]);
     Red[threadIdx.x] = m;
   }
   __syncthreads();
@@ -1063,7 +1171,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
   for (int o = threadIdx.x; o < AFQ * span; o += 256) {
     int tt = o / span;
     i64 s = first + (o - tt * span);
-    if (valid(tt, s)) Sc[tt * T + s] = kexp(Sc[tt * T + s] - Mx[tt]);
+    if (valid(tt, s)) Sc[tt * ts + s] = kexp(Sc[tt * ts + s] - Mx[tt]);
   }
   __syncthreads();
   // 4. the lanes, l, 1/l, lse
@@ -1072,7 +1180,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
     i64 t = t0 + tt;
     double sum = 0.0;
     if (t < T)
-      for (i64 s = att_lo(t, win) + lane; s <= t; s += 8) sum = sum + (double)Sc[tt * T + s];
+      for (i64 s = att_lo(t, win) + lane; s <= t; s += 8) sum = sum + (double)Sc[tt * ts + s];
     Lsum[threadIdx.x] = sum;
   }
   __syncthreads();
@@ -1082,26 +1190,26 @@ extern "C" __global__ void BLOCKS(2) k_attn_fwd_c(float* out, float* lse, const 
   for (int o = threadIdx.x; o < AFQ * span; o += 256) {
     int tt = o / span;
     i64 s = first + (o - tt * span);
-    if (valid(tt, s)) Sc[tt * T + s] = Sc[tt * T + s] * Inv[tt];
+    if (valid(tt, s)) Sc[tt * ts + s] = Sc[tt * ts + s] * Inv[tt];
   }
-  // 6. the output chains
-  const att_own own = att_owned(D);
-  float acc[ATT_OUT];
-  #pragma unroll
-  for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
+  // 6. the output chains: one unit of four columns a thread (AFQ·D/4 ≤ 256 units)
+  static_assert(AFQ * ATT_MAXD / 4 <= 256, "k_attn_fwd_c: one output unit a thread");
+  const att_unit un = att_unit_of(0, AFQ, d);
+  const i64 t = t0 + un.row;
+  const bool live = un.row >= 0 && t < T;
+  const i64 lo = live ? att_lo(t, win) : 0;
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
     __syncthreads();  // P is complete; the previous tile is no longer read
-    att_put(Xs, f, v, b, s0, T, KVH, g, D);
+    att_put(Xs, f, v, b, s0, T, KVH, g, D, ps);
     __syncthreads();
     if (kt < kt1) att_fetch(f, v, b, s0 + ATT, T, KVH, g, D);
-    att_extend(acc, own, Sc + s0, T, Xs, AFQ, t0, s0, T, D, win);
+    if (live) att_extend4(acc, Sc + un.row * ts + s0, Xs, ps, un.col, att_span_of(lo, t, s0));
   }
-  #pragma unroll
-  for (int r = 0; r < ATT_OUT; r++) {
-    i64 t = t0 + own.row[r];
-    if (own.row[r] < AFQ && t < T) out[((b * T + t) * H + h) * D + own.col[r]] = acc[r];
-  }
+  if (live)
+    #pragma unroll
+    for (int u = 0; u < 4; u++) out[((b * T + t) * H + h) * D + un.col + u] = acc[u];
 }
 
 // dq: one block per (b, h, tile of ATT queries).
@@ -1116,7 +1224,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
   {
     att_qtile fq;
     att_fetch_queries(fq, q, dout, lse, delta, b, h, t0, T, H, D);
-    att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D);
+    att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, (int)D + 1);
   }
   const att_own own = att_owned(D);
   float acc[ATT_OUT];
@@ -1131,8 +1239,8 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
   for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
     __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
-    att_put(Ks, fk, k, b, s0, T, KVH, g, D);
-    att_put(Vs, fv, v, b, s0, T, KVH, g, D);
+    att_put(Ks, fk, k, b, s0, T, KVH, g, D, (int)D + 1);
+    att_put(Vs, fv, v, b, s0, T, KVH, g, D, (int)D + 1);
     __syncthreads();
     if (kt < kt1) {
       att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
@@ -1167,8 +1275,8 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
   i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
   i64 st = idx % nt, g = (idx / nt) % KVH, b = idx / (nt * KVH), rep = H / KVH;
   i64 s0 = st * ATT;
-  att_rows(Ks, k, b, s0, T, KVH, g, D);
-  att_rows(Vs, v, b, s0, T, KVH, g, D);
+  att_rows(Ks, k, b, s0, T, KVH, g, D, (int)D + 1);
+  att_rows(Vs, v, b, s0, T, KVH, g, D, (int)D + 1);
   const att_own own = att_owned(D);
   float ak[ATT_OUT], av[ATT_OUT];
   #pragma unroll
@@ -1181,7 +1289,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
     for (i64 qt = st; qt <= th / ATT; qt++) {
       i64 t0 = qt * ATT;
       __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
-      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D);
+      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, (int)D + 1);
       __syncthreads();
       if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
       else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
@@ -1220,6 +1328,167 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
       dv[((b * T + s) * KVH + g) * D + own.col[r]] = av[r];
     }
   }
+}
+
+// dq and dk/dv in register tiles (D a multiple of 4; kernels.go launches k_attn_dq_t and
+// k_attn_dkv_t for other head dimensions): the blocks, walks and barriers of k_attn_dq_t and
+// k_attn_dkv_t, and the same chains in the same order, with the tile's scores computed 2×2 a thread
+// (rows ty and ty + 16 against columns tx and tx + 16) and the outputs extended a unit of four
+// columns at a time (att_dots, att_extend4). Shared memory: as theirs, with rows of D + ATT_PAD.
+extern "C" __global__ void BLOCKS(2) k_attn_dq_r(float* dq, const float* dout, const float* lse, const float* delta, const float* q,
+                                       const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  static_assert(ATT * ATT == 256 * 4, "k_attn_dq_r: a thread's scores are 2×2 of a tile");
+  DYNAMIC_SHARED(float, sm);
+  const int d = (int)D, ps = d + ATT_PAD;
+  float *Qs = sm, *Gs = Qs + ATT * ps, *Ks = Gs + ATT * ps, *Vs = Ks + ATT * ps;
+  float *Ds = Vs + ATT * ps, *Ls = Ds + ATT * (ATT + 1), *Dl = Ls + ATT;
+  i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
+  i64 qt = idx % nt, h = (idx / nt) % H, b = idx / (nt * H), g = h / (H / KVH);
+  i64 t0 = qt * ATT;
+  {
+    att_qtile fq;
+    att_fetch_queries(fq, q, dout, lse, delta, b, h, t0, T, H, D);
+    att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, ps);
+  }
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  const int qr[2] = {ty, ty + 16}, kr[2] = {tx, tx + 16};
+  att_unit un[ATT_UNITS];
+  i64 ut[ATT_UNITS], ulo[ATT_UNITS];  // a unit's query and the first key it sees
+  float acc[ATT_UNITS][4];
+  #pragma unroll
+  for (int r = 0; r < ATT_UNITS; r++) {
+    un[r] = att_unit_of(r, ATT, d);
+    ut[r] = t0 + un[r].row;
+    if (un[r].row < 0 || ut[r] >= T) un[r].row = -1;
+    ulo[r] = un[r].row < 0 ? 0 : att_lo(ut[r], win);
+    #pragma unroll
+    for (int u = 0; u < 4; u++) acc[r][u] = 0.0f;
+  }
+  i64 lo0 = att_lo(t0, win);
+  i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
+  const i64 kt0 = lo0 / ATT, kt1 = tl / ATT;
+  att_regs fk, fv;  // the next tile's keys and values, fetched a tile ahead
+  att_fetch(fk, k, b, kt0 * ATT, T, KVH, g, D);
+  att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
+  for (i64 kt = kt0; kt <= kt1; kt++) {
+    i64 s0 = kt * ATT;
+    __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
+    att_put(Ks, fk, k, b, s0, T, KVH, g, D, ps);
+    att_put(Vs, fv, v, b, s0, T, KVH, g, D, ps);
+    __syncthreads();
+    if (kt < kt1) {
+      att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
+      att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
+    }
+    float sq[2][2], sg[2][2];
+    att_dots<2, 2>(sq, Qs, qr, Ks, kr, ps, d);
+    att_dots<2, 2>(sg, Gs, qr, Vs, kr, ps, d);
+    #pragma unroll
+    for (int i = 0; i < 2; i++)
+      #pragma unroll
+      for (int j = 0; j < 2; j++) {
+        int tt = qr[i], ss = kr[j];
+        i64 t = t0 + tt, s = s0 + ss;
+        if (t < T && s <= t && s >= att_lo(t, win)) {
+          float p = kexp(sq[i][j] * scale - Ls[tt]);
+          Ds[tt * (ATT + 1) + ss] = (p * (sg[i][j] - Dl[tt])) * scale;
+        }
+      }
+    __syncthreads();
+    #pragma unroll
+    for (int r = 0; r < ATT_UNITS; r++)
+      if (un[r].row >= 0) att_extend4(acc[r], Ds + un[r].row * (ATT + 1), Ks, ps, un[r].col, att_span_of(ulo[r], ut[r], s0));
+  }
+  #pragma unroll
+  for (int r = 0; r < ATT_UNITS; r++)
+    if (un[r].row >= 0)
+      #pragma unroll
+      for (int u = 0; u < 4; u++) dq[((b * T + ut[r]) * H + h) * D + un[r].col + u] = acc[r][u];
+}
+
+extern "C" __global__ void BLOCKS(2) k_attn_dkv_r(float* dk, float* dv, const float* dout, const float* lse, const float* delta, const float* q,
+                                        const float* k, const float* v, i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
+  static_assert(ATT * ATT == 256 * 4, "k_attn_dkv_r: a thread's scores are 2×2 of a tile");
+  DYNAMIC_SHARED(float, sm);
+  const int d = (int)D, ps = d + ATT_PAD;
+  float *Qs = sm, *Gs = Qs + ATT * ps, *Ks = Gs + ATT * ps, *Vs = Ks + ATT * ps;
+  float *Ps = Vs + ATT * ps, *Ds = Ps + ATT * (ATT + 1), *Ls = Ds + ATT * (ATT + 1), *Dl = Ls + ATT;
+  i64 nt = (T + ATT - 1) / ATT, idx = blockIdx.x;
+  i64 st = idx % nt, g = (idx / nt) % KVH, b = idx / (nt * KVH), rep = H / KVH;
+  i64 s0 = st * ATT;
+  att_rows(Ks, k, b, s0, T, KVH, g, D, ps);
+  att_rows(Vs, v, b, s0, T, KVH, g, D, ps);
+  // Scores: thread (keys ty and ty + 16, queries tx and tx + 16); chains X = q or dout, Y = k or v.
+  const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
+  const int kr[2] = {ty, ty + 16}, qr[2] = {tx, tx + 16};
+  att_unit un[ATT_UNITS];
+  i64 us[ATT_UNITS], uhi[ATT_UNITS];  // a unit's key and the last query that sees it
+  float ak[ATT_UNITS][4], av[ATT_UNITS][4];
+  #pragma unroll
+  for (int r = 0; r < ATT_UNITS; r++) {
+    un[r] = att_unit_of(r, ATT, d);
+    us[r] = s0 + un[r].row;
+    if (un[r].row < 0 || us[r] >= T) un[r].row = -1;
+    uhi[r] = (win > 0 && us[r] + win - 1 < T - 1) ? us[r] + win - 1 : T - 1;
+    #pragma unroll
+    for (int u = 0; u < 4; u++) ak[r][u] = av[r][u] = 0.0f;
+  }
+  i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
+  i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
+  att_qtile fq;  // the next step's query tile, fetched a step ahead
+  att_fetch_queries(fq, q, dout, lse, delta, b, g * rep, st * ATT, T, H, D);
+  for (i64 h = g * rep; h < (g + 1) * rep; h++) {
+    for (i64 qt = st; qt <= th / ATT; qt++) {
+      i64 t0 = qt * ATT;
+      __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
+      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, ps);
+      __syncthreads();
+      if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
+      else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
+      float sq[2][2], sg[2][2];  // [query][key]
+      att_dots<2, 2>(sq, Qs, qr, Ks, kr, ps, d);
+      att_dots<2, 2>(sg, Gs, qr, Vs, kr, ps, d);
+      #pragma unroll
+      for (int i = 0; i < 2; i++)
+        #pragma unroll
+        for (int j = 0; j < 2; j++) {
+          int tt = qr[i], ss = kr[j];
+          i64 s = s0 + ss, t = t0 + tt;
+          i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+          if (s < T && t >= s && t <= hi) {
+            float p = kexp(sq[i][j] * scale - Ls[tt]);
+            Ps[ss * (ATT + 1) + tt] = p;
+            Ds[ss * (ATT + 1) + tt] = (p * (sg[i][j] - Dl[tt])) * scale;
+          }
+        }
+      __syncthreads();
+      #pragma unroll
+      for (int r = 0; r < ATT_UNITS; r++) {
+        if (un[r].row < 0) continue;
+        const att_span sp = att_span_of(us[r], uhi[r], t0);
+        const float *P = Ps + un[r].row * (ATT + 1), *S = Ds + un[r].row * (ATT + 1);
+        #pragma unroll 2
+        for (int j = sp.a; j < sp.b; j++) {
+          float p = P[j], ds = S[j], g4[4], q4[4];
+          ldv<4>(g4, Gs + j * ps + un[r].col);
+          ldv<4>(q4, Qs + j * ps + un[r].col);
+          #pragma unroll
+          for (int u = 0; u < 4; u++) {
+            av[r][u] = fmaf(p, g4[u], av[r][u]);
+            ak[r][u] = fmaf(ds, q4[u], ak[r][u]);
+          }
+        }
+      }
+    }
+  }
+  #pragma unroll
+  for (int r = 0; r < ATT_UNITS; r++)
+    if (un[r].row >= 0)
+      #pragma unroll
+      for (int u = 0; u < 4; u++) {
+        dk[((b * T + us[r]) * KVH + g) * D + un[r].col + u] = ak[r][u];
+        dv[((b * T + us[r]) * KVH + g) * D + un[r].col + u] = av[r][u];
+      }
 }
 
 // ---- causal depthwise conv1d ----
@@ -1453,28 +1722,6 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 //   k_mm_32x32_2x2_k64_pf2:      32×32,  2×2, BK 64, 256 threads  (weight gradients, largest first)
 //   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
 //   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
-#ifdef __CUDA_ARCH__
-#define SHARED_ALIGN16 __align__(16)
-#else
-#define SHARED_ALIGN16 alignas(16)
-#endif
-// ldv copies V (1, 2 or 4) consecutive floats from 4·V-byte aligned shared memory, in one load.
-template <int V>
-__device__ __forceinline__ void ldv(float* d, const float* s) {
-#ifdef __CUDA_ARCH__
-  if (V == 4) {
-    float4 t = *reinterpret_cast<const float4*>(s);
-    d[0] = t.x, d[1] = t.y, d[2] = t.z, d[3] = t.w;
-  } else if (V == 2) {
-    float2 t = *reinterpret_cast<const float2*>(s);
-    d[0] = t.x, d[1] = t.y;
-  } else {
-    d[0] = s[0];
-  }
-#else
-  for (int v = 0; v < V; v++) d[v] = s[v];
-#endif
-}
 template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {

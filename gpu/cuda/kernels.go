@@ -200,14 +200,20 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 	}
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as k_attn_fwd. k_attn_fwd_c keeps the rows'
-		// scores in shared memory; when they do not fit, k_attn_fwd_t recomputes them.
+		// scores in shared memory and works in register tiles; for other head dimensions
+		// k_attn_fwd_t keeps them too where they fit, and where they do not it recomputes them.
+		blocks := s.B * s.H * ((s.T + attnRows - 1) / attnRows)
 		if shared, ok := attnFwdCached(s.D, s.T); ok {
-			d.launch("k_attn_fwd_c", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared, p(out), p(lse), p(q), p(k), p(v),
+			d.launch("k_attn_fwd_c", blocks, 256, shared, p(out), p(lse), p(q), p(k), p(v),
 				i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 			return
 		}
-		d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, attnFwdShared(s.D), p(out), p(lse), p(q), p(k), p(v),
-			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale), bl(false))
+		shared, cached := attnFwdWalks(s.D, s.T)
+		if !cached {
+			shared = attnFwdShared(s.D)
+		}
+		d.launch("k_attn_fwd_t", blocks, 256, shared, p(out), p(lse), p(q), p(k), p(v),
+			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale), bl(cached))
 		return
 	}
 	// The untiled forward holds a row's T scores in shared memory.
@@ -231,11 +237,16 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.B
 	}
 	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
 	if s.D <= attnMaxD && !d.reference {
-		// kernels.cu "attention, tiled": the same bits as the kernels below.
+		// kernels.cu "attention, tiled": the same bits as the kernels below; in register tiles
+		// (k_attn_dq_r, k_attn_dkv_r) where the head dimension is a multiple of attnVec.
 		nt := (s.T + attnTile - 1) / attnTile
-		d.launch("k_attn_dq_t", s.B*s.H*nt, 256, attnDqShared(s.D), p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		dqk, dkvk, dqs, dkvs := "k_attn_dq_t", "k_attn_dkv_t", attnDqShared(s.D), attnDkvShared(s.D)
+		if s.D%attnVec == 0 {
+			dqk, dkvk, dqs, dkvs = "k_attn_dq_r", "k_attn_dkv_r", attnDqSharedR(s.D), attnDkvSharedR(s.D)
+		}
+		d.launch(dqk, s.B*s.H*nt, 256, dqs, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
-		d.launch("k_attn_dkv_t", s.B*s.KVH*nt, 256, attnDkvShared(s.D), p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
+		d.launch(dkvk, s.B*s.KVH*nt, 256, dkvs, p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 		return
 	}

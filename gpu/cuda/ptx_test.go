@@ -47,25 +47,36 @@ func TestPTXKernels(t *testing.T) {
 // head dimension they take (a bigger tile would fail to launch on a GPU, not in the CPU emulation).
 func TestAttentionSharedFits(t *testing.T) {
 	for d := 1; d <= attnMaxD; d++ {
-		for name, n := range map[string]int{"fwd": attnFwdShared(d), "dq": attnDqShared(d), "dkv": attnDkvShared(d)} {
+		for name, n := range map[string]int{"fwd_t": attnFwdShared(d), "dq_t": attnDqShared(d), "dkv_t": attnDkvShared(d),
+			"dq_r": attnDqSharedR(d), "dkv_r": attnDkvSharedR(d)} {
 			if n > maxShared {
-				t.Errorf("k_attn_%s_t at D=%d asks for %d bytes of shared memory, more than %d", name, d, n, maxShared)
+				t.Errorf("k_attn_%s at D=%d asks for %d bytes of shared memory, more than %d", name, d, n, maxShared)
 			}
 		}
 	}
 }
 
-// The forward keeps its rows' scores (k_attn_fwd_c) exactly when they fit beside its tiles: T up to
-// 635 at D = 32, 539 at D = 64 (whether the sizes cover what the kernel touches is the emulation's
-// check: it fails a kernel that writes past them).
+// The forward keeps its rows' scores (k_attn_fwd_c) exactly when they fit beside its tiles and the
+// head dimension is a multiple of 4: T up to 625 at D = 32, 529 at D = 64. For other head
+// dimensions k_attn_fwd_t keeps them where they fit (T up to 687 at D = 5). Whether the sizes cover
+// what the kernels touch is the emulation's check: it fails a kernel that writes past them.
 func TestAttentionForwardCache(t *testing.T) {
 	for _, c := range []struct {
 		D, T   int
 		cached bool
-	}{{32, 256, true}, {32, 635, true}, {32, 636, false}, {64, 539, true}, {64, 540, false}, {16, 600, true}, {8, 4096, false}} {
+	}{{32, 256, true}, {32, 625, true}, {32, 626, false}, {64, 529, true}, {64, 530, false}, {16, 600, true}, {8, 4096, false},
+		{5, 256, false}, {30, 64, false}} {
 		n, cached := attnFwdCached(c.D, c.T)
-		if cached != c.cached || cached != (n <= maxShared) {
+		if cached != c.cached || cached != (n <= maxShared && c.D%attnVec == 0) {
 			t.Errorf("attnFwdCached(D=%d, T=%d) = %d bytes, cached %v; want cached %v, within %d bytes", c.D, c.T, n, cached, c.cached, maxShared)
+		}
+	}
+	for _, c := range []struct {
+		D, T   int
+		cached bool
+	}{{5, 687, true}, {5, 688, false}, {30, 256, true}, {63, 4096, false}} {
+		if n, cached := attnFwdWalks(c.D, c.T); cached != c.cached || cached != (n <= maxShared) {
+			t.Errorf("attnFwdWalks(D=%d, T=%d) = %d bytes, cached %v; want cached %v", c.D, c.T, n, cached, c.cached)
 		}
 	}
 }

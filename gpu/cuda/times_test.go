@@ -13,10 +13,12 @@ import (
 )
 
 // TestAttentionTimes logs the time per call of the attention forward and backward on the shapes of
-// configs A and B — the tiled kernels, the tiled kernels with k_attn_fwd_t's three walks as the
-// forward (the forward before k_attn_fwd_c, kept to compare), the reference kernels — and requires
-// all three to give the same bits on them: the figures behind docs/gpu.md's attention rows. Only the
-// bits are asserted; the times are for reading.
+// configs A and B — the register-tiled kernels (what Attention and AttentionBackward launch there),
+// the tiled kernels they replace (k_attn_fwd_t's three walks keeping the scores, k_attn_dq_t and
+// k_attn_dkv_t: the kernels of the last GPU run before them, kept for head dimensions that are not
+// multiples of 4), and the reference kernels — and requires all three to give the same bits on
+// them: the figures behind docs/gpu.md's attention rows. Only the bits are asserted; the times are
+// for reading.
 func TestAttentionTimes(t *testing.T) {
 	d := open(t)
 	const reps = 20
@@ -31,25 +33,36 @@ func TestAttentionTimes(t *testing.T) {
 		out, lse := randomBuffer(t, d, n, 5), randomBuffer(t, d, s.B*s.H*s.T, 6)
 		ws := randomBuffer(t, d, d.AttentionWorkspace(s), 7)
 		dq, dk, dv := randomBuffer(t, d, n, 8), randomBuffer(t, d, n, 9), randomBuffer(t, d, n, 10)
-		// The forwards: k_attn_fwd_c (what Attention launches here), k_attn_fwd_t's three walks with
-		// the scores kept (the forward before k_attn_fwd_c), and the reference kernels'.
+		args := func(first ...arg) []arg {
+			return append(first, i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
+		}
+		// The tiled kernels without register tiles, launched as Attention and AttentionBackward
+		// launch them for a head dimension that is not a multiple of 4.
 		walks := func() {
-			n := attnFwdShared(s.D) + 4*attnRows*s.T
-			if n > maxShared {
-				t.Fatalf("config %s: k_attn_fwd_t cannot keep the scores (%d bytes)", c.name, n)
+			shared, ok := attnFwdWalks(s.D, s.T)
+			if !ok {
+				t.Fatalf("config %s: k_attn_fwd_t cannot keep the scores (%d bytes)", c.name, shared)
 			}
-			d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, n, p(out), p(lse), p(q), p(k), p(v),
-				i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale), bl(true))
+			d.launch("k_attn_fwd_t", s.B*s.H*((s.T+attnRows-1)/attnRows), 256, shared,
+				append(args(p(out), p(lse), p(q), p(k), p(v)), bl(true))...)
+		}
+		tiledBackward := func() {
+			nt := (s.T + attnTile - 1) / attnTile
+			d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
+			d.launch("k_attn_dq_t", s.B*s.H*nt, 256, attnDqShared(s.D), args(p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v))...)
+			d.launch("k_attn_dkv_t", s.B*s.KVH*nt, 256, attnDkvShared(s.D),
+				args(p(dk), p(dv), p(dout), p(lse), p(ws), p(q), p(k), p(v))...)
 		}
 		var bits [3][]uint32
-		for run, kind := range []string{"tiled", "three-walk forward", "reference"} {
+		for run, kind := range []string{"register-tiled", "tiled", "reference"} {
 			d.SetReferenceKernels(kind == "reference")
 			fwd := func() { d.Attention(out, lse, q, k, v, s) }
-			if kind == "three-walk forward" {
-				fwd = walks
+			bwd := func() { d.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws, s) }
+			if kind == "tiled" {
+				fwd, bwd = walks, tiledBackward
 			}
 			tf := perCallMicros(t, d, reps, fwd)
-			tb := perCallMicros(t, d, reps, func() { d.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws, s) })
+			tb := perCallMicros(t, d, reps, bwd)
 			for _, b := range []gpu.Buffer{out, lse, dq, dk, dv} {
 				bits[run] = append(bits[run], downloadBits(t, d, b)...)
 			}
@@ -57,7 +70,7 @@ func TestAttentionTimes(t *testing.T) {
 		}
 		d.SetReferenceKernels(false)
 		if !slices.Equal(bits[0], bits[2]) || !slices.Equal(bits[1], bits[2]) {
-			t.Errorf("config %s: the attention kernels' bits differ (tiled %v, three-walk forward %v, against the reference)",
+			t.Errorf("config %s: the attention kernels' bits differ (register-tiled %v, tiled %v, against the reference)",
 				c.name, slices.Equal(bits[0], bits[2]), slices.Equal(bits[1], bits[2]))
 		}
 	}

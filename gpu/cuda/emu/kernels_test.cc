@@ -3,7 +3,7 @@
 //
 //   - every matmul tile (kernels.go's mmTiles) against the CPU device's chain (one fmaf over k increasing, from C
 //     or 0), for every transpose and accumulate flag, on shapes that are not multiples of the tiles;
-//   - the tiled attention (k_attn_fwd_t, k_attn_fwd_c, k_attn_dq_t, k_attn_dkv_t) against the kernels it replaces
+//   - the tiled attention (k_attn_fwd_t, k_attn_fwd_c, k_attn_dq_t, k_attn_dkv_t, k_attn_dq_r, k_attn_dkv_r) against the kernels it replaces
 //     (k_attn_fwd, k_attn_dq, k_attn_dkv), with grouped-query heads, sliding windows, ragged tiles
 //     and rows longer than a tile;
 //   - every other kernel, and the gpu/fmath functions the kernels call, against the CPU device's
@@ -141,14 +141,18 @@ size_t shared_fwd_cached(i64 D, i64 T) {
   size_t n = shared_fwd(D) + 4 * AFQ * T;
   return n <= 48 * 1024 ? n : 0;
 }
-// shared_fwd_c is k_attn_fwd_c's shared memory (the lanes, q, one tile, the AFQ×T scores, 256 partial
-// maxima, the row maxima and 1/l), or 0 when that does not fit (kernels.go's attnFwdCached).
+// shared_fwd_c is k_attn_fwd_c's shared memory (the lanes, q, one tile, the AFQ×(T+1) scores, 256
+// partial maxima, the row maxima and 1/l; rows of D+ATT_PAD), or 0 when that does not fit or D is not a
+// multiple of 4 (kernels.go's attnFwdCached).
 size_t shared_fwd_c(i64 D, i64 T) {
-  size_t n = 8 * AFQ * 8 + (AFQ * (D + 1) + ATT * (D + 1) + AFQ * T + 256 + 2 * AFQ) * 4;
-  return n <= 48 * 1024 ? n : 0;
+  size_t n = 8 * AFQ * 8 + (AFQ * (D + ATT_PAD) + ATT * (D + ATT_PAD) + AFQ * (T + 1) + 256 + 2 * AFQ) * 4;
+  return n <= 48 * 1024 && D % 4 == 0 ? n : 0;
 }
 size_t shared_dq(i64 D) { return (4 * ATT * (D + 1) + ATT * (ATT + 1) + 2 * ATT) * 4; }
 size_t shared_dkv(i64 D) { return (4 * ATT * (D + 1) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4; }
+// The register-tiled backward's (k_attn_dq_r, k_attn_dkv_r; D a multiple of 4): rows of D+ATT_PAD.
+size_t shared_dq_r(i64 D) { return (4 * ATT * (D + ATT_PAD) + ATT * (ATT + 1) + 2 * ATT) * 4; }
+size_t shared_dkv_r(i64 D) { return (4 * ATT * (D + ATT_PAD) + 2 * ATT * (ATT + 1) + 2 * ATT) * 4; }
 
 void test_attention() {
   struct shape {
@@ -161,6 +165,8 @@ void test_attention() {
       {1, 33, 1, 1, 3, 1},  // a window of one
       {1, 300, 1, 1, 16, 0},  // rows longer than the untiled forward's RED threads
       {1, 300, 1, 1, 4, 280},  // and with a window
+      {2, 45, 3, 1, 12, 0},  // three units of four columns a row, GQA with one key-value head
+      {1, 40, 2, 2, 60, 7},  // two units a thread, the second of them only for some
   };
   uint64_t seed = 1000;
   for (auto& s : shapes) {
@@ -212,6 +218,17 @@ void test_attention() {
       ok = same_bits(dq, dq0, std::string("dq") + o) && ok;
       ok = same_bits(dk, dk0, std::string("dk") + o) && ok;
       ok = same_bits(dv, dv0, std::string("dv") + o) && ok;
+      if (s.D % 4 == 0) {  // the register-tiled backward
+        std::vector<float> dq(qn, -7.0f), dk(kn, -7.0f), dv(kn, -7.0f);
+        emu_launch("k_attn_dq_r", k_attn_dq_r, {unsigned(s.B * s.H * nt), 1, 1}, {256, 1, 1}, shared_dq_r(s.D), dq.data(),
+                   dout.data(), lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D, s.win, scale);
+        emu_launch("k_attn_dkv_r", k_attn_dkv_r, {unsigned(s.B * s.KVH * nt), 1, 1}, {256, 1, 1}, shared_dkv_r(s.D), dk.data(),
+                   dv.data(), dout.data(), lse.data(), delta.data(), q.data(), k.data(), v.data(), s.B, s.T, s.H, s.KVH, s.D,
+                   s.win, scale);
+        ok = same_bits(dq, dq0, std::string("dq (k_attn_dq_r)") + o) && ok;
+        ok = same_bits(dk, dk0, std::string("dk (k_attn_dkv_r)") + o) && ok;
+        ok = same_bits(dv, dv0, std::string("dv (k_attn_dkv_r)") + o) && ok;
+      }
     }
     emu_order = false;
     char name[160];
@@ -446,6 +463,9 @@ void test_vectors(const char* path) {
           if (size_t shf = shared_fwd_c(D, T))
             emu_launch("k_attn_fwd_c", k_attn_fwd_c, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shf, out.data(), lse.data(), q, k, v,
                        B, T, H, KVH, D, win, scale);
+          else if (size_t shc = shared_fwd_cached(D, T))
+            emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shc, out.data(),
+                       lse.data(), q, k, v, B, T, H, KVH, D, win, scale, i64(1));
           else
             emu_launch("k_attn_fwd_t", k_attn_fwd_t, {unsigned(B * H * ((T + AFQ - 1) / AFQ))}, {256}, shared_fwd(D), out.data(),
                        lse.data(), q, k, v, B, T, H, KVH, D, win, scale, i64(0));
@@ -454,7 +474,12 @@ void test_vectors(const char* path) {
           emu_launch("k_attn_fwd", k_attn_fwd, {unsigned(rows)}, {RED}, (T + RED) * 4, out.data(), lse.data(), q, k, v, B, T, H, KVH, D,
                      win, scale);
         emu_launch("k_attn_delta", k_attn_delta, {blocks(rows)}, {256}, 0, delta.data(), dout, out.data(), B, T, H, D);
-        if (tiled) {
+        if (tiled && D % 4 == 0) {
+          emu_launch("k_attn_dq_r", k_attn_dq_r, {unsigned(B * H * nt)}, {256}, shared_dq_r(D), dq.data(), dout, lse.data(), delta.data(),
+                     q, k, v, B, T, H, KVH, D, win, scale);
+          emu_launch("k_attn_dkv_r", k_attn_dkv_r, {unsigned(B * KVH * nt)}, {256}, shared_dkv_r(D), dk.data(), dv.data(), dout,
+                     lse.data(), delta.data(), q, k, v, B, T, H, KVH, D, win, scale);
+        } else if (tiled) {
           emu_launch("k_attn_dq_t", k_attn_dq_t, {unsigned(B * H * nt)}, {256}, shared_dq(D), dq.data(), dout, lse.data(), delta.data(), q,
                      k, v, B, T, H, KVH, D, win, scale);
           emu_launch("k_attn_dkv_t", k_attn_dkv_t, {unsigned(B * KVH * nt)}, {256}, shared_dkv(D), dk.data(), dv.data(), dout, lse.data(),

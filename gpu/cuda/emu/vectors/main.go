@@ -338,12 +338,16 @@ func (g *gen) loss() {
 }
 
 // attention: forward and backward with grouped-query heads, windows, one token, rows longer than
-// a tile and head dimensions on both sides of the tiled kernels' limit.
+// a tile, head dimensions on both sides of the tiled kernels' limit and of the register tiles'
+// multiple of 4.
 func (g *gen) attention() {
 	for _, s := range []gpu.AttnShape{
 		{B: 2, T: 70, H: 4, KVH: 4, D: 8}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 70, H: 4, KVH: 1, D: 8, Window: 20},
 		{B: 1, T: 130, H: 2, KVH: 1, D: 16, Window: 70}, {B: 2, T: 1, H: 2, KVH: 2, D: 4}, {B: 1, T: 300, H: 1, KVH: 1, D: 64},
 		{B: 1, T: 40, H: 2, KVH: 1, D: 80}, {B: 1, T: 200, H: 2, KVH: 1, D: 16, Scale: 8},
+		// Head dimensions that are not multiples of 4 (the tiled kernels without register tiles),
+		// with rows that fit in shared memory and rows that do not.
+		{B: 1, T: 50, H: 2, KVH: 1, D: 6}, {B: 1, T: 700, H: 1, KVH: 1, D: 6, Window: 300},
 	} {
 		// Scale 8 marks a case of sharp attention (queries 8 times larger): probabilities over many
 		// orders of magnitude, many of them below kexp's range.
