@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 LOG=${OUT:-/tmp}/gpu-tune.log
 exec > >(tee "$LOG") 2>&1
 PAIRS=${PAIRS:-2}
-NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db k_mm_32x32_2x2_k64_pf2 k_attn_fwd_c k_attn_dkv_r k_layernorm_bwd_dwb}
+NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db_f k_mm_32x32_2x2_k64_pf2_f k_attn_fwd_c k_attn_dkv_r k_layernorm_bwd_dwb}
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 rc=0
 fail() { echo "FAILED: $*"; rc=1; }

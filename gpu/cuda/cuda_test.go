@@ -27,7 +27,7 @@ var gpuTol = devicetest.DefaultTol()
 // TestTunedKernelsIdentical runs the tuned kernels (every matmul tile matmulTile picks, the tiled
 // attention forward and backward) and the reference kernels (SetReferenceKernels) on the same
 // inputs and requires the same bits: they compute the same fmaf chains in the same order
-// (docs/gpu.md). The matmul shapes select every tile but the reference's own 64×64 one; the
+// (docs/gpu.md). The matmul shapes select every tile matmulTile picks (mmPicked); the
 // attention shapes cover grouped-query heads, windows, ragged tiles, rows longer than 256 keys, the
 // largest tiled head dimension, and head dimensions that are not multiples of 4 (the tiled kernels
 // without register tiles) with rows that the forward keeps and rows it does not.
@@ -63,8 +63,13 @@ func TestTunedKernelsIdentical(t *testing.T) {
 			}
 		}
 	}
-	if len(picked) != len(mmTiles)-1 || picked[tileRef] {
-		t.Errorf("the matmul shapes pick %d tiles of %d, reference included: %v", len(picked), len(mmTiles)-1, picked[tileRef])
+	for _, tile := range mmPicked {
+		if !picked[tile] {
+			t.Errorf("no matmul shape here picks %s", tile.name)
+		}
+	}
+	if len(picked) != len(mmPicked) {
+		t.Errorf("the matmul shapes pick %d tiles, matmulTile %d", len(picked), len(mmPicked))
 	}
 	for _, s := range []gpu.AttnShape{
 		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},

@@ -81,6 +81,28 @@ func TestMatMulTilesAgainstCPU(t *testing.T) {
 	}
 }
 
+// TestMatMulTilePicks: matmulTile picks only tiles of mmPicked, and each of them for some output
+// shape (the tiles left out of mmPicked run only in the tile tests).
+func TestMatMulTilePicks(t *testing.T) {
+	seen := map[string]bool{}
+	for m := 1; m <= 16384; m *= 2 {
+		for n := 1; n <= 16384; n *= 2 {
+			for _, s := range [][2]int{{m, n}, {m + m/2, n}, {m, n + n/2}} {
+				tile := matmulTile(s[0], s[1])
+				if !slices.Contains(mmPicked, tile) {
+					t.Fatalf("matmulTile(%d, %d) = %s, not in mmPicked", s[0], s[1], tile.name)
+				}
+				seen[tile.name] = true
+			}
+		}
+	}
+	for _, tile := range mmPicked {
+		if !seen[tile.name] {
+			t.Errorf("matmulTile never picks %s", tile.name)
+		}
+	}
+}
+
 // randomBuffer allocates n floats on d holding seed's values, uniform in [-1, 1).
 func randomBuffer(t *testing.T, d gpu.Device, n int, seed uint64) gpu.Buffer {
 	t.Helper()

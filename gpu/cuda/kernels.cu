@@ -1722,7 +1722,15 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 //   k_mm_32x32_2x2_k64_pf2:      32×32,  2×2, BK 64, 256 threads  (weight gradients, largest first)
 //   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
 //   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
-template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF>
+//   k_mm_..._f:                  the three weight-gradient tiles above with FAST
+//
+// FAST (the weight-gradient tiles' variants, "_f"): a slice that is whole in k, of a tile whole in
+// the output, takes a path without bounds: its loads are unpredicated and its k loop is unrolled
+// completely (a constant trip count), so that the compiler can issue the next k's shared loads
+// while the current k's fmaf run. With a few outputs a thread and one warp a scheduler, those tiles
+// issue about three instructions for each fmaf on the general path (64-bit bound checks per load,
+// a loop of eight k with its loads' latency exposed at each turn). Same loads, same chains.
+template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF, bool FAST = false>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {
   constexpr int TX = BN / RN, TY = BM / RM, NT = TX * TY;  // NT threads per block
@@ -1768,12 +1776,23 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   // before it is stored, so that their latency hides behind two slices' work instead of one (the
   // long-k weight gradients do little work a slice). Slices are loaded in increasing order.
   float pa[PF][LA], pb[PF][LB];
+  // inside: the tile lies wholly within the output (every element's row and column in bounds).
+  const bool inside = inA == (LA == 32 ? ~0u : (1u << LA) - 1) && inB == (LB == 32 ? ~0u : (1u << LB) - 1);
   auto load = [&](int x, i64 k0) {
-    const i64 ka = K - k0 - kA, kb = K - k0 - kB;
-    i64 o = oA;
-    for (int l = 0; l < LA; l++, o += dlA) pa[x][l] = ((inA >> l & 1) && l * skA < ka) ? a[o] : 0.0f;
-    o = oB;
-    for (int l = 0; l < LB; l++, o += dlB) pb[x][l] = ((inB >> l & 1) && l * skB < kb) ? b[o] : 0.0f;
+    if (FAST && inside && K - k0 >= BK) {  // every element in bounds: kA + l·skA < BK <= K − k0
+      i64 o = oA;
+#pragma unroll
+      for (int l = 0; l < LA; l++, o += dlA) pa[x][l] = a[o];
+      o = oB;
+#pragma unroll
+      for (int l = 0; l < LB; l++, o += dlB) pb[x][l] = b[o];
+    } else {
+      const i64 ka = K - k0 - kA, kb = K - k0 - kB;
+      i64 o = oA;
+      for (int l = 0; l < LA; l++, o += dlA) pa[x][l] = ((inA >> l & 1) && l * skA < ka) ? a[o] : 0.0f;
+      o = oB;
+      for (int l = 0; l < LB; l++, o += dlB) pb[x][l] = ((inB >> l & 1) && l * skB < kb) ? b[o] : 0.0f;
+    }
     oA += dkA;
     oB += dkB;
   };
@@ -1790,13 +1809,19 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
       load(x ^ 1, k0 + 2 * BK);
     }
     const int kmax = K - k0 < BK ? (int)(K - k0) : BK;
-#pragma unroll 8
-    for (int kk = 0; kk < kmax; kk++) {
+    auto step = [&](int kk) {
       float av[RM], bv[RN];
       for (int i = 0; i < RM; i += VA) ldv<VA>(av + i, &As[s][kk][ty * RM + i]);
       for (int j = 0; j < RN; j += V) ldv<V>(bv + j, &Bs[s][kk][col(j)]);
       for (int i = 0; i < RM; i++)
         for (int j = 0; j < RN; j++) r[i][j] = fmaf(av[i], bv[j], r[i][j]);
+    };
+    if (FAST && kmax == BK) {
+#pragma unroll
+      for (int kk = 0; kk < BK; kk++) step(kk);
+    } else {
+#pragma unroll 8
+      for (int kk = 0; kk < kmax; kk++) step(kk);
     }
     if (DB) {  // the next slice goes into the other buffer: one barrier a slice
       if (more) store(PF == 1 ? 0 : x, s ^ 1);
@@ -1830,17 +1855,20 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
     }
 }
 // Each kernel is one tile: k_mm_<BM>x<BN>_<RM>x<RN>_k<BK>_<db: two shared buffers | pf2: and two
-// slices in flight> (BOUNDS: threads, blocks per SM).
-#define MM(name, bounds, BM, BN, RM, RN, BK, DB, PF)                                                                   \
+// slices in flight>[_f: FAST] (BOUNDS: threads, blocks per SM).
+#define MM(name, bounds, BM, BN, RM, RN, BK, DB, PF, FAST)                                                             \
   extern "C" __global__ void bounds name(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, \
                                          i64 acc) {                                                                   \
-    matmul_tile<BM, BN, RM, RN, BK, DB, PF>(c, a, b, M, N, K, ta, tb, acc);                                           \
+    matmul_tile<BM, BN, RM, RN, BK, DB, PF, FAST>(c, a, b, M, N, K, ta, tb, acc);                                     \
   }
-MM(k_mm_128x64_8x4_k16_pf2, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2)
-MM(k_mm_64x64_4x4_k16_pf2, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2)
-MM(k_mm_32x32_2x2_k64_pf2, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2)
-MM(k_mm_32x16_2x2_k32_db, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1)
-MM(k_mm_16x16_1x1_k64_pf2, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2)
+MM(k_mm_128x64_8x4_k16_pf2, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, false)
+MM(k_mm_64x64_4x4_k16_pf2, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, false)
+MM(k_mm_32x32_2x2_k64_pf2, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2, false)
+MM(k_mm_32x16_2x2_k32_db, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1, false)
+MM(k_mm_16x16_1x1_k64_pf2, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, false)
+MM(k_mm_32x32_2x2_k64_pf2_f, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2, true)
+MM(k_mm_32x16_2x2_k32_db_f, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1, true)
+MM(k_mm_16x16_1x1_k64_pf2_f, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, true)
 #undef MM
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
