@@ -1722,14 +1722,16 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 //   k_mm_32x32_2x2_k64_pf2:      32×32,  2×2, BK 64, 256 threads  (weight gradients, largest first)
 //   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
 //   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
-//   k_mm_..._f:                  the three weight-gradient tiles above with FAST
+//   k_mm_..._f:                  the tiles above but the reference with FAST (k_mm_128x128_8x8_k16_f
+//                                is k_matmul128's)
 //
-// FAST (the weight-gradient tiles' variants, "_f"): a slice that is whole in k, of a tile whole in
+// FAST (the "_f" variants, which kernels.go picks): a slice that is whole in k, of a tile whole in
 // the output, takes a path without bounds: its loads are unpredicated and its k loop is unrolled
 // completely (a constant trip count), so that the compiler can issue the next k's shared loads
-// while the current k's fmaf run. With a few outputs a thread and one warp a scheduler, those tiles
-// issue about three instructions for each fmaf on the general path (64-bit bound checks per load,
-// a loop of eight k with its loads' latency exposed at each turn). Same loads, same chains.
+// while the current k's fmaf run. The weight-gradient tiles, with a few outputs a thread and one
+// warp a scheduler, issue about three instructions for each fmaf on the general path (64-bit bound
+// checks per load, a loop of eight k with its loads' latency exposed at each turn); the large tiles
+// spend about a fifth of a slice on those checks. Same loads, same chains.
 template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF, bool FAST = false>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {
@@ -1869,6 +1871,9 @@ MM(k_mm_16x16_1x1_k64_pf2, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, false)
 MM(k_mm_32x32_2x2_k64_pf2_f, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2, true)
 MM(k_mm_32x16_2x2_k32_db_f, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1, true)
 MM(k_mm_16x16_1x1_k64_pf2_f, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, true)
+MM(k_mm_128x64_8x4_k16_pf2_f, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, true)
+MM(k_mm_64x64_4x4_k16_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, true)
+MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
 #undef MM
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);

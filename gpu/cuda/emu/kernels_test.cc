@@ -108,12 +108,15 @@ void test_matmul() {
                   {"k_mm_32x32_2x2_k64_pf2_f", k_mm_32x32_2x2_k64_pf2_f, 32, 32, 256},
                   {"k_mm_32x16_2x2_k32_db_f", k_mm_32x16_2x2_k32_db_f, 32, 16, 128},
                   {"k_mm_16x16_1x1_k64_pf2_f", k_mm_16x16_1x1_k64_pf2_f, 16, 16, 256},
+                  {"k_mm_128x64_8x4_k16_pf2_f", k_mm_128x64_8x4_k16_pf2_f, 128, 64, 256},
+                  {"k_mm_64x64_4x4_k16_pf2_f", k_mm_64x64_4x4_k16_pf2_f, 64, 64, 256},
+                  {"k_mm_128x128_8x8_k16_f", k_mm_128x128_8x8_k16_f, 128, 128, 256},
   };
   struct shape {
     i64 M, N, K;
   } shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 65, 17}, {130, 129, 19}, {16, 16, 40}, {40, 36, 300}, {3, 4, 0},
                 // whole tiles and whole slices (the FAST tiles' unchecked path), then a ragged last slice
-                {64, 64, 256}, {96, 48, 200}};
+                {64, 64, 256}, {96, 48, 200}, {256, 128, 40}};
   uint64_t seed = 1;
   for (auto& v : variants)
     for (auto& s : shapes)
