@@ -1874,9 +1874,12 @@ MM(k_mm_16x16_1x1_k64_pf2_f, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, true)
 MM(k_mm_128x64_8x4_k16_pf2_f, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, true)
 MM(k_mm_64x64_4x4_k16_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, true)
 MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
-// A candidate only timed (TestMatMulTiles), not picked: the 32×16 tile with 1×2 outputs a thread,
-// twice the warps of k_mm_32x16_2x2_k32_db_f to hide its stalls, for more shared loads an fmaf.
+// Candidates only timed (TestMatMulTiles), not picked, for the 32×16 outputs (k_mm_32x16_2x2_k32_db_f
+// spends a slice's work in about a third of an L2 load's latency, and has one warp a scheduler to
+// hide the rest): 1×2 outputs a thread, twice the warps, for more shared loads an fmaf; and slices
+// of 64 loaded two ahead, four slices' work to hide a load.
 MM(k_mm_32x16_1x2_k32_db_f, BOUNDS(256, 2), 32, 16, 1, 2, 32, true, 1, true)
+MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, true, 2, true)
 #undef MM
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
