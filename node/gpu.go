@@ -45,16 +45,25 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 	if n.o.gpuEdit != nil {
 		n.o.gpuEdit(&gc)
 	}
-	// A device given up takes its worker with it (router.givenUp); the router exists only once
-	// the Supervisor has started.
+	// A device given up takes its worker with it (router.givenUp), and a core that comes up only
+	// after the node started brings one (router.ready); the router exists only once the
+	// Supervisor has started.
 	var rp atomic.Pointer[router]
-	edited := gc.OnGiveUp
+	editedGiveUp, editedReady := gc.OnGiveUp, gc.OnReady
 	gc.OnGiveUp = func(ordinal int) {
-		if edited != nil {
-			edited(ordinal)
+		if editedGiveUp != nil {
+			editedGiveUp(ordinal)
 		}
 		if r := rp.Load(); r != nil {
 			r.givenUp(ordinal)
+		}
+	}
+	gc.OnReady = func(ordinal int, info gpucore.Info) {
+		if editedReady != nil {
+			editedReady(ordinal, info)
+		}
+		if r := rp.Load(); r != nil {
+			r.ready(ordinal, info.Class)
 		}
 	}
 	if gc.Devices == nil {
@@ -81,7 +90,7 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]string{}}
+	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]string{}, gone: map[int]bool{}}
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
@@ -93,10 +102,14 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		}
 	}
 	rp.Store(r)
-	// A device given up while the cores were starting (before rp was set) is counted now.
+	// A core that came up or a device given up between the first Status and rp being set is
+	// counted now (ready and givenUp are idempotent, and a device given up stays so).
 	for _, st := range sup.Status() {
-		if st.State == gpucore.StateFailed {
+		switch st.State {
+		case gpucore.StateFailed:
 			r.givenUp(st.Ordinal)
+		case gpucore.StateReady, gpucore.StateBusy:
+			r.ready(st.Ordinal, st.Info.Class)
 		}
 	}
 	return r
@@ -133,11 +146,13 @@ func chooseDevices(found int, want []int, log *slog.Logger) []int {
 //     memory is at most the smallest device memory a core reports, less coreReserve (the CUDA
 //     context, the module and the allocator's slack). A task too big for the GPUs runs on the CPU
 //     rather than failing on a core again and again.
-//  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores started)
+//  3. Otherwise it runs on the CPU. The tasks Manager's Workers (CPU workers + cores counted)
 //     bound the tasks that run at once, so the CPU takes more than its workers only while a core
 //     is restarting. A device given up takes its worker with it: the router lowers the Manager's
 //     Workers by one (givenUp), so the CPU is not left running the dead core's share for good,
-//     and the node stops advertising a class that no core left declares.
+//     and the node stops advertising a class that no core left declares. A core that comes up
+//     only after the node started (the Supervisor's retries) brings its worker and class
+//     (ready), as if it had been up at start.
 //
 // A resume state that the chosen side did not write is ignored by it (the run starts over): the
 // CPU trainer and the cores keep different state formats, and a core resumes only states of its
@@ -153,28 +168,31 @@ type router struct {
 	cpu      tasks.Executor
 	sup      *gpucore.Supervisor
 	cpuSlots int             // the node's CPU workers
-	started  int             // cores up when the node started: the Manager's Workers count them
+	started  int             // cores up when the node started: the Manager's Workers start with them
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
-	// apply guards counted and mgr and orders the changes to the Manager's workers and classes
-	// (givenUp, setManager), so that the classes of an earlier give-up never overwrite a later one's.
+	// apply guards counted, gone and mgr and orders the changes to the Manager's workers and
+	// classes (givenUp, ready, setManager), so that the classes of an earlier change never
+	// overwrite a later one's.
 	apply   sync.Mutex
-	counted map[int]string // the started cores not given up since: ordinal → class
+	counted map[int]string // the cores that came up and were not given up since: ordinal → class
+	gone    map[int]bool   // the devices given up: a late report of their core's start is ignored
 	mgr     *tasks.Manager // set once the Manager exists (setManager)
 
 	mu            sync.Mutex
 	onCore, onCPU int // tasks running on each side
 }
 
-// setManager tells the router the tasks Manager whose Workers and classes count its cores, and
-// applies the cores given up before it existed (started − counted: counted only shrinks).
+// setManager tells the router the tasks Manager whose Workers and classes count its cores (it
+// was made with the started cores' workers), and applies the cores given up or come up since
+// (counted − started workers).
 func (r *router) setManager(m *tasks.Manager) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	r.mgr = m
-	if lost := r.started - len(r.counted); lost > 0 {
-		r.update(lost)
+	if delta := len(r.counted) - r.started; delta != 0 {
+		r.update(delta)
 	}
 }
 
@@ -183,10 +201,26 @@ func (r *router) setManager(m *tasks.Manager) {
 func (r *router) givenUp(ordinal int) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
+	r.gone[ordinal] = true
 	if _, ok := r.counted[ordinal]; !ok {
 		return
 	}
 	delete(r.counted, ordinal)
+	if r.mgr != nil {
+		r.update(-1)
+	}
+}
+
+// ready handles a core that completed its handshake: one the router does not count yet (it came
+// up after the node started) brings one worker and its class. A restart of a counted core, or a
+// device already given up, changes nothing.
+func (r *router) ready(ordinal int, class string) {
+	r.apply.Lock()
+	defer r.apply.Unlock()
+	if _, ok := r.counted[ordinal]; ok || r.gone[ordinal] {
+		return
+	}
+	r.counted[ordinal] = class
 	if r.mgr != nil {
 		r.update(1)
 	}
@@ -210,16 +244,24 @@ func (r *router) classes() string {
 	return strings.Join(out, " ")
 }
 
-// update takes gone cores' workers off the Manager (in one step, never below one worker) and sets
-// the classes the node advertises; r.apply must be held and r.mgr set.
-func (r *router) update(gone int) {
-	w := r.mgr.AddWorkers(-gone)
+// update adds delta workers to the Manager (in one step, never below one worker; negative for
+// cores given up) and sets the classes the node advertises; r.apply must be held and r.mgr set.
+func (r *router) update(delta int) {
+	w := r.mgr.AddWorkers(delta)
 	class := r.classes()
+	what := "gpu: a compute core came up after the node started"
+	if delta < 0 {
+		what = "gpu: a device was given up"
+	}
 	if err := r.mgr.SetClass(class); err != nil {
-		r.log.Warn("gpu: a device was given up, but the advertised classes cannot change", "workers", w, "err", err)
+		r.log.Warn(what+", but the advertised classes cannot change", "workers", w, "err", err)
 		return
 	}
-	r.log.Warn("gpu: a device was given up", "workers", w, "classes", class)
+	if delta < 0 {
+		r.log.Warn(what, "workers", w, "classes", class)
+	} else {
+		r.log.Info(what, "workers", w, "classes", class)
+	}
 }
 
 var _ tasks.Executor = (*router)(nil)

@@ -20,33 +20,8 @@ import (
 // exists is applied when it does (started − counted), a core given up twice or never counted
 // changes nothing, and each give-up takes one worker and the classes no core left declares.
 func TestRouterGiveUp(t *testing.T) {
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open("", store.Options{InMemory: true, MemTableSize: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ep := taskstest.NewNetwork().Join(id)
-	defer ep.Leave()
-	m, err := tasks.New(tasks.Config{
-		Workers: 3, Class: cpu.Class + " cuda-a cuda-b", Key: sk, Store: st, Bus: ep,
-		Executor: &taskstest.CounterExecutor{Steps: 1},
-		Lease:    1500 * time.Millisecond, Heartbeat: 200 * time.Millisecond, RankDelay: 200 * time.Millisecond,
-		Tick: 20 * time.Millisecond, CapabilityInterval: 300 * time.Millisecond, Warmup: 300 * time.Millisecond,
-		PublishTimeout: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	r := &router{started: 3, counted: map[int]string{0: "cuda-a", 1: "cuda-b", 2: "cuda-a"},
+	m := routerManager(t, 3, cpu.Class+" cuda-a cuda-b")
+	r := &router{started: 3, counted: map[int]string{0: "cuda-a", 1: "cuda-b", 2: "cuda-a"}, gone: map[int]bool{},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	check := func(what string, workers int, class string) {
 		t.Helper()
@@ -70,4 +45,67 @@ func TestRouterGiveUp(t *testing.T) {
 	check("core 0 (core 2 still declares cuda-a)", 1, cpu.Class+" cuda-a")
 	r.givenUp(2)
 	check("core 2 (one worker at least)", 1, cpu.Class)
+}
+
+// The router's late cores, one at a time: a core that comes up after the node started brings one
+// worker and its class, applied when the Manager exists if it came before; a restart of a counted
+// core, or a start reported for a device already given up, changes nothing.
+func TestRouterLateCore(t *testing.T) {
+	m := routerManager(t, 2, cpu.Class+" cuda-a")
+	r := &router{started: 1, counted: map[int]string{0: "cuda-a"}, gone: map[int]bool{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	check := func(what string, workers int, class string) {
+		t.Helper()
+		if s := m.Stats(); s.Workers != workers || s.Class != class || r.advertised() != class {
+			t.Fatalf("%s: workers %d, class %q, router %q; want %d, %q", what, s.Workers, s.Class, r.advertised(), workers, class)
+		}
+	}
+	r.ready(1, "cuda-b") // before the Manager
+	r.givenUp(2)
+	r.ready(2, "cuda-c") // a late report of a core given up since
+	if s := m.Stats(); s.Workers != 2 || s.Class != cpu.Class+" cuda-a" {
+		t.Fatalf("a late core before setManager changed the Manager: %d workers, class %q", s.Workers, s.Class)
+	}
+	r.setManager(m)
+	check("the Manager set", 3, cpu.Class+" cuda-a cuda-b")
+	r.ready(0, "cuda-a")
+	r.ready(1, "cuda-b")
+	check("cores 0 and 1 restarted", 3, cpu.Class+" cuda-a cuda-b")
+	r.ready(3, "cuda-a")
+	check("core 3 up late", 4, cpu.Class+" cuda-a cuda-b")
+	r.givenUp(1)
+	r.ready(1, "cuda-b")
+	check("core 1 given up, then a late report of its start", 3, cpu.Class+" cuda-a")
+}
+
+// routerManager is a tasks.Manager on an in-memory network for the router tests.
+func routerManager(t *testing.T, workers int, class string) *tasks.Manager {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open("", store.Options{InMemory: true, MemTableSize: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ep := taskstest.NewNetwork().Join(id)
+	t.Cleanup(ep.Leave)
+	m, err := tasks.New(tasks.Config{
+		Workers: workers, Class: class, Key: sk, Store: st, Bus: ep,
+		Executor: &taskstest.CounterExecutor{Steps: 1},
+		Lease:    1500 * time.Millisecond, Heartbeat: 200 * time.Millisecond, RankDelay: 200 * time.Millisecond,
+		Tick: 20 * time.Millisecond, CapabilityInterval: 300 * time.Millisecond, Warmup: 300 * time.Millisecond,
+		PublishTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }

@@ -57,6 +57,8 @@ func init() {
 //	small  a real core that reports 1 MiB of device memory
 //	big    a real core that reports 1 TiB of device memory
 //	class  a real core whose device declares the class "fake-gpu-v1"
+//	late   device 0: a real core; device 1: exits before the handshake on its first start (it
+//	       leaves the mark late-1), then a real core whose device declares "fake-gpu-v1"
 func fakeCore(args []string) int {
 	fs := flag.NewFlagSet("fake-core", flag.ContinueOnError)
 	device := fs.Int("device", -1, "")
@@ -74,6 +76,17 @@ func fakeCore(args []string) int {
 	if *mode == "exit" {
 		fmt.Fprintln(os.Stderr, "fake core: no device here")
 		return 3
+	}
+	late := *mode == "late" && *device == 1
+	if late {
+		mark := filepath.Join(dir, "late-1")
+		if _, err := os.Stat(mark); err != nil {
+			if err := os.WriteFile(mark, nil, 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, "fake core:", err)
+			}
+			fmt.Fprintln(os.Stderr, "fake core: not ready yet")
+			return 3
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
@@ -112,7 +125,7 @@ func fakeCore(args []string) int {
 		opts = append(opts, gpucore.WithMemory(1<<40))
 	}
 	var d gpu.Device = dev
-	if *mode == "class" || *mode == "die" {
+	if *mode == "class" || *mode == "die" || late {
 		d = classedDevice{dev}
 	}
 	err = gpucore.Serve(ctx, os.Stdin, out, d, run, opts...)
@@ -402,6 +415,45 @@ func TestGPUGiveUp(t *testing.T) {
 				t.Fatalf("%d workers after the task, want 1", w)
 			}
 		})
+	}
+}
+
+// TestGPULateCore: of two devices, one core comes up at start and the other fails its first start
+// and comes up on the Supervisor's retry, after the node started: the late core brings its worker
+// and its class (the Manager's workers go from the CPU's and one core's to two cores', and the node
+// advertises the late core's class), and the status lists both cores ready.
+func TestGPULateCore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu-late", nodetest.Fast),
+		fakeCores(t, fakeProc(t, 2), "late", dir, func(c *gpucore.Config) { c.Backoff = 1500 * time.Millisecond }))...)
+	if got := n.Workers(); got != 2 {
+		t.Fatalf("workers at start %d, want 2 (1 CPU + the core up at start)", got)
+	}
+	if st := n.Manager().Stats(); st.Class != cpu.Class {
+		t.Fatalf("classes at start %q, want %q (core 0 is the CPU's class)", st.Class, cpu.Class)
+	}
+	want := cpu.Class + " fake-gpu-v1"
+	nodetest.WaitFor(t, 30*time.Second, func() error {
+		if st := n.Manager().Stats(); st.Workers != 3 || st.Class != want {
+			return fmt.Errorf("%d workers, classes %q; want 3 and %q once the late core is up", st.Workers, st.Class, want)
+		}
+		return nil
+	})
+	st, err := nodetest.Client(t, n).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GPU) != 2 || st.Class != want || st.Worker.Workers != 3 {
+		t.Fatalf("status: cores %+v, classes %q, %d workers; want 2 cores, %q, 3", st.GPU, st.Class, st.Worker.Workers, want)
+	}
+	for _, c := range st.GPU {
+		if c.State != gpucore.StateReady {
+			t.Fatalf("status lists cores %+v, want both ready", st.GPU)
+		}
+	}
+	if s := marks(t, dir, "late-"); len(s) != 1 {
+		t.Fatalf("late marks %v: the late core's first start did not fail", s)
 	}
 }
 

@@ -96,6 +96,11 @@ type Config struct {
 	// OnGiveUp, if set, is called once for each device given up (its state is StateFailed by
 	// then), from the goroutine that supervised it, with no lock held. It must not call Close.
 	OnGiveUp func(ordinal int)
+	// OnReady, if set, is called each time a device's core completes its handshake (its first
+	// start and every restart; its state is StateReady by then), with what the core said, from the
+	// goroutine that supervises the device, with no lock held, before that goroutine goes on: so
+	// a device's OnReady calls come before its OnGiveUp. It must not call Close.
+	OnReady func(ordinal int, info Info)
 	// MaxFrame is the largest frame the node accepts from a core: 0 means DefaultMaxFrame.
 	MaxFrame int
 
@@ -329,6 +334,9 @@ func (s *Supervisor) supervise(c *core, first chan<- error) {
 			s.broadcast()
 			s.mu.Unlock()
 			log.Info("core ready", "name", p.info.Name, "class", p.info.Class, "pid", p.pid())
+			if s.cfg.OnReady != nil {
+				s.cfg.OnReady(c.ordinal, p.info)
+			}
 		}
 		if first != nil { // New returns once every core is ready or has failed once
 			first <- err

@@ -364,14 +364,21 @@ func TestSupervisorMisbehaving(t *testing.T) {
 
 // TestSupervisorRestart: a core that fails its first start is retried with backoff; one that keeps
 // failing is given up after MaxRestarts while the other devices keep working, and OnGiveUp hears
-// of it once.
+// of it once. OnReady hears of each start that completed its handshake: the good core's, and the
+// flaky core's second start.
 func TestSupervisorRestart(t *testing.T) {
 	t.Parallel()
 	f := tinyTask(t)
-	gaveUp := make(chan int, 4)
+	gaveUp, ready := make(chan int, 4), make(chan int, 8)
 	s, err := newSupervisor(t, f.blocks, []string{"serve", "flaky", "exit"}, func(c *core.Config) {
 		c.MaxRestarts = 2
 		c.OnGiveUp = func(ordinal int) { gaveUp <- ordinal }
+		c.OnReady = func(ordinal int, info core.Info) {
+			if info.Class == "" || info.Name == "" {
+				t.Errorf("OnReady(%d): no class or name in %+v", ordinal, info)
+			}
+			ready <- ordinal
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -399,6 +406,13 @@ func TestSupervisorRestart(t *testing.T) {
 	sameResult(t, res, f.want)
 	if len(gaveUp) != 0 {
 		t.Fatalf("OnGiveUp called again, for device %d", <-gaveUp)
+	}
+	var got []int
+	for len(ready) > 0 {
+		got = append(got, <-ready)
+	}
+	if slices.Sort(got); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("OnReady heard of devices %v, want [0 1] (once each)", got)
 	}
 }
 
