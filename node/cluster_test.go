@@ -150,6 +150,45 @@ func TestClusterRunsEveryTask(t *testing.T) {
 	t.Fatal("node 2 ran or started every task: no checkpoint to fetch")
 }
 
+// TestLateJoinerLearnsSearch: a node that joins after a search was launched, later than gossip's
+// message cache reaches back (so no peer can forward it the announcement), lists the search, with
+// its name and budget, once it has caught up by sync.
+func TestLateJoinerLearnsSearch(t *testing.T) {
+	t.Parallel()
+	first := nodetest.Start(t, nodetest.Config(t.TempDir()), append(nodetest.Options("first", nodetest.Fast),
+		node.WithSearchRunner(1, 200*time.Millisecond))...)
+	ctx := context.Background()
+	spec := liarSpec(2)
+	spec.Name = "late-joiner"
+	l, err := first.LaunchSearch(ctx, api.LaunchRequest{Spec: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(lateJoin)
+	late := nodetest.Start(t, nodetest.Config(t.TempDir(), first.Addrs()[0]), nodetest.Options("late", nodetest.Fast)...)
+	lc := nodetest.Client(t, late)
+	nodetest.WaitFor(t, 90*time.Second, func() error {
+		list, err := lc.Searches(ctx)
+		if err != nil {
+			return err
+		}
+		for _, st := range list {
+			if st.Search == l.CID {
+				if st.Name != spec.Name || st.Budget != spec.Budget {
+					return fmt.Errorf("the late joiner's search: %+v", st)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("the late joiner lists %d searches, not %s", len(list), l.CID)
+	})
+}
+
+// lateJoin is how long after a message a late joiner starts so that gossip cannot deliver it:
+// more than the message cache's reach (go-libp2p-pubsub's GossipSubHistoryGossip heartbeats of
+// GossipSubHeartbeatInterval: 3 × 1 s).
+const lateJoin = 5 * time.Second
+
 // TestLateJoinerCatchesUp: a node that joins after tasks were offered and finished learns them and
 // their results through sync (gossip delivered them before it existed).
 func TestLateJoinerCatchesUp(t *testing.T) {
