@@ -135,14 +135,18 @@ cuda: cuda-sdk ptx-check ## build bin/airanode-cuda (the CUDA compute core) and 
 cuda-test-bin: cuda-sdk ## build the GPU test binaries (run them on a GPU machine: scripts/gpu-check.sh)
 	$(CUDA_ENV) $(GO) test -tags cuda -c -ldflags "$(STRIP)" -o $(BIN)/cuda.test ./gpu/cuda
 
-# The bundle's binaries are stripped (-s -w) so that the four files travel to a GPU machine in well
-# under 64 MiB.
+# The bundle's binaries are stripped (-s -w) so that the four files and the tracked tree travel to a
+# GPU machine within the device tool's 64 MiB carry (the tree goes too, and the PTX is in it and in
+# both CUDA binaries); the last step fails past it.
 .PHONY: gpu-bundle
 gpu-bundle: ## build everything scripts/gpu-check.sh runs on a GPU machine into bin/ (stripped)
 	$(MAKE) --no-print-directory cuda cuda-test-bin STRIP="-s -w"
 	$(GO) build -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode ./cmd/airanode
 	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
-	@du -ch $(BIN)/airanode $(BIN)/airanode-cuda $(BIN)/cuda.test $(BIN)/torch_lm_bench.py | tail -1
+	@bins=$$(du -cb $(BIN)/airanode $(BIN)/airanode-cuda $(BIN)/cuda.test $(BIN)/torch_lm_bench.py | tail -1 | cut -f1); \
+	tree=$$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1); total=$$((bins + tree)); \
+	echo "gpu-bundle: $$((bins / 1048576)) MiB of binaries + $$((tree / 1048576)) MiB of tracked tree = $$((total / 1048576)) MiB of the 64 MiB carry"; \
+	[ $$total -le $$((64 * 1048576)) ] || { echo "gpu-bundle: past the device tool's 64 MiB carry"; exit 1; }
 
 .PHONY: clean
 clean: ## remove build outputs
