@@ -144,7 +144,7 @@ gpu-bundle: ## build everything scripts/gpu-check.sh runs on a GPU machine into 
 	$(GO) build -ldflags "$(LDFLAGS) -s -w" -o $(BIN)/airanode ./cmd/airanode
 	cp ../shared/perf/torch_lm_bench.py $(BIN)/ 2>/dev/null || true
 	@bins=$$(du -cb $(BIN)/airanode $(BIN)/airanode-cuda $(BIN)/cuda.test $(BIN)/torch_lm_bench.py | tail -1 | cut -f1); \
-	tree=$$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1); total=$$((bins + tree)); \
+	tree=$$(git ls-files -z | xargs -0 -r du -cb | tail -1 | cut -f1); total=$$((bins + $${tree:-0})); \
 	echo "gpu-bundle: $$((bins / 1048576)) MiB of binaries + $$((tree / 1048576)) MiB of tracked tree = $$((total / 1048576)) MiB of the 64 MiB carry"; \
 	[ $$total -le $$((64 * 1048576)) ] || { echo "gpu-bundle: past the device tool's 64 MiB carry"; exit 1; }
 

@@ -185,14 +185,19 @@ type router struct {
 }
 
 // setManager tells the router the tasks Manager whose Workers and classes count its cores (it
-// was made with the started cores' workers), and applies the cores given up or come up since
-// (counted − started workers).
+// was made with the started cores' workers and the classes of a moment before), and applies the
+// cores given up or come up since: counted − started workers, and the classes the cores counted
+// now declare (a core given up and another come up leave the count as it was, not the classes).
 func (r *router) setManager(m *tasks.Manager) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	r.mgr = m
 	if delta := len(r.counted) - r.started; delta != 0 {
 		r.update(delta)
+		return
+	}
+	if err := m.SetClass(r.classes()); err != nil {
+		r.log.Warn("gpu: the advertised classes cannot be set", "err", err)
 	}
 }
 

@@ -76,6 +76,16 @@ func TestRouterLateCore(t *testing.T) {
 	r.givenUp(1)
 	r.ready(1, "cuda-b")
 	check("core 1 given up, then a late report of its start", 3, cpu.Class+" cuda-a")
+
+	// Before the Manager exists, a counted core is given up and another comes up: the workers are
+	// as they were, the classes are not.
+	m = routerManager(t, 2, cpu.Class+" cuda-a")
+	r = &router{started: 1, counted: map[int]string{0: "cuda-a"}, gone: map[int]bool{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r.givenUp(0)
+	r.ready(1, "cuda-b")
+	r.setManager(m)
+	check("core 0 given up and core 1 up before the Manager", 2, cpu.Class+" cuda-b")
 }
 
 // routerManager is a tasks.Manager on an in-memory network for the router tests.

@@ -426,7 +426,7 @@ func TestGPULateCore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	n := nodetest.Start(t, gpuConfig(t), append(nodetest.Options("gpu-late", nodetest.Fast),
-		fakeCores(t, fakeProc(t, 2), "late", dir, func(c *gpucore.Config) { c.Backoff = 1500 * time.Millisecond }))...)
+		fakeCores(t, fakeProc(t, 2), "late", dir, func(c *gpucore.Config) { c.Backoff, c.MaxBackoff = 1500*time.Millisecond, 1500*time.Millisecond }))...)
 	if got := n.Workers(); got != 2 {
 		t.Fatalf("workers at start %d, want 2 (1 CPU + the core up at start)", got)
 	}

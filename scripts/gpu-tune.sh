@@ -4,8 +4,9 @@
 # About a minute and a half on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full
 # check. The steps' time limits add to 592 s with the default PAIRS (each more pair adds 130 s), so
 # that one run fits the device tool's 10-minute command limit.
-#   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes, the two
-#      attention forwards and the backward, each with the reference kernels' bits required;
+#   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes (the FAST
+#      tiles, the general ones and the candidates), the register-tiled and the tiled attention
+#      forward and backward, each with the reference kernels' bits required;
 #   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
 #      one run, since PyTorch eager's own time varies by up to 2x between runs;
 #   3. a per-kernel profile of configs A and B;

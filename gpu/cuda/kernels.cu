@@ -982,8 +982,9 @@ __device__ __forceinline__ void att_extend4(float (&acc)[4], const float* W, con
 // takes AFQ rows of queries and walks the key tiles three times: for each row's maximum
 // (order-free), for the exponentials, which threads (row, lane) add to the row's eight float64
 // lanes in increasing key order, and, with l known, for P_j = p_j·(1/l), which extends the output
-// chains. kernels.go launches it for head dimensions that k_attn_fwd_c does not take (not multiples
-// of 4), with `cached` where the rows fit. With `cached` the first pass keeps the rows' scores in
+// chains. kernels.go launches it where k_attn_fwd_c does not go (head dimensions that are not
+// multiples of 4, or rows too long for its scores), with `cached` where the rows fit. With `cached`
+// the first pass keeps the rows' scores in
 // shared memory and the second replaces them by their
 // exponentials, so the second pass loads no keys and the third loads only values, and neither
 // recomputes a score; without, the scores are recomputed each time. Either way the same values: a
@@ -1778,7 +1779,7 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   // before it is stored, so that their latency hides behind two slices' work instead of one (the
   // long-k weight gradients do little work a slice). Slices are loaded in increasing order.
   float pa[PF][LA], pb[PF][LB];
-  // inside: the tile lies wholly within the output (every element's row and column in bounds).
+  // inside: every element this thread loads has its row (of op(A)) and column (of op(B)) in bounds.
   const bool inside = inA == (LA == 32 ? ~0u : (1u << LA) - 1) && inB == (LB == 32 ? ~0u : (1u << LB) - 1);
   auto load = [&](int x, i64 k0) {
     if (FAST && inside && K - k0 >= BK) {  // every element in bounds: kA + l·skA < BK <= K − k0

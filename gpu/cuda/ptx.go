@@ -56,7 +56,7 @@ func attnFwdShared(D int) int {
 
 // attnFwdCached is the dynamic shared memory of k_attn_fwd_c, the forward that keeps its rows'
 // scores in shared memory, for head dimension D and T keys, and whether it fits within maxShared
-// (else the forward is k_attn_fwd_t, which recomputes them): the lanes, q, one key or value tile,
+// (else the forward is k_attn_fwd_t: attnFwdWalks): the lanes, q, one key or value tile,
 // the AFQ rows of T scores (stride T+1), 256 partial maxima, the row maxima and 1/l (kernels.cu).
 // Its rows are padded (attnPad), so it takes only head dimensions that are multiples of attnVec.
 func attnFwdCached(D, T int) (int, bool) {

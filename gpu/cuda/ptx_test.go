@@ -100,7 +100,7 @@ func TestGeometryMatchesKernels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]int{"RED": redBlock, "LR": rowsPerBlock, "MAXN": maxState, "SUMSQ_BLOCK": sumSqBlock, "ATT": attnTile, "AFQ": attnRows, "ATT_MAXD": attnMaxD,
+	for name, want := range map[string]int{"RED": redBlock, "LR": rowsPerBlock, "MAXN": maxState, "SUMSQ_BLOCK": sumSqBlock, "ATT": attnTile, "AFQ": attnRows, "ATT_MAXD": attnMaxD, "ATT_PAD": attnPad,
 		"STAGED": stagedBlock, "CHAIN_COLS": chainCols} {
 		m := regexp.MustCompile(`(?m)^#define ` + name + ` (\d+)`).FindSubmatch(src)
 		if m == nil {
