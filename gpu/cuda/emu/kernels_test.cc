@@ -177,6 +177,10 @@ void test_attention() {
       {1, 300, 1, 1, 4, 280},  // and with a window
       {2, 45, 3, 1, 12, 0},  // three units of four columns a row, GQA with one key-value head
       {1, 40, 2, 2, 60, 7},  // two units a thread, the second of them only for some
+      // the longest rows k_attn_fwd_c keeps at D = 32 (kernels.go's attnFwdCached): its shared
+      // memory at the largest, which the emulation checks as it does every launch's (a kernel that
+      // touches shared memory past the size it was given fails)
+      {1, 625, 1, 1, 32, 0},
   };
   uint64_t seed = 1000;
   for (auto& s : shapes) {
