@@ -192,13 +192,7 @@ func (r *router) setManager(m *tasks.Manager) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
 	r.mgr = m
-	if delta := len(r.counted) - r.started; delta != 0 {
-		r.update(delta)
-		return
-	}
-	if err := m.SetClass(r.classes()); err != nil {
-		r.log.Warn("gpu: the advertised classes cannot be set", "err", err)
-	}
+	r.update(len(r.counted) - r.started)
 }
 
 // givenUp handles a device the Supervisor gave up: if the Manager's Workers count its core, one
@@ -250,22 +244,18 @@ func (r *router) classes() string {
 }
 
 // update adds delta workers to the Manager (in one step, never below one worker; negative for
-// cores given up) and sets the classes the node advertises; r.apply must be held and r.mgr set.
+// cores given up) and sets the classes the node advertises (the Manager announces only a change);
+// r.apply must be held and r.mgr set.
 func (r *router) update(delta int) {
 	w := r.mgr.AddWorkers(delta)
 	class := r.classes()
-	what := "gpu: a compute core came up after the node started"
-	if delta < 0 {
-		what = "gpu: a device was given up"
-	}
-	if err := r.mgr.SetClass(class); err != nil {
-		r.log.Warn(what+", but the advertised classes cannot change", "workers", w, "err", err)
-		return
-	}
-	if delta < 0 {
-		r.log.Warn(what, "workers", w, "classes", class)
-	} else {
-		r.log.Info(what, "workers", w, "classes", class)
+	switch err := r.mgr.SetClass(class); {
+	case err != nil:
+		r.log.Warn("gpu: the advertised classes cannot change", "workers", w, "classes", class, "err", err)
+	case delta < 0:
+		r.log.Warn("gpu: a device was given up", "workers", w, "classes", class)
+	case delta > 0:
+		r.log.Info("gpu: a compute core came up after the node started", "workers", w, "classes", class)
 	}
 }
 

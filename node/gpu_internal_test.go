@@ -1,23 +1,19 @@
 package node
 
 import (
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"testing"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/airanode/airanode/gpu/cpu"
+	"github.com/airanode/airanode/registry/registrytest"
 	"github.com/airanode/airanode/store"
 	"github.com/airanode/airanode/tasks"
 	"github.com/airanode/airanode/tasks/taskstest"
 )
 
 // The router's give-ups, one at a time and in a fixed order: a core given up before the Manager
-// exists is applied when it does (started − counted), a core given up twice or never counted
+// exists is applied when it does (counted − started), a core given up twice or never counted
 // changes nothing, and each give-up takes one worker and the classes no core left declares.
 func TestRouterGiveUp(t *testing.T) {
 	m := routerManager(t, 3, cpu.Class+" cuda-a cuda-b")
@@ -88,30 +84,20 @@ func TestRouterLateCore(t *testing.T) {
 	check("core 0 given up and core 1 up before the Manager", 2, cpu.Class+" cuda-b")
 }
 
-// routerManager is a tasks.Manager on an in-memory network for the router tests.
+// routerManager is a tasks.Manager on an in-memory network for the router tests (its timings do
+// not matter: the tests read only its workers and classes).
 func routerManager(t *testing.T, workers int, class string) *tasks.Manager {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := registrytest.NewPeers(t, 1)[0]
 	st, err := store.Open("", store.Options{InMemory: true, MemTableSize: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ep := taskstest.NewNetwork().Join(id)
+	ep := taskstest.NewNetwork().Join(p.ID)
 	t.Cleanup(ep.Leave)
 	m, err := tasks.New(tasks.Config{
-		Workers: workers, Class: class, Key: sk, Store: st, Bus: ep,
-		Executor: &taskstest.CounterExecutor{Steps: 1},
-		Lease:    1500 * time.Millisecond, Heartbeat: 200 * time.Millisecond, RankDelay: 200 * time.Millisecond,
-		Tick: 20 * time.Millisecond, CapabilityInterval: 300 * time.Millisecond, Warmup: 300 * time.Millisecond,
-		PublishTimeout: time.Second,
+		Workers: workers, Class: class, Key: p.Key, Store: st, Bus: ep, Executor: &taskstest.CounterExecutor{Steps: 1},
 	})
 	if err != nil {
 		t.Fatal(err)
