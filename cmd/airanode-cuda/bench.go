@@ -59,6 +59,8 @@ type benchLine struct {
 	TokensPerS  float64 `json:"tokens_per_s"`
 	GFLOPs      float64 `json:"gflops"`
 	DigestFinal string  `json:"digest_final"`
+	// Kernels is the kernel choice of --kernels (cuda.FormatKernels), "" for the defaults.
+	Kernels string `json:"kernels,omitempty"`
 }
 
 // randomTokens is the benchmark's data: bytes from a splitmix64 stream, a new batch every step.
@@ -95,7 +97,12 @@ func runBench(args []string) error {
 	profile := fs.Int("profile", 0, "after the timed steps, train this many more with per-kernel timing and print where the time goes")
 	overlap := fs.Bool("overlap", false, "run the weight gradients on a second stream, beside the rest of the backward (the same bits)")
 	onCPU := fs.Bool("cpu", false, "train each config on the CPU device too (all cores) and compare the final digests: the kernels compute the CPU device's bits")
+	kernels := fs.String("kernels", "", kernelsUsage)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	choice, err := parseKernels(*kernels)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -111,6 +118,9 @@ func runBench(args []string) error {
 	defer dev.Close()
 	dev.SetReferenceKernels(*reference)
 	dev.SetOverlap(*overlap)
+	if err := dev.SetKernels(choice); err != nil {
+		return err
+	}
 	for _, name := range strings.Split(*configs, ",") {
 		c, ok := perfConfigs[name]
 		if !ok {
@@ -139,6 +149,9 @@ func runBench(args []string) error {
 				impl += " (overlap)"
 			}
 			line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
+			if !*reference {
+				line.Kernels = cuda.FormatKernels(choice)
+			}
 			if err == nil {
 				err = json.NewEncoder(os.Stdout).Encode(line)
 			}
@@ -163,6 +176,21 @@ func runBench(args []string) error {
 		}
 	}
 	return nil
+}
+
+// kernelsUsage is the --kernels flag's help, bench's and eval's.
+const kernelsUsage = "launch these kernels in place of the defaults, with the same bits: default=alternative pairs, comma-separated (scripts/gpu-pick.py picks them from the kernel tables; docs/gpu.md)"
+
+// parseKernels reads and checks a --kernels flag.
+func parseKernels(spec string) (map[string]string, error) {
+	choice, err := cuda.ParseKernels(spec)
+	if err == nil {
+		err = cuda.CheckKernels(choice)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--kernels: %w", err)
+	}
+	return choice, nil
 }
 
 // trainConfig trains a (of shape c) on dev for warmup untimed steps, then steps timed ones, on the

@@ -37,6 +37,7 @@ type evalLine struct {
 	ResultCID string  `json:"result_cid"`
 	Digest    string  `json:"digest_final"`
 	Seconds   float64 `json:"seconds"`
+	Kernels   string  `json:"kernels,omitempty"` // the kernel choice of --kernels, on the tuned-kernel runs
 }
 
 // runEval evaluates one architecture under a protocol on GPU 0: once, or several times on fresh
@@ -52,7 +53,12 @@ func runEval(args []string) error {
 	twice := fs.Bool("twice", false, "evaluate twice, each on a fresh device, and require identical Results")
 	reference := fs.Bool("reference", false, "evaluate once more with the reference kernels and require the same Result")
 	onCPU := fs.Bool("cpu", false, "evaluate on the CPU device too (all cores) and compare the score and digests")
+	kernels := fs.String("kernels", "", kernelsUsage)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	choice, err := parseKernels(*kernels)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -97,6 +103,9 @@ func runEval(args []string) error {
 			var cd *cuda.Device
 			if cd, err = cuda.New(0); err == nil {
 				cd.SetReferenceKernels(r.reference)
+				if err = cd.SetKernels(choice); err != nil {
+					cd.Close()
+				}
 				dev = cd
 			}
 		}
@@ -119,6 +128,9 @@ func runEval(args []string) error {
 		res := rep.Result
 		line := evalLine{Run: r.name, Device: rep.Device, Arch: arch.Print(a), Protocol: p.Name, Seed: *seed,
 			Score: res.Score, Segments: len(res.Segments), Steps: res.Steps, ResultCID: c.String(), Seconds: secs}
+		if !r.cpu && !r.reference {
+			line.Kernels = cuda.FormatKernels(choice)
+		}
 		if n := len(res.Segments); n > 0 {
 			line.Digest = fmt.Sprintf("%x", res.Segments[n-1].Digest)
 		}

@@ -30,7 +30,7 @@ func run(args []string) error {
 	case "serve":
 		return runServe(args[1:])
 	case "help", "-h", "--help":
-		fmt.Println("airanode-cuda: the CUDA compute core\n  info    list devices as JSON\n  bench   training throughput on configs A, B, C of shared/perf (--profile N: time per kernel)\n  eval    a MAD-lite evaluation on GPU 0 (--twice, --reference: require identical Results; --cpu: compare the score)\n  serve   run tasks for the node over the core protocol on stdin/stdout (docs/gpu.md)")
+		fmt.Println("airanode-cuda: the CUDA compute core\n  info    list devices as JSON\n  bench   training throughput on configs A, B, C of shared/perf (--profile N: time per kernel; --kernels: a kernel choice)\n  eval    a MAD-lite evaluation on GPU 0 (--twice, --reference: require identical Results; --cpu: compare the score; --kernels)\n  serve   run tasks for the node over the core protocol on stdin/stdout (docs/gpu.md)")
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q (want info, bench, eval, serve or help)", args[0])

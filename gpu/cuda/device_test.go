@@ -3,6 +3,8 @@
 package cuda
 
 import (
+	"errors"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -100,6 +102,86 @@ func TestMatMulTilePicks(t *testing.T) {
 		if !seen[tile.name] {
 			t.Errorf("matmulTile never picks %s", tile.name)
 		}
+	}
+}
+
+// TestKernelChoice: SetKernels launches the chosen alternatives in place of the defaults (seen in
+// the profile) with the same bits, keeps its previous choice when a choice is refused, and nil
+// restores the defaults.
+func TestKernelChoice(t *testing.T) {
+	d := open(t)
+	const m, n, k = 200, 200, 16 // matmulTile: the 32×16 tile (m·n > 32K)
+	s := gpu.AttnShape{B: 1, T: 40, H: 2, KVH: 2, D: 32, Scale: 0.25}
+	nq := s.B * s.T * s.H * s.D
+	a, b, c := randomBuffer(t, d, m*k, 1), randomBuffer(t, d, k*n, 2), randomBuffer(t, d, m*n, 3)
+	q, kk, v, dout := randomBuffer(t, d, nq, 4), randomBuffer(t, d, nq, 5), randomBuffer(t, d, nq, 6), randomBuffer(t, d, nq, 7)
+	out, lse, ws := randomBuffer(t, d, nq, 8), randomBuffer(t, d, s.B*s.H*s.T, 9), randomBuffer(t, d, d.AttentionWorkspace(s), 10)
+	dq, dk, dv := randomBuffer(t, d, nq, 11), randomBuffer(t, d, nq, 12), randomBuffer(t, d, nq, 13)
+	// run launches one matmul, the attention forward and backward, and returns the kernels launched
+	// and the outputs' bits.
+	run := func() (map[string]bool, []uint32) {
+		d.SetProfile(true)
+		defer d.SetProfile(false)
+		d.MatMul(c, a, b, m, n, k, false, false, false)
+		d.Attention(out, lse, q, kk, v, s)
+		d.AttentionBackward(dq, dk, dv, dout, out, lse, q, kk, v, ws, s)
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		launched := map[string]bool{}
+		for _, kt := range d.Profile() {
+			launched[kt.Name] = true
+		}
+		var bits []uint32
+		for _, buf := range []gpu.Buffer{c, out, lse, dq, dk, dv} {
+			bits = append(bits, downloadBits(t, d, buf)...)
+		}
+		return launched, bits
+	}
+	defaults := []string{"k_mm_32x16_2x2_k32_db_f", "k_attn_fwd_c", "k_attn_dq_r", "k_attn_dkv_r"}
+	launched, want := run()
+	for _, name := range defaults {
+		if !launched[name] {
+			t.Fatalf("by default the device did not launch %s (launched %v)", name, launched)
+		}
+	}
+	choice := map[string]string{"k_mm_32x16_2x2_k32_db_f": "k_mm_32x16_2x2_k64_pf2_f", "k_attn_fwd_c": "k_attn_fwd_t", "k_attn_dkv_r": "k_attn_dkv_t"}
+	if err := d.SetKernels(choice); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{
+		{"k_nope": "k_matmul"},                 // not a kernel
+		{"k_matmul": "k_matmul128"},            // the reference tile is no default
+		{"k_attn_fwd_c": "k_matmul"},           // not an alternative to it
+		{"k_mm_16x16_1x1_k64_pf2_f": "k_nope"}, // no such tile
+		{"k_attn_dq_r": "k_attn_dq_r"},         // itself
+	} {
+		if err := d.SetKernels(bad); !errors.Is(err, ErrKernels) {
+			t.Errorf("SetKernels(%v) = %v, want an ErrKernels error", bad, err)
+		}
+	}
+	if got := d.Kernels(); !maps.Equal(got, choice) {
+		t.Fatalf("after refused choices Kernels() = %v, want %v", got, choice)
+	}
+	launched, got := run()
+	for _, name := range []string{"k_mm_32x16_2x2_k64_pf2_f", "k_attn_fwd_t", "k_attn_dq_r", "k_attn_dkv_t"} {
+		if !launched[name] {
+			t.Errorf("with %v the device did not launch %s (launched %v)", choice, name, launched)
+		}
+	}
+	for from := range choice {
+		if launched[from] {
+			t.Errorf("with %v the device launched %s", choice, from)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("with %v the bits differ from the defaults'", choice)
+	}
+	if err := d.SetKernels(nil); err != nil || d.Kernels() != nil {
+		t.Fatalf("SetKernels(nil) = %v, Kernels() = %v", err, d.Kernels())
+	}
+	if launched, _ = run(); !launched[defaults[0]] || !launched[defaults[1]] {
+		t.Errorf("after SetKernels(nil) the defaults did not run (launched %v)", launched)
 	}
 }
 

@@ -4,6 +4,9 @@ package cuda
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -20,6 +23,8 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	t := matmulTile(m, n)
 	if d.reference {
 		t = tileRef
+	} else if alt, ok := d.tiles[t.name]; ok {
+		t = alt
 	}
 	d.matmul(t, c, a, b, m, n, k, ta, tb, acc)
 }
@@ -89,6 +94,68 @@ func matmulTile(m, n int) mmTile {
 		return tile16f
 	}
 }
+
+// KernelAlternatives are the kernels SetKernels may launch in place of the device's defaults: every
+// matmul tile in place of each tile matmulTile picks, and the tiled attention
+// kernels in place of the register-tiled ones. Each computes its default's bits (kernels.cu; the
+// tests TestMatMulTiles and TestAttentionTimes require it on a GPU, the emulation harness on the
+// host).
+func KernelAlternatives() map[string][]string {
+	alts := map[string][]string{
+		"k_attn_fwd_c": {"k_attn_fwd_t"}, "k_attn_dq_r": {"k_attn_dq_t"}, "k_attn_dkv_r": {"k_attn_dkv_t"},
+	}
+	for _, from := range mmPicked {
+		for _, to := range mmTiles {
+			if to != from {
+				alts[from.name] = append(alts[from.name], to.name)
+			}
+		}
+	}
+	return alts
+}
+
+// SetKernels makes the device launch, in place of each default kernel that choice names (a key),
+// the alternative it maps to: ParseKernels reads one from text, KernelAlternatives lists what may
+// be chosen, and a nil or empty choice restores the defaults. The bits do not change, only the
+// time: a GPU run can thus time and use the fastest of the kernels it measured without a rebuild
+// (scripts/gpu-check.sh). An unknown default or alternative is an error and changes nothing. The
+// reference kernels (SetReferenceKernels) take precedence.
+func (d *Device) SetKernels(choice map[string]string) error {
+	if err := CheckKernels(choice); err != nil {
+		return err
+	}
+	var tiles map[string]mmTile
+	for from, to := range choice {
+		if i := slices.IndexFunc(mmTiles, func(t mmTile) bool { return t.name == to }); i >= 0 {
+			if tiles == nil {
+				tiles = map[string]mmTile{}
+			}
+			tiles[from] = mmTiles[i]
+		}
+	}
+	d.choice, d.tiles = maps.Clone(choice), tiles
+	return nil
+}
+
+// CheckKernels returns an ErrKernels error unless every default that choice names is in
+// KernelAlternatives and is mapped to one of its alternatives there.
+func CheckKernels(choice map[string]string) error {
+	alts := KernelAlternatives()
+	for from, to := range choice {
+		can, ok := alts[from]
+		if !ok {
+			return fmt.Errorf("%w: %s is not a kernel the device may swap (want one of %s)",
+				ErrKernels, from, strings.Join(slices.Sorted(maps.Keys(alts)), ", "))
+		}
+		if !slices.Contains(can, to) {
+			return fmt.Errorf("%w: %s cannot replace %s (want one of %v)", ErrKernels, to, from, can)
+		}
+	}
+	return nil
+}
+
+// Kernels returns the device's kernel choice (SetKernels); nil for the defaults.
+func (d *Device) Kernels() map[string]string { return maps.Clone(d.choice) }
 
 func (d *Device) Fill(x gpu.Buffer, v float32) { d.elem("k_fill", x.Len(), p(x), i(x.Len()), f(v)) }
 func (d *Device) Copy(dst, src gpu.Buffer) {
@@ -221,7 +288,7 @@ func (d *Device) Attention(out, lse, q, k, v gpu.Buffer, s gpu.AttnShape) {
 		// scores in shared memory and works in register tiles; for other head dimensions
 		// k_attn_fwd_t keeps them too where they fit, and where they do not it recomputes them.
 		blocks := s.B * s.H * ((s.T + attnRows - 1) / attnRows)
-		if shared, ok := attnFwdCached(s.D, s.T); ok {
+		if shared, ok := attnFwdCached(s.D, s.T); ok && d.choice["k_attn_fwd_c"] == "" {
 			d.launch("k_attn_fwd_c", blocks, 256, shared, p(out), p(lse), p(q), p(k), p(v),
 				i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))
 			return
@@ -256,11 +323,15 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, ws gpu.B
 	d.elem("k_attn_delta", s.B*s.H*s.T, p(ws), p(dout), p(out), i(s.B), i(s.T), i(s.H), i(s.D))
 	if s.D <= attnMaxD && !d.reference {
 		// kernels.cu "attention, tiled": the same bits as the kernels below; in register tiles
-		// (k_attn_dq_r, k_attn_dkv_r) where the head dimension is a multiple of attnVec.
+		// (k_attn_dq_r, k_attn_dkv_r) where the head dimension is a multiple of attnVec, unless
+		// SetKernels chose the tiled ones.
 		nt := (s.T + attnTile - 1) / attnTile
 		dqk, dkvk, dqs, dkvs := "k_attn_dq_t", "k_attn_dkv_t", attnDqShared(s.D), attnDkvShared(s.D)
-		if s.D%attnVec == 0 {
-			dqk, dkvk, dqs, dkvs = "k_attn_dq_r", "k_attn_dkv_r", attnDqSharedR(s.D), attnDkvSharedR(s.D)
+		if s.D%attnVec == 0 && d.choice["k_attn_dq_r"] == "" {
+			dqk, dqs = "k_attn_dq_r", attnDqSharedR(s.D)
+		}
+		if s.D%attnVec == 0 && d.choice["k_attn_dkv_r"] == "" {
+			dkvk, dkvs = "k_attn_dkv_r", attnDkvSharedR(s.D)
 		}
 		d.launch(dqk, s.B*s.H*nt, 256, dqs, p(dq), p(dout), p(lse), p(ws), p(q), p(k), p(v),
 			i(s.B), i(s.T), i(s.H), i(s.KVH), i(s.D), i(s.Window), f(s.Scale))

@@ -1,0 +1,37 @@
+//go:build cudaemu && !cuda
+
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/airanode/airanode/gpu/cuda"
+)
+
+// TestFlags: bench's and eval's bad flags are refused with an error that names them, before any
+// training (on the emulated device, which would take minutes).
+func TestFlags(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		want    string
+		kernels bool // the error is a cuda.ErrKernels
+	}{
+		{[]string{"bench", "--kernels", "k_nope=k_matmul"}, "--kernels", true},
+		{[]string{"bench", "--kernels", "k_attn_fwd_c"}, "--kernels", true},
+		{[]string{"bench", "--kernels", "k_attn_fwd_c=k_attn_dq_t"}, "cannot replace", true},
+		{[]string{"eval", "--kernels", "k_attn_dq_r=k_attn_dq_t,k_attn_dq_r=k_attn_dq_t"}, "twice", true},
+		{[]string{"eval", "--kernels", "k_matmul=k_matmul128"}, "not a kernel", true},
+		{[]string{"bench", "--steps", "0"}, "--steps", false},
+		{[]string{"bench", "extra"}, "unexpected", false},
+		{[]string{"bench", "--configs", "Z", "--steps", "1", "--warmup", "0"}, "unknown config", false},
+		{[]string{"eval", "--arch", "A Q"}, "--arch", false},
+		{[]string{"frobnicate"}, "unknown command", false},
+	} {
+		err := run(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) || c.kernels != errors.Is(err, cuda.ErrKernels) {
+			t.Errorf("airanode-cuda %q: error %v, want one containing %q (ErrKernels: %v)", c.args, err, c.want, c.kernels)
+		}
+	}
+}
