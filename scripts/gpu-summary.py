@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Summarise a scripts/gpu-check.sh log: the same-run throughput table against PyTorch (ours with the
-tuned kernels, ours with the reference kernels, PyTorch eager: each one's first run), whether the
-tuned and reference runs ended on the same digest, the ratio ours/PyTorch of every pair of runs
-(the n-th of ours with the n-th of PyTorch, which alternate in the log) and their median, the parity
-verdict, and the verdicts of the kernel tests, the determinism run, the CPU comparison and the node
-smoke test. Reads the log path given (or stdin); prints the summary; exits 1 when the tuned and reference
-kernels ended on different digests (no other step checks that across the two bench runs), else 0.
+"""Summarise a scripts/gpu-check.sh log: the kernel choice the runs used, the same-run throughput
+table against PyTorch (ours with the tuned kernels, ours with the reference kernels, PyTorch eager:
+each one's first run), whether the tuned, reference and --overlap runs ended on the same digest, the
+ratio ours/PyTorch of every pair of runs (each run of ours with the next PyTorch run after it in the
+log) and their median, for ours and for ours with --overlap, the parity verdict, and the verdicts of
+the kernel tests, the determinism run, the CPU comparison and the node smoke test. Reads the log path
+given (or stdin); prints the summary; exits 1 when the tuned, reference or --overlap runs of a config
+ended on different digests (no other step checks that across the bench runs), else 0.
 
 usage: gpu-summary.py [LOG]
 """
@@ -19,6 +20,8 @@ def main():
     text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
     runs = {}  # (impl, config) -> the first line
     every = {}  # (impl, config) -> every line, in log order
+    pairs = {}  # (impl, config) -> [(ours, PyTorch)]: each of ours with the next PyTorch line
+    pending = {}  # (impl, config) -> lines of ours not yet paired
     skipped = 0  # lines that name an impl and config but no positive tokens_per_s
     for raw in text.splitlines():
         raw = raw.strip()
@@ -31,14 +34,25 @@ def main():
         # A run line names its impl and config and has a positive tokens_per_s; others are not runs.
         tps = d.get("tokens_per_s") if isinstance(d, dict) else None
         if "impl" in d and "config" in d and isinstance(tps, (int, float)) and tps > 0:
-            runs.setdefault((d["impl"], d["config"]), d)
-            every.setdefault((d["impl"], d["config"]), []).append(d)
+            key = (d["impl"], d["config"])
+            runs.setdefault(key, d)
+            every.setdefault(key, []).append(d)
+            if d["impl"] == "pytorch-eager":
+                for (impl, c), ours in list(pending.items()):
+                    if c == d["config"]:
+                        pairs.setdefault((impl, c), []).extend((o, d) for o in ours)
+                        del pending[(impl, c)]
+            else:
+                pending.setdefault(key, []).append(d)
         elif "impl" in d and "config" in d:
             skipped += 1
     configs = sorted({c for _, c in runs})
     if skipped:
         print(f"note: {skipped} run line(s) without a positive tokens_per_s left out")
     differ = False
+    chosen = sorted({d.get("kernels", "") for (i, _), ds in every.items()
+                     if i in ("airanode-cuda", "airanode-cuda (overlap)") for d in ds})
+    print("kernels: " + (" | ".join(k or "the defaults" for k in chosen) if chosen else "-"))
     print("throughput, same run (tokens/s):")
     print(f"  {'config':6} {'ours':>12} {'ours, reference kernels':>24} {'PyTorch eager':>14} {'ours/PyTorch':>13} {'tuned/reference':>16}  digests")
     for c in configs:
@@ -55,18 +69,25 @@ def main():
     card = next((d.get("device") for (i, _), d in runs.items() if i == "pytorch-eager"), None)
     if card:
         print(f"  card: {card}")
+    # --overlap runs must end on the tuned runs' digest.
+    for c in configs:
+        ours = runs.get(("airanode-cuda", c))
+        for o in every.get(("airanode-cuda (overlap)", c), []):
+            if ours and o.get("digest_final") != ours.get("digest_final"):
+                print(f"  {c}: an --overlap run's digest DIFFERS from the tuned run's ({o.get('digest_final')} vs {ours.get('digest_final')})")
+                differ = True
     # PyTorch eager's own time varies by up to 2x between runs on a shared host: the verdict is the
     # median of the pairs' ratios, not one run's.
-    for c in configs:
-        ours, pt = every.get(("airanode-cuda", c), []), every.get(("pytorch-eager", c), [])
-        n = min(len(ours), len(pt))
-        if n == 0:
-            continue
-        ratios = [ours[i]["tokens_per_s"] / pt[i]["tokens_per_s"] for i in range(n)]
-        med = statistics.median(ratios)
-        verdict = "at or above parity" if med >= 1 else "below parity"
-        print(f"  {c}: ours/PyTorch over {n} pair{'s' if n != 1 else ''}: " + " ".join(f"{r:.2f}x" for r in ratios) +
-              f"; median {med:.2f}x, {verdict}")
+    for impl, label in (("airanode-cuda", "ours"), ("airanode-cuda (overlap)", "ours with --overlap")):
+        for c in configs:
+            ps = pairs.get((impl, c), [])
+            if not ps:
+                continue
+            ratios = [o["tokens_per_s"] / p["tokens_per_s"] for o, p in ps]
+            med = statistics.median(ratios)
+            verdict = "at or above parity" if med >= 1 else "below parity"
+            print(f"  {c}: {label}/PyTorch over {len(ps)} pair{'s' if len(ps) != 1 else ''}: " + " ".join(f"{r:.2f}x" for r in ratios) +
+                  f"; median {med:.2f}x, {verdict}")
     checks = [
         ("kernel tests", r"^PASS$", r"^--- FAIL|^FAIL$"),
         ("determinism (eval)", r"Result identical to the first run's", r"the Result differs"),

@@ -2,11 +2,13 @@
 # Kernel tuning figures on a GPU machine (no Go needed there): build first with `make gpu-bundle`,
 # carry bin/airanode-cuda, bin/cuda.test and bin/torch_lm_bench.py, then run scripts/gpu-tune.sh.
 # About a minute and a half on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full
-# check. The steps' time limits add to 592 s with the default PAIRS (each more pair adds 130 s), so
-# that one run fits the device tool's 10-minute command limit.
+# check (and picks the kernels as well). The steps' time limits add to 592 s with the default PAIRS
+# (each more pair adds 130 s), so that one run fits the device tool's 10-minute command limit.
 #   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes (the FAST
 #      tiles, the general ones and the candidates), the register-tiled and the tiled attention
-#      forward and backward, each with the reference kernels' bits required;
+#      forward and backward, each with the reference kernels' bits required; then
+#      scripts/gpu-pick.py's choice of the fastest (KERNELS=... sets it instead), which the steps
+#      below use;
 #   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
 #      one run, since PyTorch eager's own time varies by up to 2x between runs;
 #   3. a per-kernel profile of configs A and B;
@@ -30,23 +32,29 @@ step "card"
 timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader || fail nvidia-smi
 
 step "matmul tiles and attention kernels (µs per call; * the tile matmulTile picks, < the fastest)"
-timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestMatMulTiles$|TestAttentionTimes' 2>&1 |
-  grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go'
-[ "${PIPESTATUS[0]}" -eq 0 ] || fail "kernel tables"
+KLOG=${OUT:-/tmp}/gpu-kernels.log
+timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestMatMulTiles$|TestAttentionTimes' >"$KLOG" 2>&1 || fail "kernel tables"
+grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' "$KLOG"
+if [ -z "${KERNELS+set}" ]; then
+  KERNELS=$(timeout -k 2 10 python3 scripts/gpu-pick.py "$KLOG") || { fail "gpu-pick.py"; KERNELS=; }
+fi
+echo "kernels: ${KERNELS:-the defaults}"
+KFLAG=()
+[ -z "$KERNELS" ] || KFLAG=(--kernels "$KERNELS")
 
 for i in $(seq "$PAIRS"); do
   step "pair $i of $PAIRS: ours, then PyTorch eager, configs A and B"
-  timeout -k 5 60 bin/airanode-cuda bench --configs A,B || fail "bench, pair $i"
+  timeout -k 5 60 bin/airanode-cuda bench --configs A,B "${KFLAG[@]}" || fail "bench, pair $i"
   if [ -f bin/torch_lm_bench.py ]; then
     timeout -k 5 60 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench, pair $i"
   fi
 done
 
 step "per-kernel profile, configs A and B"
-timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 || fail profile
+timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 "${KFLAG[@]}" || fail profile
 
 step "overlap: the weight gradients on a second stream (digests must equal the CPU device's)"
-timeout -k 5 90 bin/airanode-cuda bench --configs A,B --overlap --cpu || fail "bench --overlap"
+timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap --cpu "${KFLAG[@]}" || fail "bench --overlap"
 
 if command -v ncu >/dev/null 2>&1; then
   step "Nsight Compute: one launch each of $NCU_KERNELS (config B; 90 s for all)"
@@ -55,8 +63,8 @@ if command -v ncu >/dev/null 2>&1; then
       echo "--- $k"
       ncu --kernel-name "$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
         --section WarpStateStats --section MemoryWorkloadAnalysis \
-        bin/airanode-cuda bench --configs B --steps 1 --warmup 1 || echo "ncu $k: exit status $?"
-    done' _ "$NCU_KERNELS" || echo "Nsight Compute: stopped with status $?"
+        bin/airanode-cuda bench --configs B --steps 1 --warmup 1 ${2:+--kernels "$2"} || echo "ncu $k: exit status $?"
+    done' _ "$NCU_KERNELS" "$KERNELS" || echo "Nsight Compute: stopped with status $?"
 else
   step "Nsight Compute: no ncu on this machine"
 fi

@@ -177,6 +177,10 @@ func TestKernelChoice(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("with %v the bits differ from the defaults'", choice)
 	}
+	// scripts/gpu-pick.py's choice without tables names kernels the device may swap.
+	if fallback, err := ParseKernels(pickFallback); err != nil || CheckKernels(fallback) != nil {
+		t.Errorf("gpu-pick.py's fallback %q: %v, %v", pickFallback, err, CheckKernels(fallback))
+	}
 	if err := d.SetKernels(nil); err != nil || d.Kernels() != nil {
 		t.Fatalf("SetKernels(nil) = %v, Kernels() = %v", err, d.Kernels())
 	}

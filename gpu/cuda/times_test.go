@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -66,12 +65,11 @@ func TestAttentionTimes(t *testing.T) {
 			for _, b := range []gpu.Buffer{out, lse, dq, dk, dv} {
 				bits[run] = append(bits[run], downloadBits(t, d, b)...)
 			}
-			t.Logf("config %s attention %+v, %s kernels: forward %.1f µs, backward %.1f µs", c.name, s, kind, tf, tb)
+			t.Log(attnTimesLine(c.name, s, kind, tf, tb))
 		}
 		d.SetReferenceKernels(false)
 		if !slices.Equal(bits[0], bits[2]) || !slices.Equal(bits[1], bits[2]) {
-			t.Errorf("config %s: the attention kernels' bits differ (register-tiled %v, tiled %v, against the reference)",
-				c.name, slices.Equal(bits[0], bits[2]), slices.Equal(bits[1], bits[2]))
+			t.Error(attnDifferLine(c.name, slices.Equal(bits[0], bits[2]), slices.Equal(bits[1], bits[2])))
 		}
 	}
 }
@@ -102,7 +100,7 @@ func TestMatMulTiles(t *testing.T) {
 				shape{out, in, rows, true, false, true, c.name, "dw"})
 		}
 	}
-	t.Logf("tiles: %v", tileNames())
+	t.Log(tilesLine(tileNames()))
 	for _, s := range shapes {
 		a, b := randomBuffer(t, d, s.m*s.k, 1), randomBuffer(t, d, s.k*s.n, 2)
 		c0 := randomValues(s.m*s.n, 3)
@@ -110,7 +108,6 @@ func TestMatMulTiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		line := fmt.Sprintf("%s %-3s %4dx%4dx%4d:", s.config, s.linear, s.m, s.n, s.k)
 		var want []uint32
 		times := make([]float64, len(mmTiles))
 		for ti, tile := range mmTiles {
@@ -122,27 +119,12 @@ func TestMatMulTiles(t *testing.T) {
 			if want == nil {
 				want = got
 			} else if !slices.Equal(got, want) {
-				t.Errorf("%s %s: bits differ from %s's", line, tile.name, mmTiles[0].name)
+				t.Error(tileDifferLine(s.config, s.linear, s.m, s.n, s.k, tile.name, mmTiles[0].name))
 			}
 			times[ti] = perCallMicros(t, d, reps, func() { d.matmul(tile, c, a, b, s.m, s.n, s.k, s.ta, s.tb, s.acc) })
 		}
-		best, pick := 0, matmulTile(s.m, s.n)
-		for ti := range times {
-			if times[ti] < times[best] {
-				best = ti
-			}
-		}
-		for ti, us := range times {
-			mark := " "
-			if mmTiles[ti] == pick {
-				mark = "*"
-			}
-			if ti == best {
-				mark += "<"
-			}
-			line += fmt.Sprintf(" %6.1f%s", us, mark)
-		}
-		t.Log(line)
+		pick := slices.Index(mmTiles, matmulTile(s.m, s.n))
+		t.Log(tileTimesLine(s.config, s.linear, s.m, s.n, s.k, times, pick))
 	}
 }
 

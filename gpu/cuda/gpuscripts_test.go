@@ -1,0 +1,189 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/airanode/airanode/gpu"
+)
+
+// The GPU run's scripts (scripts/gpu-pick.py, scripts/gpu-summary.py) checked on every machine: the
+// lines TestMatMulTiles and TestAttentionTimes log (times_test.go, on a GPU), which gpu-pick.py
+// reads, are written here, untagged, so that TestGPUPick checks the script against the very format.
+
+// tilesLine names the tiles of the table's columns.
+func tilesLine(names []string) string { return fmt.Sprintf("tiles: %v", names) }
+
+// tileTimesLine is one shape's row: each tile's µs per call, the tile matmulTile picks (index pick)
+// marked *, the fastest marked <.
+func tileTimesLine(config, linear string, m, n, k int, times []float64, pick int) string {
+	best := 0
+	for i := range times {
+		if times[i] < times[best] {
+			best = i
+		}
+	}
+	line := fmt.Sprintf("%s %-3s %4dx%4dx%4d:", config, linear, m, n, k)
+	for i, us := range times {
+		mark := " "
+		if i == pick {
+			mark = "*"
+		}
+		if i == best {
+			mark += "<"
+		}
+		line += fmt.Sprintf(" %6.1f%s", us, mark)
+	}
+	return line
+}
+
+// tileDifferLine reports that tile's bits differ from the reference tile ref's on a shape.
+func tileDifferLine(config, linear string, m, n, k int, tile, ref string) string {
+	return fmt.Sprintf("%s %-3s %4dx%4dx%4d: %s: bits differ from %s's", config, linear, m, n, k, tile, ref)
+}
+
+// attnTimesLine is one kernel set's attention forward and backward times on a config's shape.
+func attnTimesLine(config string, s gpu.AttnShape, kind string, fwd, bwd float64) string {
+	return fmt.Sprintf("config %s attention %+v, %s kernels: forward %.1f µs, backward %.1f µs", config, s, kind, fwd, bwd)
+}
+
+// attnDifferLine reports which attention kernel sets' bits equal the reference kernels'.
+func attnDifferLine(config string, regOK, tiledOK bool) string {
+	return fmt.Sprintf("config %s: the attention kernels' bits differ (register-tiled %v, tiled %v, against the reference)", config, regOK, tiledOK)
+}
+
+// pickFallback is gpu-pick.py's choice when the log has neither table.
+const pickFallback = "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t," +
+	"k_mm_128x128_8x8_k16_f=k_matmul128,k_mm_128x64_8x4_k16_pf2_f=k_mm_128x64_8x4_k16_pf2," +
+	"k_mm_16x16_1x1_k64_pf2_f=k_mm_16x16_1x1_k64_pf2,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db," +
+	"k_mm_32x32_2x2_k64_pf2_f=k_mm_32x32_2x2_k64_pf2,k_mm_64x64_4x4_k16_pf2_f=k_mm_64x64_4x4_k16_pf2"
+
+// runPick runs scripts/gpu-pick.py on log and returns its choice line.
+func runPick(t *testing.T, log string) string {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	cmd := exec.Command("python3", "../../scripts/gpu-pick.py")
+	cmd.Stdin = strings.NewReader(log)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gpu-pick.py: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+// TestGPUPick: scripts/gpu-pick.py keeps the defaults where they are fastest or within 2%, swaps
+// in the fastest alternative per group of shapes otherwise, never picks kernels whose bits
+// differed, and falls back to the last measured kernels where a table is missing.
+func TestGPUPick(t *testing.T) {
+	names := []string{"k_matmul", "k_mm_32x16_2x2_k32_db", "k_mm_32x16_2x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_128x64_8x4_k16_pf2_f"}
+	const f32x16, f128x64 = 2, 4 // the picked tiles' columns
+	s := gpu.AttnShape{B: 16, T: 256, H: 8, KVH: 8, D: 32, Scale: 0.17}
+	// log is a kernel step's output: two 32×16 shapes and one 128×64 shape with the times given,
+	// the attention times (register-tiled, tiled: forward, backward), and extra lines.
+	log := func(t32a, t32b, t128 []float64, attn [4]float64, extra ...string) string {
+		lines := []string{"=== kernels", "    times_test.go:98: " + tilesLine(names),
+			"    times_test.go:139: " + tileTimesLine("B", "dw", 256, 256, 4096, t32a, f32x16),
+			"    times_test.go:139: " + tileTimesLine("B", "dw", 1024, 256, 4096, t32b, f32x16),
+			"    times_test.go:139: " + tileTimesLine("B", "fwd", 4096, 1024, 256, t128, f128x64),
+			"    times_test.go:54: " + attnTimesLine("B", s, "register-tiled", attn[0], attn[1]),
+			"    times_test.go:54: " + attnTimesLine("B", s, "tiled", attn[2], attn[3]),
+			"    times_test.go:54: " + attnTimesLine("B", s, "reference", 900, 9000)}
+		return strings.Join(append(lines, extra...), "\n") + "\n"
+	}
+	fast := []float64{200, 90, 80, 85, 300}
+	fast128 := []float64{110, 100, 100, 200, 88}
+	attnFast := [4]float64{200, 300, 350, 590}
+	for _, c := range []struct {
+		name, log, want string
+	}{
+		{"defaults fastest", log(fast, fast, fast128, attnFast), ""},
+		{"general 32x16 faster over the group", log([]float64{200, 70, 80, 85, 300}, []float64{200, 150, 160, 170, 300}, fast128, attnFast),
+			"k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db"},
+		{"within the margin", log([]float64{200, 79.5, 80, 85, 300}, fast, fast128, attnFast), ""},
+		{"the fastest on one shape is not the fastest over the group", log([]float64{200, 70, 80, 85, 300}, []float64{200, 100, 80, 95, 300}, fast128, attnFast), ""},
+		{"tiled attention backward faster", log(fast, fast, fast128, [4]float64{200, 600, 350, 500}),
+			"k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t"},
+		{"tiled attention forward faster", log(fast, fast, fast128, [4]float64{400, 300, 350, 590}), "k_attn_fwd_c=k_attn_fwd_t"},
+		{"the picked tile's bits differ", log(fast, fast, fast128, attnFast, tileDifferLine("B", "dw", 256, 256, 4096, names[f32x16], names[0])),
+			"k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
+		{"a faster alternative's bits differ", log([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128, attnFast,
+			tileDifferLine("B", "dw", 256, 256, 4096, names[1], names[0])), ""},
+		{"the register-tiled attention's bits differ", log(fast, fast, fast128, attnFast, attnDifferLine("B", false, true)),
+			"k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t"},
+		{"the tiled attention's bits differ", log(fast, fast, fast128, [4]float64{400, 600, 350, 500}, attnDifferLine("B", true, false)), ""},
+		{"no tables", "=== kernels\n--- FAIL: TestConformance\n", pickFallback},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := runPick(t, c.log); got != c.want {
+				t.Errorf("gpu-pick.py chose %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// runScript runs python3 script (under scripts/) on input and returns its output and exit status
+// (skipping without python3).
+func runScript(t *testing.T, script, input string) (string, int) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	cmd := exec.Command("python3", "../../scripts/"+script)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return string(out), 0
+}
+
+// TestGPUSummary: scripts/gpu-summary.py pairs each run of ours (and of ours with --overlap) with
+// the next PyTorch run of its config, gives their ratios' median, names the kernel choice, and
+// fails when an --overlap or reference run ends on another digest than the tuned run.
+func TestGPUSummary(t *testing.T) {
+	line := func(impl, config string, tps float64, digest, kernels string) string {
+		return fmt.Sprintf(`{"impl":%q,"device":"d","config":%q,"ms_step":1,"tokens_per_s":%g,"digest_final":%q,"kernels":%q}`,
+			impl, config, tps, digest, kernels)
+	}
+	torch := func(config string, tps float64) string {
+		return fmt.Sprintf(`{"impl": "pytorch-eager", "device": "card", "config": %q, "tokens_per_s": %g}`, config, tps)
+	}
+	const k = "k_attn_fwd_c=k_attn_fwd_t"
+	log := []string{
+		"=== training throughput", line("airanode-cuda", "B", 200, "d1", k), "noise {not json",
+		line("airanode-cuda (reference kernels)", "B", 60, "d1", ""), torch("B", 250),
+		"=== rounds",
+		line("airanode-cuda", "B", 210, "d1", k), line("airanode-cuda (overlap)", "B", 230, "d1", k), torch("B", 200),
+		line("airanode-cuda", "B", 205, "d1", k), line("airanode-cuda (overlap)", "B", 220, "d1", k), torch("B", 190),
+		line("airanode-cuda", "B", 190, "d1", k), // no PyTorch run after it: unpaired
+	}
+	out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n")
+	for _, want := range []string{
+		"kernels: " + k,
+		"B: ours/PyTorch over 3 pairs: 0.80x 1.05x 1.08x; median 1.05x, at or above parity",
+		"B: ours with --overlap/PyTorch over 2 pairs: 1.15x 1.16x; median 1.15x, at or above parity",
+		"equal",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gpu-summary.py's output lacks %q:\n%s", want, out)
+		}
+	}
+	if rc != 0 {
+		t.Errorf("gpu-summary.py exited %d with equal digests:\n%s", rc, out)
+	}
+	log[6] = line("airanode-cuda (overlap)", "B", 230, "d2", k)
+	if out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n"); rc != 1 || !strings.Contains(out, "DIFFERS") {
+		t.Errorf("gpu-summary.py with an --overlap digest differing: exit %d, want 1:\n%s", rc, out)
+	}
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Pick the fastest kernels from a GPU run's kernel tables, as an `airanode-cuda --kernels` choice.
+
+Reads a log holding TestMatMulTiles' and TestAttentionTimes' output (scripts/gpu-check.sh's or
+scripts/gpu-tune.sh's kernel step) and prints one line: the choice, comma-separated
+default=alternative pairs, or an empty line for the defaults. Why each pair was chosen goes to
+standard error. Every kernel it names computes its default's bits (docs/gpu.md), so a choice
+changes only the time:
+
+- matmul: the shapes are grouped by the tile matmulTile picks for them (marked * in the table);
+  for each group, every tile's times are summed over the group's shapes, and the tile with the
+  least sum replaces the picked one when it is at least MARGIN faster. A tile whose bits differed
+  (a "bits differ" line of the test) is never chosen; when the picked tile is such a tile, the
+  fastest other one replaces it whatever the margin.
+- attention: the forward and the backward, summed over the configs, register-tiled against tiled;
+  the tiled kernels replace the register-tiled ones when at least MARGIN faster, or when the
+  register-tiled kernels' bits differed; never when the tiled ones' did.
+- A table that is missing (its test did not get to it: a fault in a new kernel ends the process)
+  gives the kernels of the last measured run in place of the new ones: FALLBACK below.
+
+usage: gpu-pick.py [--margin 0.02] [LOG]   (LOG defaults to standard input)
+"""
+import argparse
+import re
+import sys
+
+# The kernels the device launched in the last GPU run that measured them (becadf0, docs/gpu.md),
+# in place of those written after it, for when a table is missing.
+FALLBACK_TILES = {
+    "k_mm_128x128_8x8_k16_f": "k_matmul128",
+    "k_mm_128x64_8x4_k16_pf2_f": "k_mm_128x64_8x4_k16_pf2",
+    "k_mm_64x64_4x4_k16_pf2_f": "k_mm_64x64_4x4_k16_pf2",
+    "k_mm_32x32_2x2_k64_pf2_f": "k_mm_32x32_2x2_k64_pf2",
+    "k_mm_32x16_2x2_k32_db_f": "k_mm_32x16_2x2_k32_db",
+    "k_mm_16x16_1x1_k64_pf2_f": "k_mm_16x16_1x1_k64_pf2",
+}
+ATTN_FWD = {"k_attn_fwd_c": "k_attn_fwd_t"}
+ATTN_BWD = {"k_attn_dq_r": "k_attn_dq_t", "k_attn_dkv_r": "k_attn_dkv_t"}
+
+TILES_RE = re.compile(r"tiles: \[([^\]]*)\]")
+SHAPE_RE = re.compile(r"\b([A-Z]) (fwd|dx|dw)\s+(\d+)x\s*(\d+)x\s*(\d+):((?:\s+[0-9.]+\*?\s?<?)+)\s*$")
+TIME_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(\*?)")
+DIFFER_RE = re.compile(r"\b([A-Z]) (?:fwd|dx|dw)\s+\d+x\s*\d+x\s*\d+: (k_\w+): bits differ")
+ATTN_RE = re.compile(r"config (\w+) attention .*?, ([\w-]+) kernels: forward ([0-9.]+) µs, backward ([0-9.]+) µs")
+ATTN_DIFFER_RE = re.compile(r"the attention kernels' bits differ \(register-tiled (true|false), tiled (true|false)")
+
+
+def note(msg):
+    print(msg, file=sys.stderr)
+
+
+def pick_tiles(text, margin):
+    """The matmul part of the choice: {picked tile: replacement}."""
+    names = None
+    for m in TILES_RE.finditer(text):
+        names = m.group(1).split()
+    groups = {}  # picked tile -> summed time per tile index
+    unread = 0
+    for line in text.splitlines():
+        m = SHAPE_RE.search(line)
+        if not m or names is None:
+            continue
+        times = TIME_RE.findall(m.group(6))
+        picked = [i for i, (_, star) in enumerate(times) if star]
+        if len(times) != len(names) or len(picked) != 1:
+            unread += 1
+            continue
+        sums = groups.setdefault(names[picked[0]], [0.0] * len(names))
+        for i, (t, _) in enumerate(times):
+            sums[i] += float(t)
+    if unread:
+        note(f"matmul: {unread} row(s) without one time per tile and one picked tile left out")
+    if not groups:
+        note("matmul: no TestMatMulTiles table in the log: the tiles of the last measured run")
+        return dict(FALLBACK_TILES)
+    bad = set(m.group(2) for m in DIFFER_RE.finditer(text))
+    for name in sorted(bad):
+        note(f"matmul: {name}'s bits differed from the reference tile's: never chosen")
+    choice = {}
+    for picked, sums in sorted(groups.items()):
+        ok = [i for i in range(len(names)) if names[i] not in bad]
+        if not ok:
+            note(f"matmul: every tile's bits differed; {picked} kept")
+            continue
+        best = min(ok, key=lambda i: sums[i])
+        p = names.index(picked)
+        if names[best] == picked:
+            note(f"matmul: {picked} kept: the fastest on its shapes ({sums[p]:.1f} µs)")
+        elif picked in bad or sums[best] < sums[p] * (1 - margin):
+            why = "its bits differed" if picked in bad else f"{sums[p]:.1f} µs against {sums[best]:.1f}"
+            note(f"matmul: {names[best]} in place of {picked} on its shapes ({why})")
+            choice[picked] = names[best]
+        else:
+            note(f"matmul: {picked} kept: {names[best]} is within {margin:.0%} ({sums[best]:.1f} against {sums[p]:.1f} µs)")
+    return choice
+
+
+def pick_attention(text, margin):
+    """The attention part of the choice."""
+    tot = {}  # kind -> [forward, backward], summed over the configs
+    for m in ATTN_RE.finditer(text):
+        f = tot.setdefault(m.group(2), [0.0, 0.0])
+        f[0] += float(m.group(3))
+        f[1] += float(m.group(4))
+    # "true": the kernels' bits equal the reference kernels' (in every config the test reached).
+    reg_ok = all(m.group(1) == "true" for m in ATTN_DIFFER_RE.finditer(text))
+    tiled_ok = all(m.group(2) == "true" for m in ATTN_DIFFER_RE.finditer(text))
+    reg, tiled = tot.get("register-tiled"), tot.get("tiled")
+    if not reg_ok or not tiled_ok:
+        if reg_ok or not tiled_ok:
+            note(f"attention: the {'tiled' if reg_ok else 'register-tiled and the tiled'} kernels' bits differed: the register-tiled ones kept")
+            return {}
+        note("attention: the register-tiled kernels' bits differed: the tiled ones")
+        return {**ATTN_FWD, **ATTN_BWD}
+    if reg is None or tiled is None:
+        note("attention: no TestAttentionTimes table for both kernel sets in the log: the tiled kernels (the last measured run's)")
+        return {**ATTN_FWD, **ATTN_BWD}
+    choice = {}
+    for part, i, pairs in (("forward", 0, ATTN_FWD), ("backward", 1, ATTN_BWD)):
+        if tiled[i] < reg[i] * (1 - margin):
+            note(f"attention {part}: tiled ({tiled[i]:.1f} µs) in place of register-tiled ({reg[i]:.1f} µs)")
+            choice.update(pairs)
+        else:
+            note(f"attention {part}: register-tiled kept ({reg[i]:.1f} µs; tiled {tiled[i]:.1f} µs)")
+    return choice
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--margin", type=float, default=0.02, help="how much faster an alternative must be (a fraction)")
+    ap.add_argument("log", nargs="?")
+    args = ap.parse_args()
+    if not 0 <= args.margin < 1:
+        ap.error("--margin must be in [0, 1)")
+    try:
+        text = open(args.log, encoding="utf-8", errors="replace").read() if args.log else sys.stdin.read()
+    except OSError as e:
+        ap.error(str(e))
+    choice = {**pick_tiles(text, args.margin), **pick_attention(text, args.margin)}
+    print(",".join(f"{k}={v}" for k, v in sorted(choice.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
