@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU verification, run on a machine with an NVIDIA GPU (no Go needed there). Build everything first on
-# any machine with `make gpu-bundle`, carry bin/ to the GPU machine, then run: scripts/gpu-check.sh
+# any machine with `make gpu-bundle`, carry bin/gpu-bundle.tar.gz to the GPU machine, then run:
+#   tar -xzf bin/gpu-bundle.tar.gz && scripts/gpu-check.sh
 # Steps, each under its own time limit (596 s at most in all, the kill graces included, so that
 # one run fits the device tool's 10-minute command limit; 3-4 minutes on an H100 when all goes well):
 #   1. the card and driver;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kernel tuning figures on a GPU machine (no Go needed there): build first with `make gpu-bundle`,
-# carry bin/airanode-cuda, bin/cuda.test and bin/torch_lm_bench.py, then run scripts/gpu-tune.sh.
+# carry bin/gpu-bundle.tar.gz, then run: tar -xzf bin/gpu-bundle.tar.gz && scripts/gpu-tune.sh
 # About a minute and a half on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full
 # check (and picks the kernels as well). The steps' time limits add to 592 s with the default PAIRS
 # (each more pair adds 130 s), so that one run fits the device tool's 10-minute command limit.
