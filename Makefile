@@ -56,7 +56,7 @@ cuda-emu: ## run the CUDA kernels on the CPU through gpu/cuda/emu and check them
 	$(CXX) $(EMU_FLAGS) -o $(BIN)/cuda-emu gpu/cuda/emu/kernels_test.cc
 	$(BIN)/cuda-emu $(BIN)/emu-vectors.txt
 	CGO_ENABLED=1 $(GO) vet -tags cudaemu ./gpu/cuda/ ./cmd/airanode-cuda/ ./node/
-	CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmu|TestAgainstCPU|TestReferenceAgainstCPU|TestMatMulTilesAgainstCPU|TestKernelChoice' ./gpu/cuda/
+	CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmu|TestAgainstCPU|TestReferenceAgainstCPU|TestMatMulTilesAgainstCPU|TestKernelChoice|TestTrainingMatchesCPU' ./gpu/cuda/
 	CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestFlags' ./cmd/airanode-cuda/
 	CGO_ENABLED=1 $(GO) build -tags cudaemu -o $(BIN)/airanode-cuda-emu ./cmd/airanode-cuda
 	AIRANODE_EMU_CORE=$(abspath $(BIN)/airanode-cuda-emu) CGO_ENABLED=1 $(GO) test -count=1 -tags cudaemu -run 'TestEmuCore' ./node/

@@ -6,7 +6,8 @@
 # one run fits the device tool's 10-minute command limit; 3-4 minutes on an H100 when all goes well):
 #   1. the card and driver;
 #   2. kernels: every kernel against the float64 references and against the CPU device bit for bit,
-#      the tuned kernels against the reference kernels bit for bit, and SetKernels' swaps, with
+#      the tuned kernels against the reference kernels bit for bit, SetKernels' swaps, small whole
+#      trainings (with and without --overlap's second stream) against the CPU device's digests, with
 #      each matmul tile timed on the training shapes (TestMatMulTiles) and the attention forward
 #      and backward on configs A and B (TestAttentionTimes); the whole output in $OUT/gpu-kernels.log;
 #   3. the kernel choice: scripts/gpu-pick.py picks the fastest kernels of those tables (each
@@ -39,7 +40,7 @@ timeout -k 2 10 bin/airanode-cuda info || fail info
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels, kernel choice"
 # -test.run patterns are unanchored: TestMatMulTiles also runs TestMatMulTilesAgainstCPU.
 KLOG=${OUT:-/tmp}/gpu-kernels.log
-timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestKernelChoice|TestMatMulTiles|TestAttentionTimes|TestNegExpMatchesFmath' >"$KLOG" 2>&1
+timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestKernelChoice|TestTrainingMatchesCPU|TestMatMulTiles|TestAttentionTimes|TestNegExpMatchesFmath' >"$KLOG" 2>&1
 krc=$?
 grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' "$KLOG" | tail -100
 [ "$krc" -eq 0 ] || fail kernels
