@@ -40,7 +40,7 @@ timeout -k 2 10 bin/airanode-cuda info || fail info
 step "kernels: conformance, CUDA vs CPU, tuned vs reference kernels, kernel choice"
 # -test.run patterns are unanchored: TestMatMulTiles also runs TestMatMulTilesAgainstCPU.
 KLOG=${OUT:-/tmp}/gpu-kernels.log
-timeout -k 5 45 bin/cuda.test -test.v -test.timeout 40s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestKernelChoice|TestTrainingMatchesCPU|TestMatMulTiles|TestAttentionTimes|TestNegExpMatchesFmath' >"$KLOG" 2>&1
+timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestConformance|TestAgainstCPU|TestReferenceAgainstCPU|TestTunedKernelsIdentical|TestKernelChoice|TestTrainingMatchesCPU|TestMatMulTiles|TestAttentionTimes|TestNegExpMatchesFmath' >"$KLOG" 2>&1
 krc=$?
 grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' "$KLOG" | tail -100
 [ "$krc" -eq 0 ] || fail kernels
@@ -54,7 +54,7 @@ KFLAG=()
 [ -z "$KERNELS" ] || KFLAG=(--kernels "$KERNELS")
 
 step "training throughput: ours (CUDA), chosen kernels, with a per-kernel profile — configs A and B; the same training on the CPU device (digests must be equal)"
-timeout -k 10 80 bin/airanode-cuda bench --configs A,B --profile 5 --cpu "${KFLAG[@]}" || fail "bench (tuned)"
+timeout -k 10 80 bin/airanode-cuda bench --configs A,B --profile 5 --cpu ${KFLAG[@]+"${KFLAG[@]}"} || fail "bench (tuned)"
 step "training throughput: ours (CUDA), reference kernels (the digests must equal the tuned run's)"
 timeout -k 5 45 bin/airanode-cuda bench --configs A,B --reference-kernels || fail "bench (reference)"
 if [ -f bin/torch_lm_bench.py ]; then
@@ -73,7 +73,7 @@ if [ -f bin/torch_lm_bench.py ]; then
 fi
 
 step "determinism: one MAD-lite evaluation, twice and with the reference kernels"
-timeout -k 5 90 bin/airanode-cuda eval --arch 'A M A M' --twice --reference "${KFLAG[@]}" || fail "eval"
+timeout -k 5 75 bin/airanode-cuda eval --arch 'A M A M' --twice --reference ${KFLAG[@]+"${KFLAG[@]}"} || fail "eval"
 
 step "the node: a task through airanode run on the GPU core"
 NODE_WAIT=35 LIMIT=60 timeout -k 10 100 scripts/gpu-node-smoke.sh || fail "node smoke"

@@ -44,17 +44,17 @@ KFLAG=()
 
 for i in $(seq "$PAIRS"); do
   step "pair $i of $PAIRS: ours, then PyTorch eager, configs A and B"
-  timeout -k 5 60 bin/airanode-cuda bench --configs A,B "${KFLAG[@]}" || fail "bench, pair $i"
+  timeout -k 5 60 bin/airanode-cuda bench --configs A,B ${KFLAG[@]+"${KFLAG[@]}"} || fail "bench, pair $i"
   if [ -f bin/torch_lm_bench.py ]; then
     timeout -k 5 60 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench, pair $i"
   fi
 done
 
 step "per-kernel profile, configs A and B"
-timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 "${KFLAG[@]}" || fail profile
+timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 ${KFLAG[@]+"${KFLAG[@]}"} || fail profile
 
 step "overlap: the weight gradients on a second stream (digests must equal the CPU device's)"
-timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap --cpu "${KFLAG[@]}" || fail "bench --overlap"
+timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap --cpu ${KFLAG[@]+"${KFLAG[@]}"} || fail "bench --overlap"
 
 if command -v ncu >/dev/null 2>&1; then
   step "Nsight Compute: one launch each of $NCU_KERNELS (config B; 90 s for all)"
