@@ -10,15 +10,18 @@ changes only the time:
 - matmul: the shapes are grouped by the tile matmulTile picks for them (marked * in the table);
   for each group, every tile's times are summed over the group's shapes, and the tile with the
   least sum replaces the picked one when it is at least MARGIN faster. A tile whose bits differed
-  (a "bits differ" line of the test) is never chosen; when the picked tile is such a tile, the
-  fastest other one replaces it whatever the margin.
-- attention: the forward and the backward, summed over the configs, register-tiled against tiled;
-  the tiled kernels replace the register-tiled ones when at least MARGIN faster, or when the
-  register-tiled kernels' bits differed; never when the tiled ones' did.
-- A table that is missing (its test did not get to it: a fault in a new kernel ends the process)
-  gives the kernels of the last measured run in place of the new ones: FALLBACK below.
+  (a "bits differ" line of TestMatMulTiles, a "not the CPU device's bits" line of
+  TestMatMulTilesAgainstCPU) is never chosen; when the picked tile is such a tile, the fastest
+  other one replaces it whatever the margin.
+- attention: the forward and the backward, summed over the configs timed with both kernel sets,
+  register-tiled against tiled; the tiled kernels replace the register-tiled ones when at least
+  MARGIN faster, or when the register-tiled kernels' bits differed; never when the tiled ones' did.
+- A table that is missing or cut short (its test did not get to it: a fault in a new kernel ends
+  the process) gives, for what it lacks, the kernels of the last measured run in place of the new
+  ones: FALLBACK below. So does --failed (the kernel tests failed: scripts/gpu-check.sh passes it),
+  for every kernel, so that the training runs after measure kernels known to be right.
 
-usage: gpu-pick.py [--margin 0.02] [LOG]   (LOG defaults to standard input)
+usage: gpu-pick.py [--margin 0.02] [--failed] [LOG]   (LOG defaults to standard input)
 """
 import argparse
 import re
@@ -38,9 +41,11 @@ ATTN_FWD = {"k_attn_fwd_c": "k_attn_fwd_t"}
 ATTN_BWD = {"k_attn_dq_r": "k_attn_dq_t", "k_attn_dkv_r": "k_attn_dkv_t"}
 
 TILES_RE = re.compile(r"tiles: \[([^\]]*)\]")
-SHAPE_RE = re.compile(r"\b([A-Z]) (fwd|dx|dw)\s+(\d+)x\s*(\d+)x\s*(\d+):((?:\s+[0-9.]+\*?\s?<?)+)\s*$")
-TIME_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(\*?)")
-DIFFER_RE = re.compile(r"\b([A-Z]) (?:fwd|dx|dw)\s+\d+x\s*\d+x\s*\d+: (k_\w+): bits differ")
+SHAPE_RE = re.compile(r"\b([A-Z]) (fwd|dx|dw)\s+(\d+)x\s*(\d+)x\s*(\d+):(.*)$")
+TOKEN_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(\*?)<?|<")
+DONE_RE = re.compile(r"^\s*--- (?:PASS|FAIL): TestMatMulTiles \(", re.M)
+DIFFER_RE = re.compile(r"\b[A-Z] (?:fwd|dx|dw)\s+\d+x\s*\d+x\s*\d+: (k_\w+): bits differ")
+CPU_DIFFER_RE = re.compile(r"\b(k_\w+) \d+x\d+x\d+ ta=\w+ tb=\w+ acc=\w+: not the CPU device's bits")
 ATTN_RE = re.compile(r"config (\w+) attention .*?, ([\w-]+) kernels: forward ([0-9.]+) µs, backward ([0-9.]+) µs")
 ATTN_DIFFER_RE = re.compile(r"the attention kernels' bits differ \(register-tiled (true|false), tiled (true|false)")
 
@@ -60,9 +65,10 @@ def pick_tiles(text, margin):
         m = SHAPE_RE.search(line)
         if not m or names is None:
             continue
-        times = TIME_RE.findall(m.group(6))
+        tokens = [TOKEN_RE.fullmatch(tok) for tok in m.group(6).split()]
+        times = [(t.group(1), t.group(2)) for t in tokens if t and t.group(1)]
         picked = [i for i, (_, star) in enumerate(times) if star]
-        if len(times) != len(names) or len(picked) != 1:
+        if not all(tokens) or len(times) != len(names) or len(picked) != 1:
             unread += 1
             continue
         sums = groups.setdefault(names[picked[0]], [0.0] * len(names))
@@ -73,10 +79,15 @@ def pick_tiles(text, margin):
     if not groups:
         note("matmul: no TestMatMulTiles table in the log: the tiles of the last measured run")
         return dict(FALLBACK_TILES)
-    bad = set(m.group(2) for m in DIFFER_RE.finditer(text))
-    for name in sorted(bad):
-        note(f"matmul: {name}'s bits differed from the reference tile's: never chosen")
     choice = {}
+    if not DONE_RE.search(text):  # the test stopped inside the table: what it did not reach falls back
+        for picked, last in sorted(FALLBACK_TILES.items()):
+            if picked not in groups:
+                note(f"matmul: the table ends before {picked}'s shapes: {last} (the last measured run's)")
+                choice[picked] = last
+    bad = set(m.group(1) for m in DIFFER_RE.finditer(text)) | set(m.group(1) for m in CPU_DIFFER_RE.finditer(text))
+    for name in sorted(bad):
+        note(f"matmul: {name}'s bits differed (from the reference tile's or the CPU device's): never chosen")
     for picked, sums in sorted(groups.items()):
         ok = [i for i in range(len(names)) if names[i] not in bad]
         if not ok:
@@ -97,37 +108,43 @@ def pick_tiles(text, margin):
 
 def pick_attention(text, margin):
     """The attention part of the choice."""
-    tot = {}  # kind -> [forward, backward], summed over the configs
+    tot = {}  # config -> kind -> (forward, backward)
     for m in ATTN_RE.finditer(text):
-        f = tot.setdefault(m.group(2), [0.0, 0.0])
-        f[0] += float(m.group(3))
-        f[1] += float(m.group(4))
+        tot.setdefault(m.group(1), {})[m.group(2)] = (float(m.group(3)), float(m.group(4)))
     # "true": the kernels' bits equal the reference kernels' (in every config the test reached).
     reg_ok = all(m.group(1) == "true" for m in ATTN_DIFFER_RE.finditer(text))
     tiled_ok = all(m.group(2) == "true" for m in ATTN_DIFFER_RE.finditer(text))
-    reg, tiled = tot.get("register-tiled"), tot.get("tiled")
     if not reg_ok or not tiled_ok:
         if reg_ok or not tiled_ok:
             note(f"attention: the {'tiled' if reg_ok else 'register-tiled and the tiled'} kernels' bits differed: the register-tiled ones kept")
             return {}
         note("attention: the register-tiled kernels' bits differed: the tiled ones")
         return {**ATTN_FWD, **ATTN_BWD}
-    if reg is None or tiled is None:
-        note("attention: no TestAttentionTimes table for both kernel sets in the log: the tiled kernels (the last measured run's)")
+    # Only configs timed with both kernel sets compare.
+    both = [c for c in sorted(tot) if "register-tiled" in tot[c] and "tiled" in tot[c]]
+    if not both:
+        if any("register-tiled" in k for k in tot.values()):
+            note("attention: only the register-tiled kernels were timed: they are kept")
+            return {}
+        note("attention: no TestAttentionTimes table in the log: the tiled kernels (the last measured run's)")
         return {**ATTN_FWD, **ATTN_BWD}
+    reg = [sum(tot[c]["register-tiled"][i] for c in both) for i in (0, 1)]
+    tiled = [sum(tot[c]["tiled"][i] for c in both) for i in (0, 1)]
     choice = {}
     for part, i, pairs in (("forward", 0, ATTN_FWD), ("backward", 1, ATTN_BWD)):
         if tiled[i] < reg[i] * (1 - margin):
-            note(f"attention {part}: tiled ({tiled[i]:.1f} µs) in place of register-tiled ({reg[i]:.1f} µs)")
+            note(f"attention {part} (configs {', '.join(both)}): tiled ({tiled[i]:.1f} µs) in place of register-tiled ({reg[i]:.1f} µs)")
             choice.update(pairs)
         else:
-            note(f"attention {part}: register-tiled kept ({reg[i]:.1f} µs; tiled {tiled[i]:.1f} µs)")
+            note(f"attention {part} (configs {', '.join(both)}): register-tiled kept ({reg[i]:.1f} µs; tiled {tiled[i]:.1f} µs)")
     return choice
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--margin", type=float, default=0.02, help="how much faster an alternative must be (a fraction)")
+    ap.add_argument("--failed", action="store_true",
+                    help="the kernel tests failed: pick the kernels of the last measured run for all (FALLBACK)")
     ap.add_argument("log", nargs="?")
     args = ap.parse_args()
     if not 0 <= args.margin < 1:
@@ -136,7 +153,11 @@ def main():
         text = open(args.log, encoding="utf-8", errors="replace").read() if args.log else sys.stdin.read()
     except OSError as e:
         ap.error(str(e))
-    choice = {**pick_tiles(text, args.margin), **pick_attention(text, args.margin)}
+    if args.failed:
+        note("the kernel tests failed: the kernels of the last measured run, whatever the tables say")
+        choice = {**FALLBACK_TILES, **ATTN_FWD, **ATTN_BWD}
+    else:
+        choice = {**pick_tiles(text, args.margin), **pick_attention(text, args.margin)}
     print(",".join(f"{k}={v}" for k, v in sorted(choice.items())))
     return 0
 

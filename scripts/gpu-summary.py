@@ -72,7 +72,10 @@ def main():
     # --overlap runs must end on the tuned runs' digest.
     for c in configs:
         ours = runs.get(("airanode-cuda", c))
-        for o in every.get(("airanode-cuda (overlap)", c), []):
+        overlap = every.get(("airanode-cuda (overlap)", c), [])
+        if overlap and not ours:
+            print(f"  {c}: {len(overlap)} --overlap run(s) without a tuned run to compare digests with")
+        for o in overlap:
             if ours and o.get("digest_final") != ours.get("digest_final"):
                 print(f"  {c}: an --overlap run's digest DIFFERS from the tuned run's ({o.get('digest_final')} vs {ours.get('digest_final')})")
                 differ = True

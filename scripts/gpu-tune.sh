@@ -59,7 +59,10 @@ timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap --cpu ${KFLAG[@]
 if command -v ncu >/dev/null 2>&1; then
   step "Nsight Compute: one launch each of $NCU_KERNELS (config B; 90 s for all)"
   # One limit for all kernels: the ones reached before it are reported.
+  # A kernel the choice replaced does not launch: its replacement is profiled instead.
   timeout -k 5 90 bash -c 'for k in $1; do
+      alt=$(printf ",%s," "$2" | grep -o ",$k=[^,]*" | cut -d= -f2)
+      [ -z "$alt" ] || { echo "--- $k: replaced by $alt"; k=$alt; }
       echo "--- $k"
       ncu --kernel-name "$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
         --section WarpStateStats --section MemoryWorkloadAnalysis \

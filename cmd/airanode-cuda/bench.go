@@ -149,10 +149,10 @@ func runBench(args []string) error {
 				impl += " (overlap)"
 			}
 			line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
-			if !*reference {
-				line.Kernels = cuda.FormatKernels(choice)
-			}
 			if err == nil {
+				if !*reference {
+					line.Kernels = cuda.FormatKernels(choice)
+				}
 				err = json.NewEncoder(os.Stdout).Encode(line)
 			}
 			if err != nil || *profile == 0 {

@@ -103,8 +103,9 @@ func runEval(args []string) error {
 			var cd *cuda.Device
 			if cd, err = cuda.New(0); err == nil {
 				cd.SetReferenceKernels(r.reference)
-				if err = cd.SetKernels(choice); err != nil {
+				if err := cd.SetKernels(choice); err != nil {
 					cd.Close()
+					return err
 				}
 				dev = cd
 			}

@@ -30,7 +30,8 @@ var gpuTol = devicetest.DefaultTol()
 // (docs/gpu.md). The matmul shapes select every tile matmulTile picks (mmPicked); the
 // attention shapes cover grouped-query heads, windows, ragged tiles, rows longer than 256 keys, the
 // largest tiled head dimension, and head dimensions that are not multiples of 4 (the tiled kernels
-// without register tiles) with rows that the forward keeps and rows it does not.
+// without register tiles) with rows that the forward keeps and rows it does not; four of them run
+// again with the tiled kernels chosen in place of the register-tiled ones (SetKernels).
 func TestTunedKernelsIdentical(t *testing.T) {
 	d := open(t)
 	rnd := func(n int, seed uint64) gpu.Buffer { return randomBuffer(t, d, n, seed) }
@@ -71,11 +72,26 @@ func TestTunedKernelsIdentical(t *testing.T) {
 	if len(picked) != len(mmPicked) {
 		t.Errorf("the matmul shapes pick %d tiles, matmulTile %d", len(picked), len(mmPicked))
 	}
-	for _, s := range []gpu.AttnShape{
-		{B: 16, T: 256, H: 4, KVH: 4, D: 32}, {B: 2, T: 70, H: 4, KVH: 2, D: 8}, {B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20},
-		{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40}, {B: 1, T: 300, H: 2, KVH: 1, D: 16}, {B: 1, T: 300, H: 1, KVH: 1, D: 4, Window: 280},
-		{B: 2, T: 45, H: 3, KVH: 1, D: 12}, {B: 1, T: 700, H: 1, KVH: 1, D: 6, Window: 300},
+	// The attention shapes run with the default kernels and again with the tiled ones in place of
+	// the register-tiled (SetKernels), which scripts/gpu-pick.py may choose for every shape.
+	tiledAttn := map[string]string{"k_attn_fwd_c": "k_attn_fwd_t", "k_attn_dq_r": "k_attn_dq_t", "k_attn_dkv_r": "k_attn_dkv_t"}
+	for _, run := range []struct {
+		s      gpu.AttnShape
+		choice map[string]string
+	}{
+		{s: gpu.AttnShape{B: 16, T: 256, H: 4, KVH: 4, D: 32}}, {s: gpu.AttnShape{B: 2, T: 70, H: 4, KVH: 2, D: 8}},
+		{s: gpu.AttnShape{B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20}}, {s: gpu.AttnShape{B: 1, T: 100, H: 3, KVH: 3, D: 5, Window: 40}},
+		{s: gpu.AttnShape{B: 1, T: 300, H: 2, KVH: 1, D: 16}}, {s: gpu.AttnShape{B: 1, T: 300, H: 1, KVH: 1, D: 4, Window: 280}},
+		{s: gpu.AttnShape{B: 2, T: 45, H: 3, KVH: 1, D: 12}}, {s: gpu.AttnShape{B: 1, T: 700, H: 1, KVH: 1, D: 6, Window: 300}},
+		{s: gpu.AttnShape{B: 2, T: 70, H: 4, KVH: 2, D: 8}, choice: tiledAttn},
+		{s: gpu.AttnShape{B: 1, T: 50, H: 2, KVH: 1, D: 64, Window: 20}, choice: tiledAttn},
+		{s: gpu.AttnShape{B: 1, T: 300, H: 2, KVH: 1, D: 16}, choice: tiledAttn},
+		{s: gpu.AttnShape{B: 2, T: 45, H: 3, KVH: 1, D: 12}, choice: tiledAttn},
 	} {
+		s := run.s
+		if err := d.SetKernels(run.choice); err != nil {
+			t.Fatal(err)
+		}
 		s.Scale = 1 / float32(math.Sqrt(float64(s.D)))
 		qn, kn := s.B*s.T*s.H*s.D, s.B*s.T*s.KVH*s.D
 		q, k, v, dout := rnd(qn, 1), rnd(kn, 2), rnd(kn, 3), rnd(qn, 4)
@@ -83,7 +99,7 @@ func TestTunedKernelsIdentical(t *testing.T) {
 		lses := [2]gpu.Buffer{rnd(s.B*s.H*s.T, 6), rnd(s.B*s.H*s.T, 6)}
 		both(fmt.Sprintf("attention %+v", s), func(o int) { d.Attention(outs[o], lses[o], q, k, v, s) })
 		if !slices.Equal(down(outs[0]), down(outs[1])) || !slices.Equal(down(lses[0]), down(lses[1])) {
-			t.Errorf("attention %+v: tuned and reference bits differ", s)
+			t.Errorf("attention %+v (kernels %v): tuned and reference bits differ", s, run.choice)
 		}
 		out, lse, ws := outs[0], lses[0], rnd(d.AttentionWorkspace(s), 7)
 		var grads [2][3]gpu.Buffer
@@ -96,7 +112,7 @@ func TestTunedKernelsIdentical(t *testing.T) {
 				grads[i][j] = rnd(n, 8)
 			}
 		}
-		name := fmt.Sprintf("attention backward %+v", s)
+		name := fmt.Sprintf("attention backward %+v (kernels %v)", s, run.choice)
 		both(name, func(o int) {
 			d.AttentionBackward(grads[o][0], grads[o][1], grads[o][2], dout, out, lse, q, k, v, ws, s)
 		})

@@ -45,6 +45,11 @@ func tileDifferLine(config, linear string, m, n, k int, tile, ref string) string
 	return fmt.Sprintf("%s %-3s %4dx%4dx%4d: %s: bits differ from %s's", config, linear, m, n, k, tile, ref)
 }
 
+// tileCPUDifferLine reports (TestMatMulTilesAgainstCPU) that tile's bits are not the CPU device's.
+func tileCPUDifferLine(tile string, m, n, k int, ta, tb, acc bool) string {
+	return fmt.Sprintf("%s %dx%dx%d ta=%v tb=%v acc=%v: not the CPU device's bits", tile, m, n, k, ta, tb, acc)
+}
+
 // attnTimesLine is one kernel set's attention forward and backward times on a config's shape.
 func attnTimesLine(config string, s gpu.AttnShape, kind string, fwd, bwd float64) string {
 	return fmt.Sprintf("config %s attention %+v, %s kernels: forward %.1f µs, backward %.1f µs", config, s, kind, fwd, bwd)
@@ -61,13 +66,13 @@ const pickFallback = "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_f
 	"k_mm_16x16_1x1_k64_pf2_f=k_mm_16x16_1x1_k64_pf2,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db," +
 	"k_mm_32x32_2x2_k64_pf2_f=k_mm_32x32_2x2_k64_pf2,k_mm_64x64_4x4_k16_pf2_f=k_mm_64x64_4x4_k16_pf2"
 
-// runPick runs scripts/gpu-pick.py on log and returns its choice line.
-func runPick(t *testing.T, log string) string {
+// runPick runs scripts/gpu-pick.py with args on log and returns its choice line.
+func runPick(t *testing.T, log string, args ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("no python3")
 	}
-	cmd := exec.Command("python3", "../../scripts/gpu-pick.py")
+	cmd := exec.Command("python3", append([]string{"../../scripts/gpu-pick.py"}, args...)...)
 	cmd.Stdin = strings.NewReader(log)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -79,49 +84,96 @@ func runPick(t *testing.T, log string) string {
 }
 
 // TestGPUPick: scripts/gpu-pick.py keeps the defaults where they are fastest or within 2%, swaps
-// in the fastest alternative per group of shapes otherwise, never picks kernels whose bits
-// differed, and falls back to the last measured kernels where a table is missing.
+// in the fastest alternative per group of shapes otherwise, compares attention only on configs
+// timed with both kernel sets, never picks kernels whose bits differed, and falls back to the last
+// measured kernels where a table is missing or cut short, or for all with --failed.
 func TestGPUPick(t *testing.T) {
 	names := []string{"k_matmul", "k_mm_32x16_2x2_k32_db", "k_mm_32x16_2x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_128x64_8x4_k16_pf2_f"}
 	const f32x16, f128x64 = 2, 4 // the picked tiles' columns
-	s := gpu.AttnShape{B: 16, T: 256, H: 8, KVH: 8, D: 32, Scale: 0.17}
-	// log is a kernel step's output: two 32×16 shapes and one 128×64 shape with the times given,
-	// the attention times (register-tiled, tiled: forward, backward), and extra lines.
-	log := func(t32a, t32b, t128 []float64, attn [4]float64, extra ...string) string {
-		lines := []string{"=== kernels", "    times_test.go:98: " + tilesLine(names),
+	sB := gpu.AttnShape{B: 16, T: 256, H: 8, KVH: 8, D: 32, Scale: 0.17}
+	sA := gpu.AttnShape{B: 16, T: 256, H: 4, KVH: 4, D: 32, Scale: 0.17}
+	const done = "--- PASS: TestMatMulTiles (1.00s)"
+	// tiles is TestMatMulTiles' table: two 32×16 shapes and one 128×64 shape with the times given.
+	tiles := func(t32a, t32b, t128 []float64) []string {
+		return []string{"    times_test.go:98: " + tilesLine(names),
 			"    times_test.go:139: " + tileTimesLine("B", "dw", 256, 256, 4096, t32a, f32x16),
 			"    times_test.go:139: " + tileTimesLine("B", "dw", 1024, 256, 4096, t32b, f32x16),
-			"    times_test.go:139: " + tileTimesLine("B", "fwd", 4096, 1024, 256, t128, f128x64),
-			"    times_test.go:54: " + attnTimesLine("B", s, "register-tiled", attn[0], attn[1]),
-			"    times_test.go:54: " + attnTimesLine("B", s, "tiled", attn[2], attn[3]),
-			"    times_test.go:54: " + attnTimesLine("B", s, "reference", 900, 9000)}
-		return strings.Join(append(lines, extra...), "\n") + "\n"
+			"    times_test.go:139: " + tileTimesLine("B", "fwd", 4096, 1024, 256, t128, f128x64)}
+	}
+	// attn is TestAttentionTimes' lines for config B: register-tiled and tiled forward, backward.
+	attn := func(a [4]float64) []string {
+		return []string{"    times_test.go:54: " + attnTimesLine("B", sB, "register-tiled", a[0], a[1]),
+			"    times_test.go:54: " + attnTimesLine("B", sB, "tiled", a[2], a[3]),
+			"    times_test.go:54: " + attnTimesLine("B", sB, "reference", 900, 9000)}
+	}
+	log := func(parts ...[]string) string {
+		var lines []string
+		for _, p := range parts {
+			lines = append(lines, p...)
+		}
+		return strings.Join(lines, "\n") + "\n"
 	}
 	fast := []float64{200, 90, 80, 85, 300}
 	fast128 := []float64{110, 100, 100, 200, 88}
 	attnFast := [4]float64{200, 300, 350, 590}
+	ok := tiles(fast, fast, fast128)
 	for _, c := range []struct {
 		name, log, want string
+		failed          bool
 	}{
-		{"defaults fastest", log(fast, fast, fast128, attnFast), ""},
-		{"general 32x16 faster over the group", log([]float64{200, 70, 80, 85, 300}, []float64{200, 150, 160, 170, 300}, fast128, attnFast),
-			"k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db"},
-		{"within the margin", log([]float64{200, 79.5, 80, 85, 300}, fast, fast128, attnFast), ""},
-		{"the fastest on one shape is not the fastest over the group", log([]float64{200, 70, 80, 85, 300}, []float64{200, 100, 80, 95, 300}, fast128, attnFast), ""},
-		{"tiled attention backward faster", log(fast, fast, fast128, [4]float64{200, 600, 350, 500}),
-			"k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t"},
-		{"tiled attention forward faster", log(fast, fast, fast128, [4]float64{400, 300, 350, 590}), "k_attn_fwd_c=k_attn_fwd_t"},
-		{"the picked tile's bits differ", log(fast, fast, fast128, attnFast, tileDifferLine("B", "dw", 256, 256, 4096, names[f32x16], names[0])),
-			"k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
-		{"a faster alternative's bits differ", log([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128, attnFast,
-			tileDifferLine("B", "dw", 256, 256, 4096, names[1], names[0])), ""},
-		{"the register-tiled attention's bits differ", log(fast, fast, fast128, attnFast, attnDifferLine("B", false, true)),
-			"k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t"},
-		{"the tiled attention's bits differ", log(fast, fast, fast128, [4]float64{400, 600, 350, 500}, attnDifferLine("B", true, false)), ""},
-		{"no tables", "=== kernels\n--- FAIL: TestConformance\n", pickFallback},
+		{name: "defaults fastest", log: log(ok, []string{done}, attn(attnFast)), want: ""},
+		{name: "general 32x16 faster over the group",
+			log:  log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 150, 160, 170, 300}, fast128), []string{done}, attn(attnFast)),
+			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db"},
+		{name: "faster over the group, by less than 2%",
+			log:  log(tiles([]float64{200, 78.9, 80, 85, 300}, []float64{200, 78.9, 80, 85, 300}, fast128), []string{done}, attn(attnFast)),
+			want: ""},
+		{name: "the fastest on one shape is not the fastest over the group",
+			log:  log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 100, 80, 95, 300}, fast128), []string{done}, attn(attnFast)),
+			want: ""},
+		{name: "tiled attention backward faster", log: log(ok, []string{done}, attn([4]float64{200, 600, 350, 500})),
+			want: "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t"},
+		{name: "tiled attention forward faster", log: log(ok, []string{done}, attn([4]float64{400, 300, 350, 590})),
+			want: "k_attn_fwd_c=k_attn_fwd_t"},
+		{name: "tiled attention faster, by less than 2%", log: log(ok, []string{done}, attn([4]float64{200, 300, 199, 295})), want: ""},
+		{name: "attention compared only where both sets were timed",
+			log: log(ok, []string{done,
+				"    times_test.go:54: " + attnTimesLine("A", sA, "register-tiled", 120, 300),
+				"    times_test.go:54: " + attnTimesLine("A", sA, "tiled", 200, 400),
+				"    times_test.go:54: " + attnTimesLine("B", sB, "register-tiled", 240, 600)}),
+			want: ""},
+		{name: "only the register-tiled attention timed",
+			log:  log(ok, []string{done, "    times_test.go:54: " + attnTimesLine("A", sA, "register-tiled", 120, 300)}),
+			want: ""},
+		{name: "the picked tile's bits differ",
+			log:  log(ok, []string{tileDifferLine("B", "dw", 256, 256, 4096, names[f32x16], names[0]), done}, attn(attnFast)),
+			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
+		{name: "the picked tile is not the CPU device's bits",
+			log:  log([]string{"    device_test.go:80: " + tileCPUDifferLine(names[f32x16], 37, 45, 29, true, false, true)}, ok, []string{done}, attn(attnFast)),
+			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
+		{name: "a faster alternative's bits differ",
+			log: log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128),
+				[]string{tileDifferLine("B", "dw", 256, 256, 4096, names[1], names[0]), done}, attn(attnFast)),
+			want: ""},
+		{name: "the register-tiled attention's bits differ", log: log(ok, []string{done}, attn(attnFast), []string{attnDifferLine("B", false, true)}),
+			want: "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t"},
+		{name: "the tiled attention's bits differ", log: log(ok, []string{done}, attn([4]float64{400, 600, 350, 500}), []string{attnDifferLine("B", true, false)}),
+			want: ""},
+		{name: "the matmul table cut short",
+			log: log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128)[:3], attn(attnFast)),
+			want: "k_mm_128x128_8x8_k16_f=k_matmul128,k_mm_128x64_8x4_k16_pf2_f=k_mm_128x64_8x4_k16_pf2," +
+				"k_mm_16x16_1x1_k64_pf2_f=k_mm_16x16_1x1_k64_pf2,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db," +
+				"k_mm_32x32_2x2_k64_pf2_f=k_mm_32x32_2x2_k64_pf2,k_mm_64x64_4x4_k16_pf2_f=k_mm_64x64_4x4_k16_pf2"},
+		{name: "a row that is not read", log: log(ok, []string{"    times_test.go:139: B dw  256x 256x4096:  NaN 1.0* 2.0 3.0 4.0", done}, attn(attnFast)), want: ""},
+		{name: "no tables", log: "=== kernels\n--- FAIL: TestConformance\n", want: pickFallback},
+		{name: "the kernel tests failed", log: log(ok, []string{done}, attn(attnFast)), failed: true, want: pickFallback},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := runPick(t, c.log); got != c.want {
+			var args []string
+			if c.failed {
+				args = append(args, "--failed")
+			}
+			if got := runPick(t, c.log, args...); got != c.want {
 				t.Errorf("gpu-pick.py chose %q, want %q", got, c.want)
 			}
 		})

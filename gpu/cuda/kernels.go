@@ -148,7 +148,7 @@ func CheckKernels(choice map[string]string) error {
 				ErrKernels, from, strings.Join(slices.Sorted(maps.Keys(alts)), ", "))
 		}
 		if !slices.Contains(can, to) {
-			return fmt.Errorf("%w: %s cannot replace %s (want one of %v)", ErrKernels, to, from, can)
+			return fmt.Errorf("%w: %s cannot replace %s (want one of %s)", ErrKernels, to, from, strings.Join(can, ", "))
 		}
 	}
 	return nil

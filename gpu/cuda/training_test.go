@@ -32,7 +32,7 @@ func (b bytesData) Batch(step int, tokens, targets []int32) error {
 	return nil
 }
 
-// train runs steps steps of a on d and returns the segment digests.
+// trainOn runs steps steps of a on d and returns the segment digests.
 func trainOn(t *testing.T, d gpu.Device, a arch.Arch, steps int) []train.SegmentDigest {
 	t.Helper()
 	const batch, seq = 2, 16
@@ -99,4 +99,3 @@ func TestTrainingMatchesCPU(t *testing.T) {
 		})
 	}
 }
-
