@@ -71,6 +71,7 @@ const std::map<std::string, entry>& table() {
       K(k_mm_128x64_8x4_k16_pf2), K(k_mm_64x64_4x4_k16_pf2), K(k_mm_32x32_2x2_k64_pf2), K(k_mm_32x16_2x2_k32_db), K(k_mm_16x16_1x1_k64_pf2),
       K(k_mm_32x32_2x2_k64_pf2_f), K(k_mm_32x16_2x2_k32_db_f), K(k_mm_16x16_1x1_k64_pf2_f),
       K(k_mm_128x64_8x4_k16_pf2_f), K(k_mm_64x64_4x4_k16_pf2_f), K(k_mm_128x128_8x8_k16_f), K(k_mm_32x16_1x2_k32_db_f), K(k_mm_32x16_2x2_k64_pf2_f),
+      K(k_mm_32x32_2x4_k64_pf2_f), K(k_mm_64x64_4x4_k32_pf2_f),
   };
   return t;
 }

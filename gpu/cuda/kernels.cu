@@ -1724,7 +1724,7 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 //   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
 //   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
 //   k_mm_..._f:                  the tiles above but the reference with FAST (k_mm_128x128_8x8_k16_f
-//                                is k_matmul128's)
+//                                is k_matmul128's), and four candidates below, only timed
 //
 // FAST (the "_f" variants, which kernels.go picks): a slice that is whole in k, of a tile whole in
 // the output, takes a path without bounds: its loads are unpredicated and its k loop is unrolled
@@ -1881,6 +1881,12 @@ MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
 // of 64 loaded two ahead, four slices' work to hide a load.
 MM(k_mm_32x16_1x2_k32_db_f, BOUNDS(256, 2), 32, 16, 1, 2, 32, true, 1, true)
 MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, true, 2, true)
+// Two more candidates (scripts/gpu-pick.py may choose any tile for a class): for the 32×32 weight
+// gradients, 2×4 outputs a thread in 128 threads (eight chains a thread, half the warps, a third
+// fewer instructions a k per scheduler); for the token-major products, the 64×64 tile with slices
+// of 32 (half the barriers and slice turns on k = 256).
+MM(k_mm_32x32_2x4_k64_pf2_f, BOUNDS(128, 2), 32, 32, 2, 4, 64, true, 2, true)
+MM(k_mm_64x64_4x4_k32_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 32, true, 2, true)
 #undef MM
 extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);

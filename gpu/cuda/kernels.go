@@ -62,13 +62,17 @@ var (
 	// loaded two ahead.
 	tile32x16n = mmTile{"k_mm_32x16_1x2_k32_db_f", 32, 16, 256}
 	tile32x16p = mmTile{"k_mm_32x16_2x2_k64_pf2_f", 32, 16, 128}
+	// Candidates for the 32×32 weight gradients (2×4 outputs a thread, 128 threads) and the
+	// token-major products (64×64 with slices of 32).
+	tile32x4 = mmTile{"k_mm_32x32_2x4_k64_pf2_f", 32, 32, 128}
+	tile64k  = mmTile{"k_mm_64x64_4x4_k32_pf2_f", 64, 64, 256}
 )
 
 // mmTiles are all the matmul kernels (TestMatMulTiles times each on the training shapes), and
 // mmPicked the ones matmulTile picks; the others are kept to compare.
 var (
 	mmTiles = []mmTile{tileRef, tile128, tile128x64, tile64, tile32, tile32x16, tile16,
-		tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f, tile32x16n, tile32x16p}
+		tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f, tile32x16n, tile32x16p, tile32x4, tile64k}
 	mmPicked = []mmTile{tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f}
 )
 

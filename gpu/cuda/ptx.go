@@ -18,7 +18,7 @@ var kernelNames = []string{
 	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128",
 	"k_mm_128x64_8x4_k16_pf2", "k_mm_64x64_4x4_k16_pf2", "k_mm_32x32_2x2_k64_pf2", "k_mm_32x16_2x2_k32_db", "k_mm_16x16_1x1_k64_pf2",
 	"k_mm_32x32_2x2_k64_pf2_f", "k_mm_32x16_2x2_k32_db_f", "k_mm_16x16_1x1_k64_pf2_f", "k_mm_128x64_8x4_k16_pf2_f", "k_mm_64x64_4x4_k16_pf2_f",
-	"k_mm_128x128_8x8_k16_f", "k_mm_32x16_1x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f",
+	"k_mm_128x128_8x8_k16_f", "k_mm_32x16_1x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_32x32_2x4_k64_pf2_f", "k_mm_64x64_4x4_k32_pf2_f",
 	"k_attn_fwd_t", "k_attn_fwd_c", "k_attn_dq_t", "k_attn_dkv_t", "k_attn_dq_r", "k_attn_dkv_r", "k_negexp",
 }
 

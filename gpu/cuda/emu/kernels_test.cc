@@ -114,6 +114,8 @@ void test_matmul() {
                   {"k_mm_128x128_8x8_k16_f", k_mm_128x128_8x8_k16_f, 128, 128, 256},
                   {"k_mm_32x16_1x2_k32_db_f", k_mm_32x16_1x2_k32_db_f, 32, 16, 256},
                   {"k_mm_32x16_2x2_k64_pf2_f", k_mm_32x16_2x2_k64_pf2_f, 32, 16, 128},
+                  {"k_mm_32x32_2x4_k64_pf2_f", k_mm_32x32_2x4_k64_pf2_f, 32, 32, 128},
+                  {"k_mm_64x64_4x4_k32_pf2_f", k_mm_64x64_4x4_k32_pf2_f, 64, 64, 256},
   };
   struct shape {
     i64 M, N, K;
