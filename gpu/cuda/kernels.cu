@@ -688,6 +688,8 @@ __device__ __forceinline__ float att_dot(const float* x, const float* y, i64 D) 
 }
 // att_lo is the first key query t sees: t-win+1 with a window, else 0.
 __device__ __forceinline__ i64 att_lo(i64 t, i64 win) { return (win > 0 && t - win + 1 > 0) ? t - win + 1 : 0; }
+// att_hi is the last query that sees key s: s + win − 1 with a window, capped at T − 1.
+__device__ __forceinline__ i64 att_hi(i64 s, i64 win, i64 T) { return (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1; }
 extern "C" __global__ void k_attn_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                                       i64 B, i64 T, i64 H, i64 KVH, i64 D, i64 win, float scale) {
   DYNAMIC_SHARED(float, sc);  // T scores, then RED scratch
@@ -767,7 +769,7 @@ extern "C" __global__ void k_attn_dkv(float* dk, float* dv, const float* dout, c
   if (i < B * T * KVH * D) {
     i64 e = i % D, g = (i / D) % KVH, s = (i / (D * KVH)) % T, b = i / (D * KVH * T);
     i64 rep = H / KVH;
-    i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+    i64 hi = att_hi(s, win, T);
     const float* kr = k + (b * T + s) * KVH * D + g * D; const float* vr = v + (b * T + s) * KVH * D + g * D;
     float ak = 0.0f, av = 0.0f;
     for (i64 h = g * rep; h < (g + 1) * rep; h++) {
@@ -887,6 +889,34 @@ __device__ __forceinline__ void att_put_queries(float* Qs, float* Gs, float* Ls,
     Dl[threadIdx.x] = f.dl;
   }
 }
+// The backward's walks, the tiled and the register-tiled kernels' alike. att_kv_step makes the key
+// and value tile at s0, fetched a tile ahead into fk and fv, the block's Ks and Vs (row stride ps),
+// and fetches the next tile when there is one (more): dq's walk over key tiles.
+__device__ __forceinline__ void att_kv_step(float* Ks, float* Vs, att_regs& fk, att_regs& fv, const float* k, const float* v, i64 b,
+                                            i64 s0, bool more, i64 T, i64 KVH, i64 g, i64 D, int ps) {
+  __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
+  att_put(Ks, fk, k, b, s0, T, KVH, g, D, ps);
+  att_put(Vs, fv, v, b, s0, T, KVH, g, D, ps);
+  __syncthreads();
+  if (more) {
+    att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
+    att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
+  }
+}
+// att_q_step makes query tile qt of head h, fetched a step ahead into fq, the block's Qs, Gs, Ls and
+// Dl, and fetches the next step's: the next query tile up to the last, th / ATT, then the next head
+// of the group (heads g·rep .. (g+1)·rep − 1) from tile st. dk/dv's walk.
+__device__ __forceinline__ void att_q_step(float* Qs, float* Gs, float* Ls, float* Dl, att_qtile& fq, const float* q, const float* dout,
+                                           const float* lse, const float* delta, i64 b, i64 h, i64 qt, i64 st, i64 th, i64 g,
+                                           i64 rep, i64 T, i64 H, i64 D, int ps) {
+  const i64 t0 = qt * ATT;
+  __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
+  att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, ps);
+  __syncthreads();
+  if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
+  else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
+}
+
 // att_extend extends the fmaf chains of the outputs this thread owns (w), acc[r] for those in the
 // tile's first `rows` rows (query row w.row[r] of the tile starting at t0, column w.col[r]), over the key tile starting
 // at s0 in increasing key order, for the keys the row sees: acc[r] += W[row][ss]·X[ss][e] (W row stride
@@ -1239,14 +1269,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
   att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
   for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
-    __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
-    att_put(Ks, fk, k, b, s0, T, KVH, g, D, (int)D + 1);
-    att_put(Vs, fv, v, b, s0, T, KVH, g, D, (int)D + 1);
-    __syncthreads();
-    if (kt < kt1) {
-      att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
-      att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
-    }
+    att_kv_step(Ks, Vs, fk, fv, k, v, b, s0, kt < kt1, T, KVH, g, D, (int)D + 1);
     for (int r = 0; r < ATT * ATT / 256; r++) {
       int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
       i64 t = t0 + tt, s = s0 + ss;
@@ -1283,21 +1306,17 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) { ak[r] = 0.0f; av[r] = 0.0f; }
   i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
-  i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
+  i64 th = att_hi(sl, win, T);  // the last query any key of the tile sees
   att_qtile fq;  // the next step's query tile, fetched a step ahead
   att_fetch_queries(fq, q, dout, lse, delta, b, g * rep, st * ATT, T, H, D);
   for (i64 h = g * rep; h < (g + 1) * rep; h++) {
     for (i64 qt = st; qt <= th / ATT; qt++) {
       i64 t0 = qt * ATT;
-      __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
-      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, (int)D + 1);
-      __syncthreads();
-      if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
-      else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
+      att_q_step(Qs, Gs, Ls, Dl, fq, q, dout, lse, delta, b, h, qt, st, th, g, rep, T, H, D, (int)D + 1);
       for (int r = 0; r < ATT * ATT / 256; r++) {
         int o = threadIdx.x + 256 * r, ss = o / ATT, tt = o % ATT;
         i64 s = s0 + ss, t = t0 + tt;
-        i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+        i64 hi = att_hi(s, win, T);
         if (s < T && t >= s && t <= hi) {
           float p = kexp(att_dot(Qs + tt * (D + 1), Ks + ss * (D + 1), D) * scale - Ls[tt]);
           Ps[ss * (ATT + 1) + tt] = p;
@@ -1310,7 +1329,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_t(float* dk, float* dv, const fl
         int ss = own.row[r], e = own.col[r], d1 = (int)D + 1;
         i64 s = s0 + ss;
         if (ss >= ATT || s >= T) continue;
-        i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+        i64 hi = att_hi(s, win, T);
         for (int tt = 0; tt < ATT; tt++) {
           i64 t = t0 + tt;
           if (t > hi) break;
@@ -1373,14 +1392,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_r(float* dq, const float* dout, c
   att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
   for (i64 kt = kt0; kt <= kt1; kt++) {
     i64 s0 = kt * ATT;
-    __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
-    att_put(Ks, fk, k, b, s0, T, KVH, g, D, ps);
-    att_put(Vs, fv, v, b, s0, T, KVH, g, D, ps);
-    __syncthreads();
-    if (kt < kt1) {
-      att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
-      att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
-    }
+    att_kv_step(Ks, Vs, fk, fv, k, v, b, s0, kt < kt1, T, KVH, g, D, ps);
     float sq[2][2], sg[2][2];
     att_dots<2, 2>(sq, Qs, qr, Ks, kr, ps, d);
     att_dots<2, 2>(sg, Gs, qr, Vs, kr, ps, d);
@@ -1430,22 +1442,18 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_r(float* dk, float* dv, const fl
     un[r] = att_unit_of(r, ATT, d);
     us[r] = s0 + un[r].row;
     if (un[r].row < 0 || us[r] >= T) un[r].row = -1;
-    uhi[r] = (win > 0 && us[r] + win - 1 < T - 1) ? us[r] + win - 1 : T - 1;
+    uhi[r] = att_hi(us[r], win, T);
     #pragma unroll
     for (int u = 0; u < 4; u++) ak[r][u] = av[r][u] = 0.0f;
   }
   i64 sl = s0 + ATT - 1 < T - 1 ? s0 + ATT - 1 : T - 1;
-  i64 th = (win > 0 && sl + win - 1 < T - 1) ? sl + win - 1 : T - 1;  // the last query any key of the tile sees
+  i64 th = att_hi(sl, win, T);  // the last query any key of the tile sees
   att_qtile fq;  // the next step's query tile, fetched a step ahead
   att_fetch_queries(fq, q, dout, lse, delta, b, g * rep, st * ATT, T, H, D);
   for (i64 h = g * rep; h < (g + 1) * rep; h++) {
     for (i64 qt = st; qt <= th / ATT; qt++) {
       i64 t0 = qt * ATT;
-      __syncthreads();  // the previous tile's Qs, Gs, Ps and Ds are no longer read
-      att_put_queries(Qs, Gs, Ls, Dl, fq, q, dout, b, h, t0, T, H, D, ps);
-      __syncthreads();
-      if (qt < th / ATT) att_fetch_queries(fq, q, dout, lse, delta, b, h, t0 + ATT, T, H, D);
-      else if (h + 1 < (g + 1) * rep) att_fetch_queries(fq, q, dout, lse, delta, b, h + 1, st * ATT, T, H, D);
+      att_q_step(Qs, Gs, Ls, Dl, fq, q, dout, lse, delta, b, h, qt, st, th, g, rep, T, H, D, ps);
       float sq[2][2], sg[2][2];  // [query][key]
       att_dots<2, 2>(sq, Qs, qr, Ks, kr, ps, d);
       att_dots<2, 2>(sg, Gs, qr, Vs, kr, ps, d);
@@ -1455,7 +1463,7 @@ extern "C" __global__ void BLOCKS(2) k_attn_dkv_r(float* dk, float* dv, const fl
         for (int j = 0; j < 2; j++) {
           int tt = qr[i], ss = kr[j];
           i64 s = s0 + ss, t = t0 + tt;
-          i64 hi = (win > 0 && s + win - 1 < T - 1) ? s + win - 1 : T - 1;
+          i64 hi = att_hi(s, win, T);
           if (s < T && t >= s && t <= hi) {
             float p = kexp(sq[i][j] * scale - Ls[tt]);
             Ps[ss * (ATT + 1) + tt] = p;
