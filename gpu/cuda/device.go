@@ -114,10 +114,8 @@ type Device struct {
 
 	// reference runs the first, untiled kernels (SetReferenceKernels).
 	reference bool
-	// choice maps default kernels to the alternatives launched in their place (SetKernels); tiles
-	// holds its matmul tiles.
+	// choice maps default kernels to the alternatives launched in their place (SetKernels).
 	choice map[string]string
-	tiles  map[string]mmTile
 	// prof, when not nil, times every launch (SetProfile).
 	prof map[string]*KernelTime
 	// overlap lets Side use the side stream (SetOverlap); onSide is set between Side(true) and

@@ -23,8 +23,8 @@ func (d *Device) MatMul(c, a, b gpu.Buffer, m, n, k int, ta, tb, acc bool) {
 	t := matmulTile(m, n)
 	if d.reference {
 		t = tileRef
-	} else if alt, ok := d.tiles[t.name]; ok {
-		t = alt
+	} else if alt, ok := d.choice[t.name]; ok {
+		t = mmNamed[alt]
 	}
 	d.matmul(t, c, a, b, m, n, k, ta, tb, acc)
 }
@@ -74,6 +74,14 @@ var (
 	mmTiles = []mmTile{tileRef, tile128, tile128x64, tile64, tile32, tile32x16, tile16,
 		tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f, tile32x16n, tile32x16p, tile32x4, tile64k}
 	mmPicked = []mmTile{tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f}
+	// mmNamed finds a tile of mmTiles by its kernel's name (SetKernels' choices).
+	mmNamed = func() map[string]mmTile {
+		m := map[string]mmTile{}
+		for _, t := range mmTiles {
+			m[t.name] = t
+		}
+		return m
+	}()
 )
 
 // matmulTile picks the tile for an m×n output by its shape alone (every tile computes the same
@@ -128,16 +136,7 @@ func (d *Device) SetKernels(choice map[string]string) error {
 	if err := CheckKernels(choice); err != nil {
 		return err
 	}
-	var tiles map[string]mmTile
-	for from, to := range choice {
-		if i := slices.IndexFunc(mmTiles, func(t mmTile) bool { return t.name == to }); i >= 0 {
-			if tiles == nil {
-				tiles = map[string]mmTile{}
-			}
-			tiles[from] = mmTiles[i]
-		}
-	}
-	d.choice, d.tiles = maps.Clone(choice), tiles
+	d.choice = maps.Clone(choice)
 	return nil
 }
 
