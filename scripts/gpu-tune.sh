@@ -33,7 +33,7 @@ timeout -k 2 10 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --forma
 
 step "matmul tiles and attention kernels (µs per call; * the tile matmulTile picks, < the fastest)"
 KLOG=${OUT:-/tmp}/gpu-kernels.log
-timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run 'TestMatMulTiles$|TestAttentionTimes' >"$KLOG" 2>&1 || fail "kernel tables"
+timeout -k 5 60 bin/cuda.test -test.v -test.timeout 55s -test.run '^(TestMatMulTiles|TestAttentionTimes)$' >"$KLOG" 2>&1 || fail "kernel tables"
 grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' "$KLOG"
 if [ -z "${KERNELS+set}" ]; then
   KERNELS=$(timeout -k 2 10 python3 scripts/gpu-pick.py "$KLOG") || { fail "gpu-pick.py"; KERNELS=; }
