@@ -3,7 +3,10 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -237,5 +240,55 @@ func TestGPUSummary(t *testing.T) {
 	log[6] = line("airanode-cuda (overlap)", "B", 230, "d2", k)
 	if out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n"); rc != 1 || !strings.Contains(out, "DIFFERS") {
 		t.Errorf("gpu-summary.py with an --overlap digest differing: exit %d, want 1:\n%s", rc, out)
+	}
+}
+
+// TestGPUScriptTestPatterns: the -test.run patterns of scripts/gpu-check.sh and gpu-tune.sh select
+// exactly the tests they name, and each named test exists in this package: a test renamed away
+// would silently stop running on a GPU, and a name that also matched another test would run it
+// from the repository root (TestMatMulTilesMatchKernels, which reads kernels.cu from here, failed
+// that way).
+func TestGPUScriptTestPatterns(t *testing.T) {
+	tests := map[string]bool{}
+	files, err := filepath.Glob("*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`).FindAllSubmatch(src, -1) {
+			tests[string(m[1])] = true
+		}
+	}
+	for _, script := range []string{"gpu-check.sh", "gpu-tune.sh"} {
+		src, err := os.ReadFile("../../scripts/" + script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`-test\.run '([^']+)'`).FindSubmatch(src)
+		if m == nil {
+			t.Fatalf("%s: no -test.run pattern", script)
+		}
+		named := regexp.MustCompile(`^\^\(([\w|]+)\)\$$`).FindSubmatch(m[1])
+		if named == nil {
+			t.Errorf("%s: -test.run %q is not ^(Name|Name...)$", script, m[1])
+			continue
+		}
+		re := regexp.MustCompile(string(m[1]))
+		want := map[string]bool{}
+		for _, name := range strings.Split(string(named[1]), "|") {
+			want[name] = true
+			if !tests[name] {
+				t.Errorf("%s runs %s, which no test file here defines", script, name)
+			}
+		}
+		for name := range tests {
+			if re.MatchString(name) && !want[name] {
+				t.Errorf("%s's pattern also selects %s", script, name)
+			}
+		}
 	}
 }
