@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/airanode/airanode/config"
 	"github.com/airanode/airanode/gpu"
@@ -45,26 +44,23 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 	if n.o.gpuEdit != nil {
 		n.o.gpuEdit(&gc)
 	}
-	// A device given up takes its worker with it (router.givenUp), and a core that comes up only
-	// after the node started brings one (router.ready); the router exists only once the
-	// Supervisor has started.
-	var rp atomic.Pointer[router]
+	// The router hears every core's handshake (router.ready: the first starts count the cores up
+	// when the node starts, a later one brings a worker) and every device given up
+	// (router.givenUp: it takes its worker with it), in each device's order: the Supervisor calls
+	// a device's OnReady before its OnGiveUp, from the goroutine that supervises it.
+	r := &router{cpu: cpu, cpuSlots: n.workers, need: need, log: log, counted: map[int]string{}}
 	editedGiveUp, editedReady := gc.OnGiveUp, gc.OnReady
 	gc.OnGiveUp = func(ordinal int) {
 		if editedGiveUp != nil {
 			editedGiveUp(ordinal)
 		}
-		if r := rp.Load(); r != nil {
-			r.givenUp(ordinal)
-		}
+		r.givenUp(ordinal)
 	}
 	gc.OnReady = func(ordinal int, info gpucore.Info) {
 		if editedReady != nil {
 			editedReady(ordinal, info)
 		}
-		if r := rp.Load(); r != nil {
-			r.ready(ordinal, info.Class)
-		}
+		r.ready(ordinal, info.Class)
 	}
 	if gc.Devices == nil {
 		root := gc.ProcRoot
@@ -90,26 +86,17 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 		log.Warn("gpu: no compute core started: training on the CPU only", "err", err)
 		return nil
 	}
-	r := &router{cpu: cpu, sup: sup, cpuSlots: n.workers, need: need, log: log, counted: map[int]string{}, gone: map[int]bool{}}
+	// The cores counted now are those the node starts with (New returns once every core is
+	// ready or has failed once); any change after this goes to the Manager (setManager).
+	r.apply.Lock()
+	r.sup, r.started = sup, len(r.counted)
+	r.apply.Unlock()
 	for _, st := range sup.Status() {
 		switch st.State {
 		case gpucore.StateReady, gpucore.StateBusy:
-			r.started++
-			r.counted[st.Ordinal] = st.Info.Class
 			log.Info("gpu: compute core ready", "device", st.Ordinal, "name", st.Info.Name, "class", st.Info.Class, "pid", st.PID)
 		default:
 			log.Warn("gpu: compute core not started: retrying in the background", "device", st.Ordinal, "state", st.State, "err", st.LastError)
-		}
-	}
-	rp.Store(r)
-	// A core that came up or a device given up between the first Status and rp being set is
-	// counted now (ready and givenUp are idempotent, and a device given up stays so).
-	for _, st := range sup.Status() {
-		switch st.State {
-		case gpucore.StateFailed:
-			r.givenUp(st.Ordinal)
-		case gpucore.StateReady, gpucore.StateBusy:
-			r.ready(st.Ordinal, st.Info.Class)
 		}
 	}
 	return r
@@ -172,12 +159,11 @@ type router struct {
 	need     tasks.Estimator // a task's memory need (nil: every task fits)
 	log      *slog.Logger
 
-	// apply guards counted, gone and mgr and orders the changes to the Manager's workers and
-	// classes (givenUp, ready, setManager), so that the classes of an earlier change never
-	// overwrite a later one's.
+	// apply guards counted and mgr and orders the changes to the Manager's workers and classes
+	// (givenUp, ready, setManager), so that the classes of an earlier change never overwrite a
+	// later one's.
 	apply   sync.Mutex
 	counted map[int]string // the cores that came up and were not given up since: ordinal → class
-	gone    map[int]bool   // the devices given up: a late report of their core's start is ignored
 	mgr     *tasks.Manager // set once the Manager exists (setManager)
 
 	mu            sync.Mutex
@@ -200,7 +186,6 @@ func (r *router) setManager(m *tasks.Manager) {
 func (r *router) givenUp(ordinal int) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
-	r.gone[ordinal] = true
 	if _, ok := r.counted[ordinal]; !ok {
 		return
 	}
@@ -210,13 +195,13 @@ func (r *router) givenUp(ordinal int) {
 	}
 }
 
-// ready handles a core that completed its handshake: one the router does not count yet (it came
-// up after the node started) brings one worker and its class. A restart of a counted core, or a
-// device already given up, changes nothing.
+// ready handles a core that completed its handshake: one the router does not count yet (its first
+// start, or one after the node started) brings one worker and its class. A restart of a counted
+// core changes nothing. (A device's handshakes all come before its give-up: gpucore.Config.OnReady.)
 func (r *router) ready(ordinal int, class string) {
 	r.apply.Lock()
 	defer r.apply.Unlock()
-	if _, ok := r.counted[ordinal]; ok || r.gone[ordinal] {
+	if _, ok := r.counted[ordinal]; ok {
 		return
 	}
 	r.counted[ordinal] = class
