@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
 	"github.com/airanode/airanode/api"
 	"github.com/airanode/airanode/node"
@@ -185,9 +186,10 @@ func TestLateJoinerLearnsSearch(t *testing.T) {
 }
 
 // lateJoin is how long after a message a late joiner starts so that gossip cannot deliver it:
-// more than the message cache's reach (go-libp2p-pubsub's GossipSubHistoryGossip heartbeats of
-// GossipSubHeartbeatInterval: 3 × 1 s).
-const lateJoin = 5 * time.Second
+// two heartbeats more than the message cache's reach (go-libp2p-pubsub's GossipSubHistoryGossip
+// heartbeats of GossipSubHeartbeatInterval, whose defaults the node keeps: 3 × 1 s), read from the
+// library so that a change to them moves it too.
+var lateJoin = time.Duration(pubsub.GossipSubHistoryGossip+2) * pubsub.GossipSubHeartbeatInterval
 
 // TestLateJoinerCatchesUp: a node that joins after tasks were offered and finished learns them and
 // their results through sync (gossip delivered them before it existed).
