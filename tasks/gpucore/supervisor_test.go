@@ -407,7 +407,16 @@ func TestSupervisorRestart(t *testing.T) {
 	if len(gaveUp) != 0 {
 		t.Fatalf("OnGiveUp called again, for device %d", <-gaveUp)
 	}
+	// The state turns ready just before OnReady runs: wait for both calls, then for any other.
 	var got []int
+	for len(got) < 2 {
+		select {
+		case o := <-ready:
+			got = append(got, o)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("OnReady heard of devices %v, want [0 1]", got)
+		}
+	}
 	for len(ready) > 0 {
 		got = append(got, <-ready)
 	}
