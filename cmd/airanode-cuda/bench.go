@@ -59,7 +59,8 @@ type benchLine struct {
 	TokensPerS  float64 `json:"tokens_per_s"`
 	GFLOPs      float64 `json:"gflops"`
 	DigestFinal string  `json:"digest_final"`
-	// Kernels is the kernel choice of --kernels (cuda.FormatKernels), "" for the defaults.
+	// Kernels is the kernel choice of --kernels (cuda.FormatKernels), "" for the defaults (and
+	// with --reference-kernels, which --kernels may not go with).
 	Kernels string `json:"kernels,omitempty"`
 }
 
@@ -111,6 +112,15 @@ func runBench(args []string) error {
 	if *steps < 1 || *warmup < 0 || *profile < 0 {
 		return fmt.Errorf("bench: want --steps >= 1, --warmup >= 0, --profile >= 0")
 	}
+	if *reference && choice != nil {
+		return fmt.Errorf("bench: --kernels chooses among the tuned kernels, which --reference-kernels does not run")
+	}
+	names := strings.Split(*configs, ",")
+	for _, name := range names {
+		if _, ok := perfConfigs[name]; !ok {
+			return fmt.Errorf("unknown config %q (want A, B or C)", name)
+		}
+	}
 	dev, err := cuda.New(0)
 	if err != nil {
 		return err
@@ -118,14 +128,11 @@ func runBench(args []string) error {
 	defer dev.Close()
 	dev.SetReferenceKernels(*reference)
 	dev.SetOverlap(*overlap)
-	if err := dev.SetKernels(choice); err != nil {
+	if err := dev.SetKernels(choice); err != nil { // checked by parseKernels: cannot fail
 		return err
 	}
-	for _, name := range strings.Split(*configs, ",") {
-		c, ok := perfConfigs[name]
-		if !ok {
-			return fmt.Errorf("unknown config %q (want A, B or C)", name)
-		}
+	for _, name := range names {
+		c := perfConfigs[name]
 		spec := fmt.Sprintf("width=%d norm=layer pos=learned context=%d vocab=256 : (A(heads=%d) G)x%d", c.d, c.seq, c.heads, c.layers)
 		a, err := arch.Parse(spec)
 		if err == nil {

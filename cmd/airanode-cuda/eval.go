@@ -103,7 +103,7 @@ func runEval(args []string) error {
 			var cd *cuda.Device
 			if cd, err = cuda.New(0); err == nil {
 				cd.SetReferenceKernels(r.reference)
-				if err := cd.SetKernels(choice); err != nil {
+				if err := cd.SetKernels(choice); err != nil { // checked by parseKernels: cannot fail
 					cd.Close()
 					return err
 				}

@@ -26,6 +26,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"bench", "--steps", "0"}, "--steps", false},
 		{[]string{"bench", "extra"}, "unexpected", false},
 		{[]string{"bench", "--configs", "Z", "--steps", "1", "--warmup", "0"}, "unknown config", false},
+		{[]string{"bench", "--configs", "C,Z", "--steps", "1", "--warmup", "0"}, "unknown config", false}, // before C trains
+		{[]string{"bench", "--reference-kernels", "--kernels", "k_attn_fwd_c=k_attn_fwd_t"}, "--reference-kernels", false},
 		{[]string{"eval", "--arch", "A Q"}, "--arch", false},
 		{[]string{"frobnicate"}, "unknown command", false},
 	} {
