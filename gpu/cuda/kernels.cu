@@ -889,18 +889,33 @@ __device__ __forceinline__ void att_put_queries(float* Qs, float* Gs, float* Ls,
     Dl[threadIdx.x] = f.dl;
   }
 }
-// The backward's walks, the tiled and the register-tiled kernels' alike. att_kv_step makes the key
-// and value tile at s0, fetched a tile ahead into fk and fv, the block's Ks and Vs (row stride ps),
-// and fetches the next tile when there is one (more): dq's walk over key tiles.
-__device__ __forceinline__ void att_kv_step(float* Ks, float* Vs, att_regs& fk, att_regs& fv, const float* k, const float* v, i64 b,
-                                            i64 s0, bool more, i64 T, i64 KVH, i64 g, i64 D, int ps) {
+// The backward's walks, the tiled and the register-tiled kernels' alike. dq walks the key tiles
+// kt0..kt1 that query tile t0 sees (att_kv_walk: the first tile's keys and values fetched), each
+// made the block's Ks and Vs by att_kv_step (row stride ps), which fetches the next tile's while
+// the block works on this one.
+struct att_kvw {
+  i64 kt0, kt1;
+  att_regs fk, fv;  // the next tile's keys and values, fetched a tile ahead
+};
+__device__ __forceinline__ att_kvw att_kv_walk(const float* k, const float* v, i64 b, i64 t0, i64 T, i64 KVH, i64 g, i64 D, i64 win) {
+  att_kvw w;
+  const i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
+  w.kt0 = att_lo(t0, win) / ATT;
+  w.kt1 = tl / ATT;
+  att_fetch(w.fk, k, b, w.kt0 * ATT, T, KVH, g, D);
+  att_fetch(w.fv, v, b, w.kt0 * ATT, T, KVH, g, D);
+  return w;
+}
+__device__ __forceinline__ void att_kv_step(float* Ks, float* Vs, att_kvw& w, const float* k, const float* v, i64 b, i64 kt, i64 T,
+                                            i64 KVH, i64 g, i64 D, int ps) {
+  const i64 s0 = kt * ATT;
   __syncthreads();  // the previous tile's Ks, Vs and Ds are no longer read
-  att_put(Ks, fk, k, b, s0, T, KVH, g, D, ps);
-  att_put(Vs, fv, v, b, s0, T, KVH, g, D, ps);
+  att_put(Ks, w.fk, k, b, s0, T, KVH, g, D, ps);
+  att_put(Vs, w.fv, v, b, s0, T, KVH, g, D, ps);
   __syncthreads();
-  if (more) {
-    att_fetch(fk, k, b, s0 + ATT, T, KVH, g, D);
-    att_fetch(fv, v, b, s0 + ATT, T, KVH, g, D);
+  if (kt < w.kt1) {
+    att_fetch(w.fk, k, b, s0 + ATT, T, KVH, g, D);
+    att_fetch(w.fv, v, b, s0 + ATT, T, KVH, g, D);
   }
 }
 // att_q_step makes query tile qt of head h, fetched a step ahead into fq, the block's Qs, Gs, Ls and
@@ -1261,15 +1276,10 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_t(float* dq, const float* dout, c
   float acc[ATT_OUT];
   #pragma unroll
   for (int r = 0; r < ATT_OUT; r++) acc[r] = 0.0f;
-  i64 lo0 = att_lo(t0, win);
-  i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
-  const i64 kt0 = lo0 / ATT, kt1 = tl / ATT;
-  att_regs fk, fv;  // the next tile's keys and values, fetched a tile ahead
-  att_fetch(fk, k, b, kt0 * ATT, T, KVH, g, D);
-  att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
-  for (i64 kt = kt0; kt <= kt1; kt++) {
-    i64 s0 = kt * ATT;
-    att_kv_step(Ks, Vs, fk, fv, k, v, b, s0, kt < kt1, T, KVH, g, D, (int)D + 1);
+  att_kvw w = att_kv_walk(k, v, b, t0, T, KVH, g, D, win);
+  for (i64 kt = w.kt0; kt <= w.kt1; kt++) {
+    const i64 s0 = kt * ATT;
+    att_kv_step(Ks, Vs, w, k, v, b, kt, T, KVH, g, D, (int)D + 1);
     for (int r = 0; r < ATT * ATT / 256; r++) {
       int o = threadIdx.x + 256 * r, tt = o / ATT, ss = o % ATT;
       i64 t = t0 + tt, s = s0 + ss;
@@ -1384,15 +1394,10 @@ extern "C" __global__ void BLOCKS(2) k_attn_dq_r(float* dq, const float* dout, c
     #pragma unroll
     for (int u = 0; u < 4; u++) acc[r][u] = 0.0f;
   }
-  i64 lo0 = att_lo(t0, win);
-  i64 tl = t0 + ATT - 1 < T - 1 ? t0 + ATT - 1 : T - 1;
-  const i64 kt0 = lo0 / ATT, kt1 = tl / ATT;
-  att_regs fk, fv;  // the next tile's keys and values, fetched a tile ahead
-  att_fetch(fk, k, b, kt0 * ATT, T, KVH, g, D);
-  att_fetch(fv, v, b, kt0 * ATT, T, KVH, g, D);
-  for (i64 kt = kt0; kt <= kt1; kt++) {
-    i64 s0 = kt * ATT;
-    att_kv_step(Ks, Vs, fk, fv, k, v, b, s0, kt < kt1, T, KVH, g, D, ps);
+  att_kvw w = att_kv_walk(k, v, b, t0, T, KVH, g, D, win);
+  for (i64 kt = w.kt0; kt <= w.kt1; kt++) {
+    const i64 s0 = kt * ATT;
+    att_kv_step(Ks, Vs, w, k, v, b, kt, T, KVH, g, D, ps);
     float sq[2][2], sg[2][2];
     att_dots<2, 2>(sq, Qs, qr, Ks, kr, ps, d);
     att_dots<2, 2>(sg, Gs, qr, Vs, kr, ps, d);
