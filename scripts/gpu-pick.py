@@ -16,10 +16,11 @@ changes only the time:
 - attention: the forward and the backward, summed over the configs timed with both kernel sets,
   register-tiled against tiled; the tiled kernels replace the register-tiled ones when at least
   MARGIN faster, or when the register-tiled kernels' bits differed; never when the tiled ones' did.
-- A table that is missing or cut short (its test did not get to it: a fault in a new kernel ends
-  the process) gives, for what it lacks, the kernels of the last measured run in place of the new
-  ones: FALLBACK below. So does --failed (the kernel tests failed: scripts/gpu-check.sh passes it),
-  for every kernel, so that the training runs after measure kernels known to be right.
+- The defaults are the kernels the last GPU run measured fastest (docs/gpu.md), so what a table
+  does not say (missing, or cut short by a fault that ended the process) keeps its defaults, and
+  --failed (the kernel tests failed: scripts/gpu-check.sh passes it) keeps every default: the
+  training runs after measure kernels known to be right. (A default written after that run, not
+  yet measured, would need a fallback to a measured kernel here.)
 
 usage: gpu-pick.py [--margin 0.02] [--failed] [LOG]   (LOG defaults to standard input)
 """
@@ -27,16 +28,6 @@ import argparse
 import re
 import sys
 
-# The kernels the device launched in the last GPU run that measured them (becadf0, docs/gpu.md),
-# in place of those written after it, for when a table is missing.
-FALLBACK_TILES = {
-    "k_mm_128x128_8x8_k16_f": "k_matmul128",
-    "k_mm_128x64_8x4_k16_pf2_f": "k_mm_128x64_8x4_k16_pf2",
-    "k_mm_64x64_4x4_k16_pf2_f": "k_mm_64x64_4x4_k16_pf2",
-    "k_mm_32x32_2x2_k64_pf2_f": "k_mm_32x32_2x2_k64_pf2",
-    "k_mm_32x16_2x2_k32_db_f": "k_mm_32x16_2x2_k32_db",
-    "k_mm_16x16_1x1_k64_pf2_f": "k_mm_16x16_1x1_k64_pf2",
-}
 ATTN_FWD = {"k_attn_fwd_c": "k_attn_fwd_t"}
 ATTN_BWD = {"k_attn_dq_r": "k_attn_dq_t", "k_attn_dkv_r": "k_attn_dkv_t"}
 
@@ -77,14 +68,11 @@ def pick_tiles(text, margin):
     if unread:
         note(f"matmul: {unread} row(s) without one time per tile and one picked tile left out")
     if not groups:
-        note("matmul: no TestMatMulTiles table in the log: the tiles of the last measured run")
-        return dict(FALLBACK_TILES)
+        note("matmul: no TestMatMulTiles table in the log: the default tiles")
+        return {}
     choice = {}
-    if not DONE_RE.search(text):  # the test stopped inside the table: what it did not reach falls back
-        for picked, last in sorted(FALLBACK_TILES.items()):
-            if picked not in groups:
-                note(f"matmul: the table ends before {picked}'s shapes: {last} (the last measured run's)")
-                choice[picked] = last
+    if not DONE_RE.search(text):  # the test stopped inside the table: what it did not reach keeps its default
+        note("matmul: the table is cut short: the tiles of the shapes it lacks keep their defaults")
     bad = set(m.group(1) for m in DIFFER_RE.finditer(text)) | set(m.group(1) for m in CPU_DIFFER_RE.finditer(text))
     for name in sorted(bad):
         note(f"matmul: {name}'s bits differed (from the reference tile's or the CPU device's): never chosen")
@@ -126,8 +114,8 @@ def pick_attention(text, margin):
         if any("register-tiled" in k for k in tot.values()):
             note("attention: only the register-tiled kernels were timed: they are kept")
             return {}
-        note("attention: no TestAttentionTimes table in the log: the tiled kernels (the last measured run's)")
-        return {**ATTN_FWD, **ATTN_BWD}
+        note("attention: no TestAttentionTimes table in the log: the register-tiled kernels (the defaults)")
+        return {}
     reg = [sum(tot[c]["register-tiled"][i] for c in both) for i in (0, 1)]
     tiled = [sum(tot[c]["tiled"][i] for c in both) for i in (0, 1)]
     choice = {}
@@ -144,7 +132,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--margin", type=float, default=0.02, help="how much faster an alternative must be (a fraction)")
     ap.add_argument("--failed", action="store_true",
-                    help="the kernel tests failed: pick the kernels of the last measured run for all (FALLBACK)")
+                    help="the kernel tests failed: keep every default (the kernels the last GPU run measured)")
     ap.add_argument("log", nargs="?")
     args = ap.parse_args()
     if not 0 <= args.margin < 1:
@@ -154,8 +142,8 @@ def main():
     except OSError as e:
         ap.error(str(e))
     if args.failed:
-        note("the kernel tests failed: the kernels of the last measured run, whatever the tables say")
-        choice = {**FALLBACK_TILES, **ATTN_FWD, **ATTN_BWD}
+        note("the kernel tests failed: the defaults (the kernels the last GPU run measured), whatever the tables say")
+        choice = {}
     else:
         choice = {**pick_tiles(text, args.margin), **pick_attention(text, args.margin)}
     print(",".join(f"{k}={v}" for k, v in sorted(choice.items())))

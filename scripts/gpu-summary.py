@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Summarise a scripts/gpu-check.sh log: the kernel choice the runs used, the same-run throughput
 table against PyTorch (ours with the tuned kernels, ours with the reference kernels, PyTorch eager:
-each one's first run), whether the tuned, reference and --overlap runs ended on the same digest, the
-ratio ours/PyTorch of every pair of runs (each run of ours with the next PyTorch run after it in the
-log) and their median, for ours and for ours with --overlap, the parity verdict, and the verdicts of
-the kernel tests, the determinism run, the CPU comparison and the node smoke test. Reads the log path
-given (or stdin); prints the summary; exits 1 when the tuned, reference or --overlap runs of a config
-ended on different digests (no other step checks that across the bench runs), else 0.
+each one's first run), whether the tuned, reference and one-stream (--overlap=false) runs ended on
+the same digest, the ratio ours/PyTorch of every pair of runs (each run of ours with the next
+PyTorch run after it in the log) and their median, for ours and for ours on one stream, the parity
+verdict, and the verdicts of the kernel tests, the determinism run, the CPU comparison and the node
+smoke test. Reads the log path given (or stdin); prints the summary; exits 1 when the tuned,
+reference or one-stream runs of a config ended on different digests (no other step checks that
+across the bench runs), else 0.
 
 usage: gpu-summary.py [LOG]
 """
@@ -14,6 +15,9 @@ import json
 import re
 import statistics
 import sys
+
+# The impl of bench --overlap=false's lines: every launch in order, on one stream.
+ONE_STREAM = "airanode-cuda (one stream)"
 
 
 def main():
@@ -51,7 +55,7 @@ def main():
         print(f"note: {skipped} run line(s) without a positive tokens_per_s left out")
     differ = False
     chosen = sorted({d.get("kernels", "") for (i, _), ds in every.items()
-                     if i in ("airanode-cuda", "airanode-cuda (overlap)") for d in ds})
+                     if i in ("airanode-cuda", ONE_STREAM) for d in ds})
     print("kernels: " + (" | ".join(k or "the defaults" for k in chosen) if chosen else "-"))
     print("throughput, same run (tokens/s):")
     print(f"  {'config':6} {'ours':>12} {'ours, reference kernels':>24} {'PyTorch eager':>14} {'ours/PyTorch':>13} {'tuned/reference':>16}  digests")
@@ -69,19 +73,19 @@ def main():
     card = next((d.get("device") for (i, _), d in runs.items() if i == "pytorch-eager"), None)
     if card:
         print(f"  card: {card}")
-    # --overlap runs must end on the tuned runs' digest.
+    # One-stream runs must end on the tuned runs' digest.
     for c in configs:
         ours = runs.get(("airanode-cuda", c))
-        overlap = every.get(("airanode-cuda (overlap)", c), [])
-        if overlap and not ours:
-            print(f"  {c}: {len(overlap)} --overlap run(s) without a tuned run to compare digests with")
-        for o in overlap:
+        one = every.get((ONE_STREAM, c), [])
+        if one and not ours:
+            print(f"  {c}: {len(one)} one-stream run(s) without a tuned run to compare digests with")
+        for o in one:
             if ours and o.get("digest_final") != ours.get("digest_final"):
-                print(f"  {c}: an --overlap run's digest DIFFERS from the tuned run's ({o.get('digest_final')} vs {ours.get('digest_final')})")
+                print(f"  {c}: a one-stream run's digest DIFFERS from the tuned run's ({o.get('digest_final')} vs {ours.get('digest_final')})")
                 differ = True
     # PyTorch eager's own time varies by up to 2x between runs on a shared host: the verdict is the
     # median of the pairs' ratios, not one run's.
-    for impl, label in (("airanode-cuda", "ours"), ("airanode-cuda (overlap)", "ours with --overlap")):
+    for impl, label in (("airanode-cuda", "ours"), (ONE_STREAM, "ours on one stream")):
         for c in configs:
             ps = pairs.get((impl, c), [])
             if not ps:

@@ -4,16 +4,16 @@
 # About a minute and a half on an H100 without Nsight Compute; scripts/gpu-check.sh stays the full
 # check (and picks the kernels as well). The steps' time limits add to 592 s with the default PAIRS
 # (each more pair adds 130 s), so that one run fits the device tool's 10-minute command limit.
-#   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes (the FAST
-#      tiles, the general ones and the candidates), the register-tiled and the tiled attention
+#   1. TestMatMulTiles and TestAttentionTimes: every matmul tile on the training shapes (the tuned
+#      tiles and the reference tile), the register-tiled and the tiled attention
 #      forward and backward, each with the reference kernels' bits required; then
 #      scripts/gpu-pick.py's choice of the fastest (KERNELS=... sets it instead), which the steps
 #      below use;
 #   2. ours and PyTorch eager, alternating, PAIRS times (default 2), configs A and B: ratios within
 #      one run, since PyTorch eager's own time varies by up to 2x between runs;
 #   3. a per-kernel profile of configs A and B;
-#   3b. ours with the weight gradients on a second stream (bench --overlap, off by default): its
-#      tokens/s, and its digests against the CPU device's, which must be equal;
+#   3b. ours on one stream (bench --overlap=false: the weight gradients in order, not on the second
+#      stream): its tokens/s, and its digests against the CPU device's, which must be equal;
 #   4. when Nsight Compute (ncu) is there: one launch each of NCU_KERNELS (space-separated; default
 #      the weight-gradient tiles, the attention forward and dk/dv, and the norms' weight gradients) during a
 #      config B step, with the speed-of-light, occupancy and warp-stall sections: why they wait.
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 LOG=${OUT:-/tmp}/gpu-tune.log
 exec > >(tee "$LOG") 2>&1
 PAIRS=${PAIRS:-2}
-NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k32_db_f k_mm_32x32_2x2_k64_pf2_f k_attn_fwd_c k_attn_dkv_r k_layernorm_bwd_dwb}
+NCU_KERNELS=${NCU_KERNELS:-k_mm_32x16_2x2_k64_pf2_f k_mm_32x32_2x4_k64_pf2_f k_mm_128x64_8x4_k16_pf2_f k_attn_fwd_c k_attn_dkv_r k_layernorm_bwd_dwb}
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 rc=0
 fail() { echo "FAILED: $*"; rc=1; }
@@ -53,8 +53,8 @@ done
 step "per-kernel profile, configs A and B"
 timeout -k 5 60 bin/airanode-cuda bench --configs A,B --steps 3 --warmup 3 --profile 5 ${KFLAG[@]+"${KFLAG[@]}"} || fail profile
 
-step "overlap: the weight gradients on a second stream (digests must equal the CPU device's)"
-timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap --cpu ${KFLAG[@]+"${KFLAG[@]}"} || fail "bench --overlap"
+step "one stream: the weight gradients in order (digests must equal the CPU device's)"
+timeout -k 5 78 bin/airanode-cuda bench --configs A,B --overlap=false --cpu ${KFLAG[@]+"${KFLAG[@]}"} || fail "bench --overlap=false"
 
 if command -v ncu >/dev/null 2>&1; then
   step "Nsight Compute: one launch each of $NCU_KERNELS (config B; 90 s for all)"

@@ -96,7 +96,7 @@ func runBench(args []string) error {
 	warmup := fs.Int("warmup", 10, "untimed warm-up steps")
 	reference := fs.Bool("reference-kernels", false, "run the first, untiled kernels (same bits; to measure the tuned ones' gain)")
 	profile := fs.Int("profile", 0, "after the timed steps, train this many more with per-kernel timing and print where the time goes")
-	overlap := fs.Bool("overlap", false, "run the weight gradients on a second stream, beside the rest of the backward (the same bits)")
+	overlap := fs.Bool("overlap", true, "run the weight gradients on a second stream, beside the rest of the backward; --overlap=false runs every launch in order (the same bits; the reference kernels always do)")
 	onCPU := fs.Bool("cpu", false, "train each config on the CPU device too (all cores) and compare the final digests: the kernels compute the CPU device's bits")
 	kernels := fs.String("kernels", "", kernelsUsage)
 	if err := fs.Parse(args); err != nil {
@@ -152,8 +152,8 @@ func runBench(args []string) error {
 			if *reference {
 				impl += " (reference kernels)"
 			}
-			if *overlap {
-				impl += " (overlap)"
+			if !*overlap && !*reference {
+				impl += " (one stream)"
 			}
 			line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
 			if err == nil {

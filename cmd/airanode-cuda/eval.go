@@ -42,7 +42,8 @@ type evalLine struct {
 
 // runEval evaluates one architecture under a protocol on GPU 0: once, or several times on fresh
 // devices (--twice, --reference), requiring byte-identical Results — the GPU's run-to-run
-// determinism and the tuned kernels' identity with the reference kernels on a whole evaluation.
+// determinism and the tuned kernels' identity with the reference kernels (which run in order, on
+// one stream) on a whole evaluation.
 // --cpu adds the same evaluation on the CPU device and fails unless its score and segment digests
 // are the GPU's (the kernels compute the CPU device's bits; docs/gpu.md).
 func runEval(args []string) error {
@@ -51,7 +52,7 @@ func runEval(args []string) error {
 	protoName := fs.String("protocol", bench.NameMADLite, "protocol: mad-lite or mad")
 	seed := fs.Uint64("seed", 0, "task seed")
 	twice := fs.Bool("twice", false, "evaluate twice, each on a fresh device, and require identical Results")
-	reference := fs.Bool("reference", false, "evaluate once more with the reference kernels and require the same Result")
+	reference := fs.Bool("reference", false, "evaluate once more with the reference kernels, in order on one stream, and require the same Result")
 	onCPU := fs.Bool("cpu", false, "evaluate on the CPU device too (all cores) and compare the score and digests")
 	kernels := fs.String("kernels", "", kernelsUsage)
 	if err := fs.Parse(args); err != nil {
@@ -88,7 +89,7 @@ func runEval(args []string) error {
 		runs = append(runs, run{name: "cuda again"})
 	}
 	if *reference {
-		runs = append(runs, run{name: "cuda reference kernels", reference: true})
+		runs = append(runs, run{name: "cuda reference kernels, one stream", reference: true})
 	}
 	if *onCPU {
 		runs = append(runs, run{name: "cpu", cpu: true})

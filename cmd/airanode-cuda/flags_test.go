@@ -22,7 +22,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"bench", "--kernels", "k_attn_fwd_c"}, "--kernels", true},
 		{[]string{"bench", "--kernels", "k_attn_fwd_c=k_attn_dq_t"}, "cannot replace", true},
 		{[]string{"eval", "--kernels", "k_attn_dq_r=k_attn_dq_t,k_attn_dq_r=k_attn_dq_t"}, "twice", true},
-		{[]string{"eval", "--kernels", "k_matmul=k_matmul128"}, "not a kernel", true},
+		{[]string{"eval", "--kernels", "k_matmul=k_mm_128x128_8x8_k16_f"}, "not a kernel", true},
 		{[]string{"bench", "--steps", "0"}, "--steps", false},
 		{[]string{"bench", "extra"}, "unexpected", false},
 		{[]string{"bench", "--configs", "Z", "--steps", "1", "--warmup", "0"}, "unknown config", false},

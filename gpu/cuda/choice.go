@@ -15,7 +15,7 @@ var ErrKernels = errors.New("cuda: kernel choice")
 
 // ParseKernels reads a kernel choice (Device.SetKernels): comma-separated pairs
 // "default=alternative", each naming a kernel the device launches by default and one it may launch
-// in its place with the same bits, e.g. "k_attn_fwd_c=k_attn_fwd_t,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db".
+// in its place with the same bits, e.g. "k_attn_fwd_c=k_attn_fwd_t,k_mm_32x16_2x2_k64_pf2_f=k_mm_32x32_2x4_k64_pf2_f".
 // Spaces around names are ignored; "" is no choice (a nil map). A pair without both names or a
 // default named twice is an error. It checks the form only: SetKernels checks the names.
 func ParseKernels(spec string) (map[string]string, error) {

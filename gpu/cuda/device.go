@@ -118,8 +118,8 @@ type Device struct {
 	choice map[string]string
 	// prof, when not nil, times every launch (SetProfile).
 	prof map[string]*KernelTime
-	// overlap lets Side use the side stream (SetOverlap); onSide is set between Side(true) and
-	// Side(false) then, and pending while side work has not been joined.
+	// overlap lets Side use the side stream (SetOverlap; on by default); onSide is set between
+	// Side(true) and Side(false) then, and pending while side work has not been joined.
 	overlap, onSide, pending bool
 }
 
@@ -151,14 +151,21 @@ type KernelTime struct {
 // matmul tile for every shape, the attention forward with one block per query row and the attention
 // backward with one thread per output element. Their
 // results are bit-identical (the tuned kernels compute the same fmaf chains in the same order); the
-// switch exists to measure the gain and to check that identity on a GPU.
-func (d *Device) SetReferenceKernels(on bool) { d.reference = on }
+// switch exists to measure the gain and to check that identity on a GPU. The reference kernels run
+// in order, on one stream, whatever SetOverlap says: turning them on ends a side region and joins.
+func (d *Device) SetReferenceKernels(on bool) {
+	if on {
+		d.Side(false)
+		d.Join()
+	}
+	d.reference = on
+}
 
 var _ gpu.Overlapper = (*Device)(nil)
 
-// SetOverlap lets Side run launches on a second stream, beside the main one (gpu.Overlapper); off
-// (the default), Side does nothing and every launch runs in order. Turning it off ends a side
-// region and joins first.
+// SetOverlap lets Side run launches on a second stream, beside the main one (gpu.Overlapper): on
+// by default. Off, or with the reference kernels, Side does nothing and every launch runs in order.
+// Turning it off ends a side region and joins first.
 func (d *Device) SetOverlap(on bool) {
 	if !on {
 		d.Side(false)
@@ -168,9 +175,9 @@ func (d *Device) SetOverlap(on bool) {
 }
 
 // Side starts (on) or ends the launches that run beside the main sequence: see gpu.Overlapper. It
-// does nothing without SetOverlap(true).
+// does nothing after SetOverlap(false) or with the reference kernels.
 func (d *Device) Side(on bool) {
-	if !d.overlap || on == d.onSide || d.err != nil {
+	if !d.overlap || (on && d.reference) || on == d.onSide || d.err != nil {
 		return
 	}
 	d.onSide = on
@@ -256,7 +263,9 @@ func (d *Device) shape(ok bool, kernel string) bool {
 
 // newDevice completes a Device on drv: the status record, on the device and its host copy.
 func newDevice(name string, drv driver) (*Device, error) {
-	d := &Device{name: name, drv: drv, host: new(status)}
+	// The weight gradients on the side stream by default: an H100 trains configs A and B faster so
+	// (docs/gpu.md), with the same bits.
+	d := &Device{name: name, drv: drv, host: new(status), overlap: true}
 	var err error
 	if d.status, err = drv.alloc(int64(unsafe.Sizeof(status{}))); err != nil {
 		d.Close()

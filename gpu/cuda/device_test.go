@@ -110,7 +110,7 @@ func TestMatMulTilePicks(t *testing.T) {
 // restores the defaults.
 func TestKernelChoice(t *testing.T) {
 	d := open(t)
-	const m, n, k = 200, 200, 16 // matmulTile: the 32×16 tile (m·n > 32K)
+	const m, n, k = 200, 200, 16 // matmulTile: the 32×16 tile (m·n up to 128K)
 	s := gpu.AttnShape{B: 1, T: 40, H: 2, KVH: 2, D: 32, Scale: 0.25}
 	nq := s.B * s.T * s.H * s.D
 	a, b, c := randomBuffer(t, d, m*k, 1), randomBuffer(t, d, k*n, 2), randomBuffer(t, d, m*n, 3)
@@ -138,23 +138,24 @@ func TestKernelChoice(t *testing.T) {
 		}
 		return launched, bits
 	}
-	defaults := []string{"k_mm_32x16_2x2_k32_db_f", "k_attn_fwd_c", "k_attn_dq_r", "k_attn_dkv_r"}
+	defaults := []string{"k_mm_32x16_2x2_k64_pf2_f", "k_attn_fwd_c", "k_attn_dq_r", "k_attn_dkv_r"}
 	launched, want := run()
 	for _, name := range defaults {
 		if !launched[name] {
 			t.Fatalf("by default the device did not launch %s (launched %v)", name, launched)
 		}
 	}
-	choice := map[string]string{"k_mm_32x16_2x2_k32_db_f": "k_mm_32x16_2x2_k64_pf2_f", "k_attn_fwd_c": "k_attn_fwd_t", "k_attn_dkv_r": "k_attn_dkv_t"}
+	choice := map[string]string{"k_mm_32x16_2x2_k64_pf2_f": "k_mm_32x32_2x4_k64_pf2_f", "k_attn_fwd_c": "k_attn_fwd_t", "k_attn_dkv_r": "k_attn_dkv_t"}
 	if err := d.SetKernels(choice); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []map[string]string{
-		{"k_nope": "k_matmul"},                 // not a kernel
-		{"k_matmul": "k_matmul128"},            // the reference tile is no default
-		{"k_attn_fwd_c": "k_matmul"},           // not an alternative to it
-		{"k_mm_16x16_1x1_k64_pf2_f": "k_nope"}, // no such tile
-		{"k_attn_dq_r": "k_attn_dq_r"},         // itself
+		{"k_nope": "k_matmul"},                                  // not a kernel
+		{"k_matmul": "k_mm_128x128_8x8_k16_f"},                  // the reference tile is no default
+		{"k_attn_fwd_c": "k_matmul"},                            // not an alternative to it
+		{"k_mm_32x32_2x4_k64_pf2_f": "k_nope"},                  // no such tile
+		{"k_mm_32x16_2x2_k64_pf2_f": "k_mm_32x16_2x2_k32_db_f"}, // a tile deleted after its GPU run
+		{"k_attn_dq_r": "k_attn_dq_r"},                          // itself
 	} {
 		if err := d.SetKernels(bad); !errors.Is(err, ErrKernels) {
 			t.Errorf("SetKernels(%v) = %v, want an ErrKernels error", bad, err)
@@ -164,7 +165,7 @@ func TestKernelChoice(t *testing.T) {
 		t.Fatalf("after refused choices Kernels() = %v, want %v", got, choice)
 	}
 	launched, got := run()
-	for _, name := range []string{"k_mm_32x16_2x2_k64_pf2_f", "k_attn_fwd_t", "k_attn_dq_r", "k_attn_dkv_t"} {
+	for _, name := range []string{"k_mm_32x32_2x4_k64_pf2_f", "k_attn_fwd_t", "k_attn_dq_r", "k_attn_dkv_t"} {
 		if !launched[name] {
 			t.Errorf("with %v the device did not launch %s (launched %v)", choice, name, launched)
 		}
@@ -177,9 +178,9 @@ func TestKernelChoice(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("with %v the bits differ from the defaults'", choice)
 	}
-	// scripts/gpu-pick.py's choice without tables names kernels the device may swap.
-	if fallback, err := ParseKernels(pickFallback); err != nil || CheckKernels(fallback) != nil {
-		t.Errorf("gpu-pick.py's fallback %q: %v, %v", pickFallback, err, CheckKernels(fallback))
+	// scripts/gpu-pick.py's choice of the tiled attention names kernels the device may swap.
+	if tiled, err := ParseKernels(pickTiledAttention); err != nil || CheckKernels(tiled) != nil {
+		t.Errorf("gpu-pick.py's tiled attention %q: %v, %v", pickTiledAttention, err, CheckKernels(tiled))
 	}
 	if err := d.SetKernels(nil); err != nil || d.Kernels() != nil {
 		t.Fatalf("SetKernels(nil) = %v, Kernels() = %v", err, d.Kernels())

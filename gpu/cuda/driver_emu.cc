@@ -67,11 +67,9 @@ const std::map<std::string, entry>& table() {
       K(k_attn_fwd), K(k_attn_delta), K(k_attn_dq), K(k_attn_dkv), K(k_attn_fwd_t), K(k_attn_fwd_c), K(k_attn_dq_t), K(k_attn_dkv_t),
       K(k_attn_dq_r), K(k_attn_dkv_r),
       K(k_conv), K(k_conv_bwd_dx), K(k_conv_bwd_dw), K(k_scan), K(k_scan_bwd), K(k_scan_bwd_bc), K(k_scan_bwd_ad),
-      K(k_xent), K(k_argmax), K(k_adamw), K(k_matmul128), K(k_matmul),
-      K(k_mm_128x64_8x4_k16_pf2), K(k_mm_64x64_4x4_k16_pf2), K(k_mm_32x32_2x2_k64_pf2), K(k_mm_32x16_2x2_k32_db), K(k_mm_16x16_1x1_k64_pf2),
-      K(k_mm_32x32_2x2_k64_pf2_f), K(k_mm_32x16_2x2_k32_db_f), K(k_mm_16x16_1x1_k64_pf2_f),
-      K(k_mm_128x64_8x4_k16_pf2_f), K(k_mm_64x64_4x4_k16_pf2_f), K(k_mm_128x128_8x8_k16_f), K(k_mm_32x16_1x2_k32_db_f), K(k_mm_32x16_2x2_k64_pf2_f),
-      K(k_mm_32x32_2x4_k64_pf2_f), K(k_mm_64x64_4x4_k32_pf2_f),
+      K(k_xent), K(k_argmax), K(k_adamw), K(k_matmul),
+      K(k_mm_128x128_8x8_k16_f), K(k_mm_128x64_8x4_k16_pf2_f), K(k_mm_64x64_4x4_k16_pf2_f), K(k_mm_32x32_2x4_k64_pf2_f),
+      K(k_mm_32x16_2x2_k64_pf2_f),
   };
   return t;
 }

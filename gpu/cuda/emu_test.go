@@ -125,7 +125,8 @@ func TestEmuLaunchAllocs(t *testing.T) {
 }
 
 // The side stream's launches run at the latest at the join after them: also those issued after a
-// Join inside the side region, at a Sync without a Join, and when SetOverlap(false) ends a region.
+// Join inside the side region, at a Sync without a Join, and when SetOverlap(false) or the
+// reference kernels end a region. The overlap is on by default, and off with the reference kernels.
 func TestEmuOverlapJoin(t *testing.T) {
 	d := open(t)
 	b, err := d.Alloc(4)
@@ -140,8 +141,7 @@ func TestEmuOverlapJoin(t *testing.T) {
 		}
 		return got[0]
 	}
-	d.SetOverlap(true)
-	d.Side(true)
+	d.Side(true) // on by default
 	d.Fill(b, 1)
 	if v := read(); v != 0 {
 		t.Fatalf("before a join the side launch has run (%g): the emulation would hide missing joins", v)
@@ -171,8 +171,34 @@ func TestEmuOverlapJoin(t *testing.T) {
 	if v := read(); v != 4 || d.onSide || d.pending {
 		t.Fatalf("after SetOverlap(false) inside a side region: %g (want 4), on the side %v, pending %v", v, d.onSide, d.pending)
 	}
-	d.Fill(b, 5) // in order now
-	if v := read(); v != 5 {
-		t.Fatalf("after SetOverlap(false): %g, want 5", v)
+	d.Side(true) // does nothing now
+	d.Fill(b, 5)
+	if v := read(); v != 5 || d.onSide || d.pending {
+		t.Fatalf("after SetOverlap(false): %g (want 5), on the side %v, pending %v", v, d.onSide, d.pending)
+	}
+	d.Side(false)
+	d.SetOverlap(true)
+	d.Side(true)
+	d.Fill(b, 6)
+	d.SetReferenceKernels(true) // ends the side region and joins
+	if v := read(); v != 6 || d.onSide || d.pending {
+		t.Fatalf("after SetReferenceKernels(true) inside a side region: %g (want 6), on the side %v, pending %v", v, d.onSide, d.pending)
+	}
+	d.Side(true) // the reference kernels run in order
+	d.Fill(b, 7)
+	if v := read(); v != 7 || d.onSide || d.pending {
+		t.Fatalf("with the reference kernels: %g (want 7), on the side %v, pending %v", v, d.onSide, d.pending)
+	}
+	d.Side(false)
+	d.SetReferenceKernels(false)
+	d.Side(true) // and the overlap is back
+	d.Fill(b, 8)
+	if v := read(); v != 7 {
+		t.Fatalf("after SetReferenceKernels(false) the side launch ran before a join: %g, want 7", v)
+	}
+	d.Side(false)
+	d.Join()
+	if v := read(); v != 8 {
+		t.Fatalf("after the join: %g, want 8", v)
 	}
 }

@@ -63,11 +63,9 @@ func attnDifferLine(config string, regOK, tiledOK bool) string {
 	return fmt.Sprintf("config %s: the attention kernels' bits differ (register-tiled %v, tiled %v, against the reference)", config, regOK, tiledOK)
 }
 
-// pickFallback is gpu-pick.py's choice when the log has neither table.
-const pickFallback = "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t," +
-	"k_mm_128x128_8x8_k16_f=k_matmul128,k_mm_128x64_8x4_k16_pf2_f=k_mm_128x64_8x4_k16_pf2," +
-	"k_mm_16x16_1x1_k64_pf2_f=k_mm_16x16_1x1_k64_pf2,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db," +
-	"k_mm_32x32_2x2_k64_pf2_f=k_mm_32x32_2x2_k64_pf2,k_mm_64x64_4x4_k16_pf2_f=k_mm_64x64_4x4_k16_pf2"
+// pickTiledAttention is gpu-pick.py's choice of the tiled attention kernels (when the
+// register-tiled ones' bits differ).
+const pickTiledAttention = "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t"
 
 // runPick runs scripts/gpu-pick.py with args on log and returns its choice line.
 func runPick(t *testing.T, log string, args ...string) string {
@@ -88,10 +86,10 @@ func runPick(t *testing.T, log string, args ...string) string {
 
 // TestGPUPick: scripts/gpu-pick.py keeps the defaults where they are fastest or within 2%, swaps
 // in the fastest alternative per group of shapes otherwise, compares attention only on configs
-// timed with both kernel sets, never picks kernels whose bits differed, and falls back to the last
-// measured kernels where a table is missing or cut short, or for all with --failed.
+// timed with both kernel sets, never picks kernels whose bits differed, and keeps the defaults
+// where a table is missing or cut short, or for all with --failed.
 func TestGPUPick(t *testing.T) {
-	names := []string{"k_matmul", "k_mm_32x16_2x2_k32_db", "k_mm_32x16_2x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_128x64_8x4_k16_pf2_f"}
+	names := []string{"k_matmul", "k_mm_32x32_2x4_k64_pf2_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_64x64_4x4_k16_pf2_f", "k_mm_128x64_8x4_k16_pf2_f"}
 	const f32x16, f128x64 = 2, 4 // the picked tiles' columns
 	sB := gpu.AttnShape{B: 16, T: 256, H: 8, KVH: 8, D: 32, Scale: 0.17}
 	sA := gpu.AttnShape{B: 16, T: 256, H: 4, KVH: 4, D: 32, Scale: 0.17}
@@ -125,9 +123,9 @@ func TestGPUPick(t *testing.T) {
 		failed          bool
 	}{
 		{name: "defaults fastest", log: log(ok, []string{done}, attn(attnFast)), want: ""},
-		{name: "general 32x16 faster over the group",
+		{name: "another tile faster over the group",
 			log:  log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 150, 160, 170, 300}, fast128), []string{done}, attn(attnFast)),
-			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db"},
+			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_32x32_2x4_k64_pf2_f"},
 		{name: "faster over the group, by less than 2%",
 			log:  log(tiles([]float64{200, 78.9, 80, 85, 300}, []float64{200, 78.9, 80, 85, 300}, fast128), []string{done}, attn(attnFast)),
 			want: ""},
@@ -150,26 +148,24 @@ func TestGPUPick(t *testing.T) {
 			want: ""},
 		{name: "the picked tile's bits differ",
 			log:  log(ok, []string{tileDifferLine("B", "dw", 256, 256, 4096, names[f32x16], names[0]), done}, attn(attnFast)),
-			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
+			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_64x64_4x4_k16_pf2_f"},
 		{name: "the picked tile is not the CPU device's bits",
 			log:  log([]string{"    device_test.go:80: " + tileCPUDifferLine(names[f32x16], 37, 45, 29, true, false, true)}, ok, []string{done}, attn(attnFast)),
-			want: "k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k64_pf2_f"},
+			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_64x64_4x4_k16_pf2_f"},
 		{name: "a faster alternative's bits differ",
 			log: log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128),
 				[]string{tileDifferLine("B", "dw", 256, 256, 4096, names[1], names[0]), done}, attn(attnFast)),
 			want: ""},
 		{name: "the register-tiled attention's bits differ", log: log(ok, []string{done}, attn(attnFast), []string{attnDifferLine("B", false, true)}),
-			want: "k_attn_dkv_r=k_attn_dkv_t,k_attn_dq_r=k_attn_dq_t,k_attn_fwd_c=k_attn_fwd_t"},
+			want: pickTiledAttention},
 		{name: "the tiled attention's bits differ", log: log(ok, []string{done}, attn([4]float64{400, 600, 350, 500}), []string{attnDifferLine("B", true, false)}),
 			want: ""},
 		{name: "the matmul table cut short",
-			log: log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128)[:3], attn(attnFast)),
-			want: "k_mm_128x128_8x8_k16_f=k_matmul128,k_mm_128x64_8x4_k16_pf2_f=k_mm_128x64_8x4_k16_pf2," +
-				"k_mm_16x16_1x1_k64_pf2_f=k_mm_16x16_1x1_k64_pf2,k_mm_32x16_2x2_k32_db_f=k_mm_32x16_2x2_k32_db," +
-				"k_mm_32x32_2x2_k64_pf2_f=k_mm_32x32_2x2_k64_pf2,k_mm_64x64_4x4_k16_pf2_f=k_mm_64x64_4x4_k16_pf2"},
+			log:  log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 70, 80, 85, 300}, fast128)[:3], attn(attnFast)),
+			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_32x32_2x4_k64_pf2_f"}, // the 128×64 shape's default kept
 		{name: "a row that is not read", log: log(ok, []string{"    times_test.go:139: B dw  256x 256x4096:  NaN 1.0* 2.0 3.0 4.0", done}, attn(attnFast)), want: ""},
-		{name: "no tables", log: "=== kernels\n--- FAIL: TestConformance\n", want: pickFallback},
-		{name: "the kernel tests failed", log: log(ok, []string{done}, attn(attnFast)), failed: true, want: pickFallback},
+		{name: "no tables", log: "=== kernels\n--- FAIL: TestConformance\n", want: ""},
+		{name: "the kernel tests failed", log: log(ok, []string{done}, attn(attnFast)), failed: true, want: ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var args []string
@@ -203,9 +199,10 @@ func runScript(t *testing.T, script, input string) (string, int) {
 	return string(out), 0
 }
 
-// TestGPUSummary: scripts/gpu-summary.py pairs each run of ours (and of ours with --overlap) with
-// the next PyTorch run of its config, gives their ratios' median, names the kernel choice, and
-// fails when an --overlap or reference run ends on another digest than the tuned run.
+// TestGPUSummary: scripts/gpu-summary.py pairs each run of ours (and of ours on one stream,
+// --overlap=false) with the next PyTorch run of its config, gives their ratios' median, names the
+// kernel choice, and fails when a one-stream or reference run ends on another digest than the
+// tuned run.
 func TestGPUSummary(t *testing.T) {
 	line := func(impl, config string, tps float64, digest, kernels string) string {
 		return fmt.Sprintf(`{"impl":%q,"device":"d","config":%q,"ms_step":1,"tokens_per_s":%g,"digest_final":%q,"kernels":%q}`,
@@ -219,15 +216,15 @@ func TestGPUSummary(t *testing.T) {
 		"=== training throughput", line("airanode-cuda", "B", 200, "d1", k), "noise {not json",
 		line("airanode-cuda (reference kernels)", "B", 60, "d1", ""), torch("B", 250),
 		"=== rounds",
-		line("airanode-cuda", "B", 210, "d1", k), line("airanode-cuda (overlap)", "B", 230, "d1", k), torch("B", 200),
-		line("airanode-cuda", "B", 205, "d1", k), line("airanode-cuda (overlap)", "B", 220, "d1", k), torch("B", 190),
+		line("airanode-cuda", "B", 210, "d1", k), line("airanode-cuda (one stream)", "B", 230, "d1", k), torch("B", 200),
+		line("airanode-cuda", "B", 205, "d1", k), line("airanode-cuda (one stream)", "B", 220, "d1", k), torch("B", 190),
 		line("airanode-cuda", "B", 190, "d1", k), // no PyTorch run after it: unpaired
 	}
 	out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n")
 	for _, want := range []string{
 		"kernels: " + k,
 		"B: ours/PyTorch over 3 pairs: 0.80x 1.05x 1.08x; median 1.05x, at or above parity",
-		"B: ours with --overlap/PyTorch over 2 pairs: 1.15x 1.16x; median 1.15x, at or above parity",
+		"B: ours on one stream/PyTorch over 2 pairs: 1.15x 1.16x; median 1.15x, at or above parity",
 		"equal",
 	} {
 		if !strings.Contains(out, want) {
@@ -237,9 +234,9 @@ func TestGPUSummary(t *testing.T) {
 	if rc != 0 {
 		t.Errorf("gpu-summary.py exited %d with equal digests:\n%s", rc, out)
 	}
-	log[6] = line("airanode-cuda (overlap)", "B", 230, "d2", k)
+	log[6] = line("airanode-cuda (one stream)", "B", 230, "d2", k)
 	if out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n"); rc != 1 || !strings.Contains(out, "DIFFERS") {
-		t.Errorf("gpu-summary.py with an --overlap digest differing: exit %d, want 1:\n%s", rc, out)
+		t.Errorf("gpu-summary.py with a one-stream digest differing: exit %d, want 1:\n%s", rc, out)
 	}
 }
 

@@ -1729,15 +1729,15 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // a block, and their slices are little work beside a load's latency. TestMatMulTiles times every
 // tile on the training shapes; docs/gpu.md has the H100 figures behind kernels.go's matmulTile.
 //
-//   k_matmul128:                128×128, 8×8 per thread, BK 16, 256 threads  (large outputs)
-//   k_mm_128x64_8x4_k16_pf2:    128×64,  8×4, BK 16, 256 threads
-//   k_mm_64x64_4x4_k16_pf2:      64×64,  4×4, BK 16, 256 threads
-//   k_matmul:                    64×64,  4×4, BK 16, 256 threads, one buffer (the reference kernels')
-//   k_mm_32x32_2x2_k64_pf2:      32×32,  2×2, BK 64, 256 threads  (weight gradients, largest first)
-//   k_mm_32x16_2x2_k32_db:       32×16,  2×2, BK 32, 128 threads
-//   k_mm_16x16_1x1_k64_pf2:      16×16,  1×1, BK 64, 256 threads
-//   k_mm_..._f:                  the tiles above but the reference with FAST (k_mm_128x128_8x8_k16_f
-//                                is k_matmul128's), and four candidates below, only timed
+//   k_mm_128x128_8x8_k16_f:    128×128, 8×8 per thread, BK 16, 256 threads, one buffer  (large outputs)
+//   k_mm_128x64_8x4_k16_pf2_f: 128×64,  8×4, BK 16, 256 threads
+//   k_mm_64x64_4x4_k16_pf2_f:   64×64,  4×4, BK 16, 256 threads
+//   k_mm_32x32_2x4_k64_pf2_f:   32×32,  2×4, BK 64, 128 threads  (weight gradients, the larger)
+//   k_mm_32x16_2x2_k64_pf2_f:   32×16,  2×2, BK 64, 128 threads  (weight gradients, the smaller)
+//   k_matmul:                   64×64,  4×4, BK 16, 256 threads, one buffer, without FAST (the
+//                               reference kernels')
+// They are the fastest of seventeen tiles TestMatMulTiles timed on an H100 (docs/gpu.md); the others,
+// with other tile shapes, slices and buffering, and without FAST, were deleted after that run.
 //
 // FAST (the "_f" variants, which kernels.go picks): a slice that is whole in k, of a tile whole in
 // the output, takes a path without bounds: its loads are unpredicated and its k loop is unrolled
@@ -1877,33 +1877,15 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
                                          i64 acc) {                                                                   \
     matmul_tile<BM, BN, RM, RN, BK, DB, PF, FAST>(c, a, b, M, N, K, ta, tb, acc);                                     \
   }
-MM(k_mm_128x64_8x4_k16_pf2, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, false)
-MM(k_mm_64x64_4x4_k16_pf2, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, false)
-MM(k_mm_32x32_2x2_k64_pf2, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2, false)
-MM(k_mm_32x16_2x2_k32_db, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1, false)
-MM(k_mm_16x16_1x1_k64_pf2, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, false)
-MM(k_mm_32x32_2x2_k64_pf2_f, BOUNDS(256, 2), 32, 32, 2, 2, 64, true, 2, true)
-MM(k_mm_32x16_2x2_k32_db_f, BOUNDS(128, 4), 32, 16, 2, 2, 32, true, 1, true)
-MM(k_mm_16x16_1x1_k64_pf2_f, BOUNDS(256, 2), 16, 16, 1, 1, 64, true, 2, true)
+MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
 MM(k_mm_128x64_8x4_k16_pf2_f, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, true)
 MM(k_mm_64x64_4x4_k16_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, true)
-MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
-// Candidates only timed (TestMatMulTiles), not picked, for the 32×16 outputs (k_mm_32x16_2x2_k32_db_f
-// spends a slice's work in about a third of an L2 load's latency, and has one warp a scheduler to
-// hide the rest): 1×2 outputs a thread, twice the warps, for more shared loads an fmaf; and slices
-// of 64 loaded two ahead, four slices' work to hide a load.
-MM(k_mm_32x16_1x2_k32_db_f, BOUNDS(256, 2), 32, 16, 1, 2, 32, true, 1, true)
-MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, true, 2, true)
-// Two more candidates (scripts/gpu-pick.py may choose any tile for a class): for the 32×32 weight
-// gradients, 2×4 outputs a thread in 128 threads (eight chains a thread, half the warps, a third
-// fewer instructions a k per scheduler); for the token-major products, the 64×64 tile with slices
-// of 32 (half the barriers and slice turns on k = 256).
+// The weight-gradient tiles: slices of 64 loaded two ahead (four slices' work to hide a load's
+// latency, with one or two warps a scheduler); 32×32 with 2×4 outputs a thread (eight chains a
+// thread, a third fewer instructions a k than 2×2 in 256 threads).
 MM(k_mm_32x32_2x4_k64_pf2_f, BOUNDS(128, 2), 32, 32, 2, 4, 64, true, 2, true)
-MM(k_mm_64x64_4x4_k32_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 32, true, 2, true)
+MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, true, 2, true)
 #undef MM
-extern "C" __global__ void k_matmul128(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<128, 128, 8, 8, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
-}
 extern "C" __global__ void BLOCKS(2) k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
   matmul_tile<64, 64, 4, 4, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
 }

@@ -42,38 +42,21 @@ type mmTile struct {
 }
 
 var (
-	tileRef    = mmTile{"k_matmul", 64, 64, 256} // the reference kernels' tile for every shape
-	tile128    = mmTile{"k_matmul128", 128, 128, 256}
-	tile128x64 = mmTile{"k_mm_128x64_8x4_k16_pf2", 128, 64, 256}
-	tile64     = mmTile{"k_mm_64x64_4x4_k16_pf2", 64, 64, 256}
-	tile32     = mmTile{"k_mm_32x32_2x2_k64_pf2", 32, 32, 256}
-	tile32x16  = mmTile{"k_mm_32x16_2x2_k32_db", 32, 16, 128}
-	tile16     = mmTile{"k_mm_16x16_1x1_k64_pf2", 16, 16, 256}
-	// The tiles above with FAST (kernels.cu "matmul"): whole slices of whole tiles without bounds
-	// checks, their k loop unrolled completely. Written after the last GPU run and picked in place
-	// of the general ones, which TestMatMulTiles times beside them.
-	tile128f    = mmTile{"k_mm_128x128_8x8_k16_f", 128, 128, 256}
-	tile128x64f = mmTile{"k_mm_128x64_8x4_k16_pf2_f", 128, 64, 256}
-	tile64f     = mmTile{"k_mm_64x64_4x4_k16_pf2_f", 64, 64, 256}
-	tile32f     = mmTile{"k_mm_32x32_2x2_k64_pf2_f", 32, 32, 256}
-	tile32x16f  = mmTile{"k_mm_32x16_2x2_k32_db_f", 32, 16, 128}
-	tile16f     = mmTile{"k_mm_16x16_1x1_k64_pf2_f", 16, 16, 256}
-	// Candidates for the 32×16 outputs, timed and not picked: 1×2 outputs a thread; slices of 64
-	// loaded two ahead.
-	tile32x16n = mmTile{"k_mm_32x16_1x2_k32_db_f", 32, 16, 256}
-	tile32x16p = mmTile{"k_mm_32x16_2x2_k64_pf2_f", 32, 16, 128}
-	// Candidates for the 32×32 weight gradients (2×4 outputs a thread, 128 threads) and the
-	// token-major products (64×64 with slices of 32).
-	tile32x4 = mmTile{"k_mm_32x32_2x4_k64_pf2_f", 32, 32, 128}
-	tile64k  = mmTile{"k_mm_64x64_4x4_k32_pf2_f", 64, 64, 256}
+	tileRef = mmTile{"k_matmul", 64, 64, 256} // the reference kernels' tile for every shape
+	// The tuned tiles, all with FAST (kernels.cu "matmul"): whole slices of whole tiles without
+	// bounds checks, their k loop unrolled completely.
+	tile128    = mmTile{"k_mm_128x128_8x8_k16_f", 128, 128, 256}
+	tile128x64 = mmTile{"k_mm_128x64_8x4_k16_pf2_f", 128, 64, 256}
+	tile64     = mmTile{"k_mm_64x64_4x4_k16_pf2_f", 64, 64, 256}
+	tile32     = mmTile{"k_mm_32x32_2x4_k64_pf2_f", 32, 32, 128}
+	tile32x16  = mmTile{"k_mm_32x16_2x2_k64_pf2_f", 32, 16, 128}
 )
 
 // mmTiles are all the matmul kernels (TestMatMulTiles times each on the training shapes), and
-// mmPicked the ones matmulTile picks; the others are kept to compare.
+// mmPicked the ones matmulTile picks.
 var (
-	mmTiles = []mmTile{tileRef, tile128, tile128x64, tile64, tile32, tile32x16, tile16,
-		tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f, tile32x16n, tile32x16p, tile32x4, tile64k}
-	mmPicked = []mmTile{tile128f, tile128x64f, tile64f, tile32f, tile32x16f, tile16f}
+	mmTiles  = []mmTile{tileRef, tile128, tile128x64, tile64, tile32, tile32x16}
+	mmPicked = []mmTile{tile128, tile128x64, tile64, tile32, tile32x16}
 	// mmNamed finds a tile of mmTiles by its kernel's name (SetKernels' choices).
 	mmNamed = func() map[string]mmTile {
 		m := map[string]mmTile{}
@@ -87,23 +70,21 @@ var (
 // matmulTile picks the tile for an m×n output by its shape alone (every tile computes the same
 // bits), from TestMatMulTiles' timings on an H100 (docs/gpu.md): the largest tile that still gives
 // the card enough blocks — 128×128 for 256 blocks, 128×64 or 64×64 for 128 — and for outputs too
-// small for that (the weight gradients, whose k is the batch's tokens and may not be split) small
-// tiles by the output's size. It picks each tile's FAST variant (not yet measured on a GPU).
+// small for that (the weight gradients, whose k is the batch's tokens and may not be split) a
+// 32×32 or, up to 128K outputs, a 32×16 tile.
 func matmulTile(m, n int) mmTile {
 	blocks := func(bm, bn int) int { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn) }
 	switch {
 	case blocks(128, 128) >= 256:
-		return tile128f
+		return tile128
 	case blocks(128, 64) >= 128:
-		return tile128x64f
+		return tile128x64
 	case blocks(64, 64) >= 128:
-		return tile64f
+		return tile64
 	case m*n > 128<<10:
-		return tile32f
-	case m*n > 32<<10:
-		return tile32x16f
+		return tile32
 	default:
-		return tile16f
+		return tile32x16
 	}
 }
 

@@ -15,10 +15,8 @@ var kernelNames = []string{
 	"k_embed_bwd", "k_addpos", "k_addpos_bwd", "k_rmsnorm", "k_rmsnorm_bwd_dx", "k_rmsnorm_bwd_dw",
 	"k_layernorm", "k_layernorm_bwd_dx", "k_layernorm_bwd_dwb", "k_rope_table", "k_rotary", "k_attn_fwd", "k_attn_delta",
 	"k_attn_dq", "k_attn_dkv", "k_conv", "k_conv_bwd_dx", "k_conv_bwd_dw", "k_scan", "k_scan_bwd",
-	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul", "k_matmul128",
-	"k_mm_128x64_8x4_k16_pf2", "k_mm_64x64_4x4_k16_pf2", "k_mm_32x32_2x2_k64_pf2", "k_mm_32x16_2x2_k32_db", "k_mm_16x16_1x1_k64_pf2",
-	"k_mm_32x32_2x2_k64_pf2_f", "k_mm_32x16_2x2_k32_db_f", "k_mm_16x16_1x1_k64_pf2_f", "k_mm_128x64_8x4_k16_pf2_f", "k_mm_64x64_4x4_k16_pf2_f",
-	"k_mm_128x128_8x8_k16_f", "k_mm_32x16_1x2_k32_db_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_32x32_2x4_k64_pf2_f", "k_mm_64x64_4x4_k32_pf2_f",
+	"k_scan_bwd_bc", "k_scan_bwd_ad", "k_xent", "k_argmax", "k_adamw", "k_matmul",
+	"k_mm_128x128_8x8_k16_f", "k_mm_128x64_8x4_k16_pf2_f", "k_mm_64x64_4x4_k16_pf2_f", "k_mm_32x32_2x4_k64_pf2_f", "k_mm_32x16_2x2_k64_pf2_f",
 	"k_attn_fwd_t", "k_attn_fwd_c", "k_attn_dq_t", "k_attn_dkv_t", "k_attn_dq_r", "k_attn_dkv_r", "k_negexp",
 }
 
