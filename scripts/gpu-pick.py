@@ -18,9 +18,10 @@ changes only the time:
   MARGIN faster, or when the register-tiled kernels' bits differed; never when the tiled ones' did.
 - The defaults are the kernels the last GPU run measured fastest (docs/gpu.md), so what a table
   does not say (missing, or cut short by a fault that ended the process) keeps its defaults, and
-  --failed (the kernel tests failed: scripts/gpu-check.sh passes it) keeps every default: the
-  training runs after measure kernels known to be right. (A default written after that run, not
-  yet measured, would need a fallback to a measured kernel here.)
+  --failed (the kernel tests failed: scripts/gpu-check.sh passes it) keeps every default whose
+  bits did not differ, whatever the times: the training runs after measure kernels known to be
+  right. A default whose bits differed is still replaced, as above. (A default written after
+  that run, not yet measured, would need a fallback to a measured kernel here.)
 
 usage: gpu-pick.py [--margin 0.02] [--failed] [LOG]   (LOG defaults to standard input)
 """
@@ -89,6 +90,8 @@ def pick_tiles(text, margin):
             why = "its bits differed" if picked in bad else f"{sums[p]:.1f} µs against {sums[best]:.1f}"
             note(f"matmul: {names[best]} in place of {picked} on its shapes ({why})")
             choice[picked] = names[best]
+        elif margin >= 1:
+            note(f"matmul: {picked} kept: the kernel tests failed, so only kernels whose bits differed are replaced")
         else:
             note(f"matmul: {picked} kept: {names[best]} is within {margin:.0%} ({sums[best]:.1f} against {sums[p]:.1f} µs)")
     return choice
@@ -132,7 +135,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--margin", type=float, default=0.02, help="how much faster an alternative must be (a fraction)")
     ap.add_argument("--failed", action="store_true",
-                    help="the kernel tests failed: keep every default (the kernels the last GPU run measured)")
+                    help="the kernel tests failed: keep every default whose bits did not differ, whatever the times")
     ap.add_argument("log", nargs="?")
     args = ap.parse_args()
     if not 0 <= args.margin < 1:
@@ -141,11 +144,12 @@ def main():
         text = open(args.log, encoding="utf-8", errors="replace").read() if args.log else sys.stdin.read()
     except OSError as e:
         ap.error(str(e))
+    # After a failed kernel test a margin of 1 keeps every default whose bits did not differ: no
+    # time is less than nothing.
+    margin = 1.0 if args.failed else args.margin
     if args.failed:
-        note("the kernel tests failed: the defaults (the kernels the last GPU run measured), whatever the tables say")
-        choice = {}
-    else:
-        choice = {**pick_tiles(text, args.margin), **pick_attention(text, args.margin)}
+        note("the kernel tests failed: the defaults (the kernels the last GPU run measured) but those whose bits differed")
+    choice = {**pick_tiles(text, margin), **pick_attention(text, margin)}
     print(",".join(f"{k}={v}" for k, v in sorted(choice.items())))
     return 0
 

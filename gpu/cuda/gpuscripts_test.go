@@ -87,7 +87,7 @@ func runPick(t *testing.T, log string, args ...string) string {
 // TestGPUPick: scripts/gpu-pick.py keeps the defaults where they are fastest or within 2%, swaps
 // in the fastest alternative per group of shapes otherwise, compares attention only on configs
 // timed with both kernel sets, never picks kernels whose bits differed, and keeps the defaults
-// where a table is missing or cut short, or for all with --failed.
+// where a table is missing or cut short, and with --failed all but those whose bits differed.
 func TestGPUPick(t *testing.T) {
 	names := []string{"k_matmul", "k_mm_32x32_2x4_k64_pf2_f", "k_mm_32x16_2x2_k64_pf2_f", "k_mm_64x64_4x4_k16_pf2_f", "k_mm_128x64_8x4_k16_pf2_f"}
 	const f32x16, f128x64 = 2, 4 // the picked tiles' columns
@@ -165,7 +165,15 @@ func TestGPUPick(t *testing.T) {
 			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_32x32_2x4_k64_pf2_f"}, // the 128×64 shape's default kept
 		{name: "a row that is not read", log: log(ok, []string{"    times_test.go:139: B dw  256x 256x4096:  NaN 1.0* 2.0 3.0 4.0", done}, attn(attnFast)), want: ""},
 		{name: "no tables", log: "=== kernels\n--- FAIL: TestConformance\n", want: ""},
-		{name: "the kernel tests failed", log: log(ok, []string{done}, attn(attnFast)), failed: true, want: ""},
+		{name: "the kernel tests failed: the defaults, though another tile is faster", failed: true,
+			log:  log(tiles([]float64{200, 70, 80, 85, 300}, []float64{200, 150, 160, 170, 300}, fast128), []string{done}, attn([4]float64{200, 600, 350, 500})),
+			want: ""},
+		{name: "the kernel tests failed: a default whose bits differ is still replaced", failed: true,
+			log:  log(ok, []string{tileDifferLine("B", "dw", 256, 256, 4096, names[f32x16], names[0]), done}, attn(attnFast)),
+			want: "k_mm_32x16_2x2_k64_pf2_f=k_mm_64x64_4x4_k16_pf2_f"},
+		{name: "the kernel tests failed: the register-tiled attention's bits differ", failed: true,
+			log:  log(ok, []string{done}, attn(attnFast), []string{attnDifferLine("B", false, true)}),
+			want: pickTiledAttention},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var args []string
