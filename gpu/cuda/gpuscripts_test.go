@@ -242,6 +242,25 @@ func TestGPUSummary(t *testing.T) {
 	if rc != 0 {
 		t.Errorf("gpu-summary.py exited %d with equal digests:\n%s", rc, out)
 	}
+	// The labels the summary keys on are the ones bench writes (cmd/airanode-cuda/bench.go builds
+	// them from these pieces).
+	bench, err := os.ReadFile("../../cmd/airanode-cuda/bench.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary, err := os.ReadFile("../../scripts/gpu-summary.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ piece, label string }{
+		{`impl := "airanode-cuda"`, `"airanode-cuda"`},
+		{`impl += " (reference kernels)"`, `"airanode-cuda (reference kernels)"`},
+		{`impl += " (one stream)"`, `"airanode-cuda (one stream)"`},
+	} {
+		if !strings.Contains(string(bench), c.piece) || !strings.Contains(string(summary), c.label) {
+			t.Errorf("bench.go's %s and gpu-summary.py's %s: one is missing", c.piece, c.label)
+		}
+	}
 	log[6] = line("airanode-cuda (one stream)", "B", 230, "d2", k)
 	if out, rc := runScript(t, "gpu-summary.py", strings.Join(log, "\n")+"\n"); rc != 1 || !strings.Contains(out, "DIFFERS") {
 		t.Errorf("gpu-summary.py with a one-stream digest differing: exit %d, want 1:\n%s", rc, out)
