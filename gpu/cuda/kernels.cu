@@ -1720,8 +1720,8 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // ty·RM + i, and RN columns in runs of V = min(RN, 4) consecutive ones, run c at c·TX·V + tx·V: so
 // its operands for one k come out of shared memory in a few vector loads (a warp's threads share
 // row runs and read consecutive column runs, free of bank conflicts). op(A) and op(B) come through
-// shared memory BK of k at a time, in two buffers (DB: one barrier a slice) or one (two barriers);
-// the loads of a later slice run while the current one is used, one slice ahead or two (PF). Loads
+// shared memory BK of k at a time; the loads of a later slice run while the current one is used, one
+// slice ahead with one buffer (two barriers a slice) or two ahead with two (PF 2: one barrier). Loads
 // run along the stored matrix's contiguous index so that a warp reads consecutive addresses.
 //
 // The weight gradients (k = the batch's tokens, an output of a few weight matrices) are the hard
@@ -1746,13 +1746,13 @@ extern "C" __global__ void k_adamw(float* p, const float* g, float* m, float* v,
 // warp a scheduler, issue about three instructions for each fmaf on the general path (64-bit bound
 // checks per load, a loop of eight k with its loads' latency exposed at each turn); the large tiles
 // spend about a fifth of a slice on those checks. Same loads, same chains.
-template <int BM, int BN, int RM, int RN, int BK, bool DB, int PF, bool FAST = false>
+template <int BM, int BN, int RM, int RN, int BK, int PF, bool FAST = false>
 __device__ __forceinline__ void matmul_tile(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb,
                                             i64 acc) {
   constexpr int TX = BN / RN, TY = BM / RM, NT = TX * TY;  // NT threads per block
   constexpr int V = RN < 4 ? RN : 4, VA = RM < 4 ? RM : 4;
-  constexpr int LA = BM * BK / NT, LB = BK * BN / NT, NB = DB ? 2 : 1;
-  static_assert(LA * NT == BM * BK && LB * NT == BK * BN && RN % V == 0 && RM % VA == 0 && (PF == 1 || (PF == 2 && DB)),
+  constexpr int LA = BM * BK / NT, LB = BK * BN / NT, NB = PF;  // NB shared buffers
+  static_assert(LA * NT == BM * BK && LB * NT == BK * BN && RN % V == 0 && RM % VA == 0 && (PF == 1 || PF == 2),
                 "matmul tile");
   static_assert(LA <= 32 && LB <= 32, "matmul loads: inA and inB hold a bit per element");
   // Rows padded by 4 floats: 16-byte aligned for the vector loads.
@@ -1790,7 +1790,8 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   // PF register sets of PF slices in flight: load(x, k0) fetches the k-slice starting at k0 into set
   // x, store(x, s) puts set x into shared buffer s. With PF 2 a slice's loads are issued two slices
   // before it is stored, so that their latency hides behind two slices' work instead of one (the
-  // long-k weight gradients do little work a slice). Slices are loaded in increasing order.
+  // long-k weight gradients do little work a slice), and the slices alternate between two shared
+  // buffers; with PF 1 one buffer serves every slice. Slices are loaded in increasing order.
   float pa[PF][LA], pb[PF][LB];
   // inside: every element this thread loads has its row (of op(A)) and column (of op(B)) in bounds.
   const bool inside = inA == (LA == 32 ? ~0u : (1u << LA) - 1) && inB == (LB == 32 ? ~0u : (1u << LB) - 1);
@@ -1839,8 +1840,8 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
 #pragma unroll 8
       for (int kk = 0; kk < kmax; kk++) step(kk);
     }
-    if (DB) {  // the next slice goes into the other buffer: one barrier a slice
-      if (more) store(PF == 1 ? 0 : x, s ^ 1);
+    if (PF == 2) {  // the next slice goes into the other buffer: one barrier a slice
+      if (more) store(x, s ^ 1);
       __syncthreads();
     } else {  // one buffer: every thread is done with it before it is overwritten
       __syncthreads();
@@ -1857,7 +1858,7 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
   }
   __syncthreads();
   if (PF == 1) {
-    for (i64 k0 = 0, s = 0; k0 < K; k0 += BK, s ^= DB) body(0, k0, (int)s);
+    for (i64 k0 = 0; k0 < K; k0 += BK) body(0, k0, 0);
   } else {  // two slices a round, so that each body's register sets are fixed
     for (i64 k0 = 0; k0 < K; k0 += 2 * BK) {
       body(0, k0, 0);
@@ -1870,22 +1871,22 @@ __device__ __forceinline__ void matmul_tile(float* c, const float* a, const floa
       if (gi < M && gj < N) c[gi * N + gj] = r[i][j];
     }
 }
-// Each kernel is one tile: k_mm_<BM>x<BN>_<RM>x<RN>_k<BK>_<db: two shared buffers | pf2: and two
-// slices in flight>[_f: FAST] (BOUNDS: threads, blocks per SM).
-#define MM(name, bounds, BM, BN, RM, RN, BK, DB, PF, FAST)                                                             \
+// Each kernel is one tile: k_mm_<BM>x<BN>_<RM>x<RN>_k<BK>[_pf2: two slices in flight, two shared
+// buffers][_f: FAST] (BOUNDS: threads, blocks per SM).
+#define MM(name, bounds, BM, BN, RM, RN, BK, PF, FAST)                                                                 \
   extern "C" __global__ void bounds name(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, \
                                          i64 acc) {                                                                   \
-    matmul_tile<BM, BN, RM, RN, BK, DB, PF, FAST>(c, a, b, M, N, K, ta, tb, acc);                                     \
+    matmul_tile<BM, BN, RM, RN, BK, PF, FAST>(c, a, b, M, N, K, ta, tb, acc);                                         \
   }
-MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, false, 1, true)
-MM(k_mm_128x64_8x4_k16_pf2_f, BOUNDS(256, 1), 128, 64, 8, 4, 16, true, 2, true)
-MM(k_mm_64x64_4x4_k16_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 16, true, 2, true)
+MM(k_mm_128x128_8x8_k16_f, BOUNDS(256, 1), 128, 128, 8, 8, 16, 1, true)
+MM(k_mm_128x64_8x4_k16_pf2_f, BOUNDS(256, 1), 128, 64, 8, 4, 16, 2, true)
+MM(k_mm_64x64_4x4_k16_pf2_f, BOUNDS(256, 2), 64, 64, 4, 4, 16, 2, true)
 // The weight-gradient tiles: slices of 64 loaded two ahead (four slices' work to hide a load's
 // latency, with one or two warps a scheduler); 32×32 with 2×4 outputs a thread (eight chains a
 // thread, a third fewer instructions a k than 2×2 in 256 threads).
-MM(k_mm_32x32_2x4_k64_pf2_f, BOUNDS(128, 2), 32, 32, 2, 4, 64, true, 2, true)
-MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, true, 2, true)
+MM(k_mm_32x32_2x4_k64_pf2_f, BOUNDS(128, 2), 32, 32, 2, 4, 64, 2, true)
+MM(k_mm_32x16_2x2_k64_pf2_f, BOUNDS(128, 2), 32, 16, 2, 2, 64, 2, true)
 #undef MM
 extern "C" __global__ void BLOCKS(2) k_matmul(float* c, const float* a, const float* b, i64 M, i64 N, i64 K, i64 ta, i64 tb, i64 acc) {
-  matmul_tile<64, 64, 4, 4, 16, false, 1>(c, a, b, M, N, K, ta, tb, acc);
+  matmul_tile<64, 64, 4, 4, 16, 1>(c, a, b, M, N, K, ta, tb, acc);
 }
