@@ -121,16 +121,12 @@ func runBench(args []string) error {
 			return fmt.Errorf("unknown config %q (want A, B or C)", name)
 		}
 	}
-	dev, err := cuda.New(0)
+	dev, err := openCUDA(*reference, choice)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	dev.SetReferenceKernels(*reference)
 	dev.SetOverlap(*overlap)
-	if err := dev.SetKernels(choice); err != nil { // checked by parseKernels: cannot fail
-		return err
-	}
 	for _, name := range names {
 		c := perfConfigs[name]
 		spec := fmt.Sprintf("width=%d norm=layer pos=learned context=%d vocab=256 : (A(heads=%d) G)x%d", c.d, c.seq, c.heads, c.layers)
@@ -157,9 +153,7 @@ func runBench(args []string) error {
 			}
 			line, err := c.line(impl, dev.Name(), name, a, *steps, el, final)
 			if err == nil {
-				if !*reference {
-					line.Kernels = cuda.FormatKernels(choice)
-				}
+				line.Kernels = cuda.FormatKernels(choice) // nil with --reference-kernels: ""
 				err = json.NewEncoder(os.Stdout).Encode(line)
 			}
 			if err != nil || *profile == 0 {
@@ -198,6 +192,21 @@ func parseKernels(spec string) (map[string]string, error) {
 		return nil, fmt.Errorf("--kernels: %w", err)
 	}
 	return choice, nil
+}
+
+// openCUDA opens GPU 0 with the reference kernels or with a kernel choice that parseKernels has
+// checked.
+func openCUDA(reference bool, choice map[string]string) (*cuda.Device, error) {
+	d, err := cuda.New(0)
+	if err != nil {
+		return nil, err
+	}
+	d.SetReferenceKernels(reference)
+	if err := d.SetKernels(choice); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // trainConfig trains a (of shape c) on dev for warmup untimed steps, then steps timed ones, on the

@@ -102,12 +102,7 @@ func runEval(args []string) error {
 			dev, err = cpu.New(runtime.NumCPU())
 		} else {
 			var cd *cuda.Device
-			if cd, err = cuda.New(0); err == nil {
-				cd.SetReferenceKernels(r.reference)
-				if err := cd.SetKernels(choice); err != nil { // checked by parseKernels: cannot fail
-					cd.Close()
-					return err
-				}
+			if cd, err = openCUDA(r.reference, choice); err == nil {
 				dev = cd
 			}
 		}

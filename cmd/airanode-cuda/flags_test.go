@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -31,9 +32,32 @@ func TestFlags(t *testing.T) {
 		{[]string{"eval", "--arch", "A Q"}, "--arch", false},
 		{[]string{"frobnicate"}, "unknown command", false},
 	} {
-		err := run(c.args)
+		out, err := runCapturing(t, c.args)
 		if err == nil || !strings.Contains(err.Error(), c.want) || c.kernels != errors.Is(err, cuda.ErrKernels) {
 			t.Errorf("airanode-cuda %q: error %v, want one containing %q (ErrKernels: %v)", c.args, err, c.want, c.kernels)
 		}
+		if out != "" { // every config trained or evaluation run prints a line
+			t.Errorf("airanode-cuda %q printed before failing:\n%s", c.args, out)
+		}
 	}
+}
+
+// runCapturing runs the command with standard output going to a file, and returns what it printed
+// and its error.
+func runCapturing(t *testing.T, args []string) (string, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdout := os.Stdout
+	os.Stdout = f
+	runErr := run(args)
+	os.Stdout = stdout
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), runErr
 }

@@ -72,13 +72,7 @@ func TestTrainingMatchesCPU(t *testing.T) {
 	} {
 		spec := tc.spec
 		t.Run(fmt.Sprintf("%s overlap=%v", spec, tc.overlap), func(t *testing.T) {
-			a, err := arch.Parse(spec)
-			if err == nil {
-				a, err = arch.Normalize(a)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := arch.MustParse(spec)
 			c, err := cpu.New(2)
 			if err != nil {
 				t.Fatal(err)
