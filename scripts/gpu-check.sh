@@ -50,8 +50,8 @@ grep -E '^(--- FAIL|FAIL|PASS|ok)|_test.go' "$KLOG" | tail -100
 [ "$krc" -eq 0 ] || fail kernels
 
 step "kernel choice: the fastest of the kernels timed above (same bits; scripts/gpu-pick.py)"
-# When the kernel tests failed, the defaults, the last GPU run's fastest (gpu-pick.py --failed), so that
-# what follows measures kernels known to be right.
+# When the kernel tests failed, the defaults (the last GPU run's fastest) but any whose bits differed
+# (gpu-pick.py --failed), so that what follows measures kernels known to be right.
 if [ -z "${KERNELS+set}" ]; then
   failed=(); [ "$krc" -eq 0 ] || failed=(--failed)
   KERNELS=$(timeout -k 2 10 python3 scripts/gpu-pick.py ${failed[@]+"${failed[@]}"} "$KLOG") || { fail "gpu-pick.py"; KERNELS=; }
@@ -69,7 +69,7 @@ if [ -f bin/torch_lm_bench.py ]; then
   timeout -k 5 50 python3 scripts/torch_gpu_bench.py --ref bin --configs A,B || fail "torch bench"
   PAIRS=${PAIRS:-3}
   step "training throughput: $PAIRS more rounds: ours, ours on one stream (--overlap=false), then PyTorch eager (the summary takes the median ratios)"
-  # One limit for all rounds (about 22 s each on an H100, so PAIRS above 3 needs a larger limit
+  # One limit for all rounds (about 16 s each on an H100, so PAIRS above 4 needs a larger limit
   # here, within the 600 s the steps' limits must add to): a slower card completes fewer, and the
   # summary uses those it did.
   timeout -k 5 80 bash -c 'for i in $(seq "$1"); do
