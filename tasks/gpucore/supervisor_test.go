@@ -5,6 +5,7 @@ package gpucore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -349,12 +350,27 @@ func TestSupervisorMisbehaving(t *testing.T) {
 		}
 	})
 	t.Run("chatter", func(t *testing.T) {
-		s, err := newSupervisor(t, f.blocks, []string{"chatter"}, func(c *core.Config) { c.MaxRestarts = 1 })
+		// The core completes its handshake at each of its two starts, then is given up: the node's
+		// router counts on hearing each start before the give-up (gpucore.Config.OnReady).
+		var mu sync.Mutex
+		var heard []string
+		hear := func(e string) { mu.Lock(); heard = append(heard, e); mu.Unlock() }
+		s, err := newSupervisor(t, f.blocks, []string{"chatter"}, func(c *core.Config) {
+			c.MaxRestarts = 1
+			c.OnReady = func(ordinal int, _ core.Info) { hear(fmt.Sprintf("ready %d", ordinal)) }
+			c.OnGiveUp = func(ordinal int) { hear(fmt.Sprintf("given up %d", ordinal)) }
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the chattering core to be given up", 20*time.Second, func() bool { return coreState(s, 0).State == core.StateFailed })
 		contains(t, errors.New(coreState(s, 0).LastError), "while no task runs")
+		waitFor(t, "OnGiveUp", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(heard) >= 3 })
+		mu.Lock()
+		if want := []string{"ready 0", "ready 0", "given up 0"}; !slices.Equal(heard, want) {
+			t.Errorf("the callbacks heard %q, want %q", heard, want)
+		}
+		mu.Unlock()
 		_, err = s.Execute(context.Background(), f.task, nil, func(tasks.Progress) error { return nil })
 		if !errors.Is(err, core.ErrUnavailable) {
 			t.Fatalf("Execute with every core given up: %v", err)
