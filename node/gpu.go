@@ -88,8 +88,9 @@ func (n *Node) startGPU(cpu tasks.Executor, blocks *gpucore.StoreBlocks, need ta
 	}
 	// The cores counted now are those the node starts with (New returns once every core is
 	// ready or has failed once); any change after this goes to the Manager (setManager).
+	r.sup = sup // before the router runs a task (Execute), so unguarded
 	r.apply.Lock()
-	r.sup, r.started = sup, len(r.counted)
+	r.started = len(r.counted)
 	r.apply.Unlock()
 	for _, st := range sup.Status() {
 		switch st.State {
@@ -197,7 +198,9 @@ func (r *router) givenUp(ordinal int) {
 
 // ready handles a core that completed its handshake: one the router does not count yet (its first
 // start, or one after the node started) brings one worker and its class. A restart of a counted
-// core changes nothing. (A device's handshakes all come before its give-up: gpucore.Config.OnReady.)
+// core changes nothing, its class included (a device's class is its kernels', the same binary's at
+// every start). A device's handshakes all come before its give-up (gpucore.Config.OnReady), so a
+// device given up is never counted again.
 func (r *router) ready(ordinal int, class string) {
 	r.apply.Lock()
 	defer r.apply.Unlock()

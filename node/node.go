@@ -248,7 +248,9 @@ func (n *Node) start(ctx context.Context) error {
 			exec = &demoLiar{x: n.trainer, self: n.id, delay: n.o.liarDelay}
 		} else {
 			// GPU compute cores, when there are any: the router runs each task on an idle core,
-			// else on the CPU trainer (gpu.go); a core that does not start leaves the node CPU-only.
+			// else on the CPU trainer (gpu.go). When no core starts, the node stays CPU-only
+			// (gpucore.New closes the Supervisor then, retrying none); a core that starts later,
+			// beside one that started, joins (router.ready).
 			gpuBlocks = &gpucore.StoreBlocks{Store: st, Fetch: n.trainer.Fetch}
 			if r := n.startGPU(n.trainer, gpuBlocks, tasks.StoreEstimator(st)); r != nil {
 				n.push("gpu cores", r.close)
